@@ -1,0 +1,6 @@
+import type { Command } from './command.js';
+import { checkConfigCommand } from './check-config-command.js';
+import { gatewayCommand } from './gateway-command.js';
+
+/** Every `fapi-gateway` subcommand, in the order `--help` lists them. */
+export const commands: Command[] = [gatewayCommand, checkConfigCommand];

@@ -1,0 +1,12 @@
+/** The configuration files `check-config` knows, each validated by its one schema. */
+import type { z } from 'zod';
+import { gatewayConfigSchema, GATEWAY_ENV_PREFIX } from '../gateway/config.js';
+
+export interface ConfigKind {
+  schema: z.ZodType;
+  envPrefix: string;
+}
+
+export const configKinds: Record<string, ConfigKind> = {
+  gateway: { schema: gatewayConfigSchema, envPrefix: GATEWAY_ENV_PREFIX },
+};

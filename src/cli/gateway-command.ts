@@ -1,0 +1,16 @@
+import { loadConfigOrThrow } from '../config/load.js';
+import { gatewayConfigSchema, GATEWAY_ENV_PREFIX } from '../gateway/config.js';
+import { requiredOption, type Command } from './command.js';
+
+export const gatewayCommand: Command = {
+  name: 'gateway',
+  summary: 'Start the gateway (mTLS listener + admin listener) with a YAML/JSON configuration file.',
+  usage: '--config FILE',
+  options: { config: { type: 'string', short: 'c' } },
+  async run(args) {
+    const file = requiredOption(args, 'config');
+    const config = loadConfigOrThrow(file, gatewayConfigSchema, { envPrefix: GATEWAY_ENV_PREFIX });
+    const { runGateway } = await import('../gateway/run.js');
+    return runGateway(config, { configFile: file });
+  },
+};

@@ -1,0 +1,190 @@
+/**
+ * The gateway's configuration: one zod schema validates files at start (and on reload), produces the
+ * Helm chart's values.schema.json and the README's reference table. Keys are documented here, where
+ * they are defined; `describe()` texts are what users read in error messages and docs.
+ */
+import { z } from 'zod';
+import { filePath } from '../config/schema-walk.js';
+
+const port = (d: number) => z.number().int().min(0).max(65535).default(d);
+const host = (d: string) => z.string().min(1).default(d);
+
+/** Asymmetric JWS algorithms only: `none` and HMAC are never accepted for access tokens (RFC 8725 §3.1). */
+export const ACCESS_TOKEN_ALGORITHMS = [
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'RS256',
+  'EdDSA',
+] as const;
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+const httpsUrl = z
+  .string()
+  .url('must be an absolute URL')
+  .refine(
+    (u) => u.startsWith('https://'),
+    'must be an https:// URL (tokens and keys are never fetched over plain HTTP)',
+  );
+
+export const routeSchema = z
+  .object({
+    path: z
+      .string()
+      .regex(/^\/[^?#]*$/, 'must start with / and contain no query or fragment')
+      .describe(
+        'Path prefix, matched on whole path segments (`/accounts` matches `/accounts/1`, not `/accountsX`).',
+      ),
+    methods: z
+      .array(z.enum(HTTP_METHODS))
+      .min(1)
+      .default(['GET'])
+      .describe('Allowed methods; others get 405 with an Allow header.'),
+    scopes: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Scopes the token must all carry; missing -> 403 insufficient_scope.'),
+  })
+  .strict();
+
+export const gatewayConfigSchema = z
+  .object({
+    listen: z
+      .object({ host: host('0.0.0.0'), port: port(8443) })
+      .strict()
+      .default({ host: '0.0.0.0', port: 8443 })
+      .describe('The mutual-TLS listener API clients connect to.'),
+    admin: z
+      .object({ host: host('0.0.0.0'), port: port(9464) })
+      .strict()
+      .default({ host: '0.0.0.0', port: 9464 })
+      .describe('Plain-HTTP admin listener: /metrics, /healthz, /readyz.'),
+    tls: z
+      .object({
+        cert: filePath('Server certificate chain (PEM), leaf first.'),
+        key: filePath('Server private key (PEM).'),
+        clientCa: filePath('PEM bundle of the CAs trusted for client certificates.'),
+        sessionTimeoutSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(86400)
+          .default(300)
+          .describe('TLS session resumption lifetime.'),
+      })
+      .strict(),
+    upstream: z
+      .object({
+        url: z
+          .string()
+          .url('must be an absolute http:// or https:// URL')
+          .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL')
+          .describe('The protected (legacy) API.'),
+        timeoutMs: z
+          .number()
+          .int()
+          .min(1)
+          .max(600000)
+          .default(30000)
+          .describe('No upstream answer in time -> 504.'),
+        ca: filePath('PEM CA bundle for an https upstream (system CAs if absent).').optional(),
+        maxSockets: z
+          .number()
+          .int()
+          .min(1)
+          .max(65536)
+          .default(256)
+          .describe('Keep-alive connections per gateway process.'),
+      })
+      .strict(),
+    tokens: z
+      .object({
+        issuer: z.string().min(1).describe('Exact `iss` value required in access tokens.'),
+        audience: z
+          .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+          .describe("The token's `aud` must contain one of these."),
+        jwksUri: httpsUrl.describe("Issuer's JWKS (HTTPS; system CAs plus NODE_EXTRA_CA_CERTS are trusted)."),
+        algorithms: z
+          .array(z.enum(ACCESS_TOKEN_ALGORITHMS))
+          .min(1)
+          .default(['PS256', 'ES256'])
+          .describe('Allowed JWS algorithms (never none or HMAC).'),
+        clockSkewSeconds: z.number().int().min(0).max(120).default(30).describe('Tolerance for exp/nbf/iat.'),
+        jwksCooldownSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(3600)
+          .default(30)
+          .describe('At most one JWKS refetch per cooldown on an unknown kid.'),
+        jwksRefreshSeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(86400)
+          .default(300)
+          .describe('Background JWKS refresh period; cached keys keep serving while the endpoint is down.'),
+      })
+      .strict(),
+    forwardHeaders: z
+      .object({
+        clientId: z
+          .string()
+          .min(1)
+          .default('X-Authenticated-Client-Id')
+          .describe("Header carrying the token's client_id."),
+        subject: z
+          .string()
+          .min(1)
+          .default('X-Authenticated-Subject')
+          .describe("Header carrying the token's sub."),
+        scope: z
+          .string()
+          .min(1)
+          .default('X-Authenticated-Scope')
+          .describe("Header carrying the token's scope."),
+      })
+      .strict()
+      .default({
+        clientId: 'X-Authenticated-Client-Id',
+        subject: 'X-Authenticated-Subject',
+        scope: 'X-Authenticated-Scope',
+      }),
+    routes: z
+      .array(routeSchema)
+      .min(1, 'at least one route is required')
+      .describe('First match wins; no match -> 404.'),
+    workers: z
+      .union([z.literal('auto'), z.number().int().min(1).max(256)])
+      .default(1)
+      .describe('Processes sharing the listener: a number, or auto (one per core).'),
+    logging: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    shutdown: z
+      .object({
+        drainTimeoutMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(300000)
+          .default(10000)
+          .describe('In-flight requests get this long on SIGTERM.'),
+      })
+      .strict()
+      .default({ drainTimeoutMs: 10000 }),
+  })
+  .strict();
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+
+/** Environment overrides for the gateway use this prefix: `admin.port` -> `FAPI_GATEWAY_ADMIN_PORT`. */
+export const GATEWAY_ENV_PREFIX = 'FAPI_GATEWAY_';
