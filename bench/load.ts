@@ -1,0 +1,238 @@
+/**
+ * The load driver: one autocannon run, as its own process so it can be pinned to its own core. The spec
+ * arrives as JSON in argv[2]; the result is printed as one JSON line. Latencies are kept per request at
+ * hrtime precision (autocannon's own histogram rounds to whole milliseconds) so p99.9 is exact.
+ */
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import tls from 'node:tls';
+import autocannon from 'autocannon';
+
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  durationSeconds: number;
+  /** Upper bound on requests, whatever the duration. */
+  maxRequests: number;
+  method?: 'GET' | 'POST';
+  bodyBytes?: number;
+  /** One bearer token for every request. */
+  token?: string;
+  /** JSON file with an array of bearer tokens, used round-robin across all connections. */
+  tokensFile?: string;
+  /** New TLS connection for every request. */
+  reconnectEachRequest?: boolean;
+  /** Requests per second over all connections (0: as fast as possible). */
+  rate?: number;
+  tls?: { cert: string; key: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string };
+}
+
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  /** Milliseconds, 2xx responses only. */
+  latencyMs: LatencySummary;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** Scenario (c): connections whose TLS session was resumed. */
+  resumed?: number;
+  /** CPU the load generator itself used, % of one core: near 100 means the driver, not the target, limits. */
+  driverCpuPercent: number;
+}
+
+export function percentiles(samples: Float64Array): LatencySummary {
+  if (samples.length === 0) return { p50: 0, p99: 0, p999: 0, max: 0 };
+  const sorted = samples.slice().sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  const round = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    p50: round(at(0.5)),
+    p99: round(at(0.99)),
+    p999: round(at(0.999)),
+    max: round(sorted[sorted.length - 1]!),
+  };
+}
+
+type AutocannonRequest = { headers?: Record<string, string> };
+
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  if (spec.reconnectEachRequest) return runConnectionPerRequest(spec);
+  const headers: Record<string, string> = {};
+  if (spec.token) headers.authorization = `Bearer ${spec.token}`;
+  let body: Buffer | undefined;
+  if (spec.method === 'POST') {
+    body = Buffer.alloc(spec.bodyBytes ?? 0, 'x');
+    headers['content-type'] = 'application/octet-stream';
+  }
+  const tokens = spec.tokensFile
+    ? (JSON.parse(readFileSync(spec.tokensFile, 'utf8')) as string[])
+    : undefined;
+  let next = 0;
+  const requests = tokens
+    ? [
+        {
+          setupRequest: (req: AutocannonRequest) => {
+            const token = tokens[next++ % tokens.length]!;
+            req.headers = { ...req.headers, authorization: `Bearer ${token}` };
+            return req;
+          },
+        },
+      ]
+    : undefined;
+
+  let latencies = new Float64Array(1 << 16);
+  let count = 0;
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: spec.url,
+        connections: spec.connections,
+        duration: spec.durationSeconds,
+        maxOverallRequests: spec.maxRequests,
+        method: spec.method ?? 'GET',
+        headers,
+        ...(body ? { body } : {}),
+        ...(requests ? { requests } : {}),
+        ...(spec.reconnectEachRequest ? { reconnectRate: 1 } : {}),
+        ...(spec.rate ? { overallRate: spec.rate } : {}),
+        timeout: 10,
+        ...(spec.tls
+          ? {
+              tlsOptions: {
+                cert: readFileSync(spec.tls.cert),
+                key: readFileSync(spec.tls.key),
+                ...(spec.tls.maxVersion ? { maxVersion: spec.tls.maxVersion } : {}),
+                ...(spec.tls.ciphers ? { ciphers: spec.tls.ciphers } : {}),
+              },
+            }
+          : {}),
+      },
+      (err, res) =>
+        err ? reject(err instanceof Error ? err : new Error('autocannon failed')) : resolve(res),
+    );
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+      if (statusCode < 200 || statusCode >= 300) return;
+      if (count === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[count++] = responseTime;
+    });
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  const total = result.requests.total;
+  return {
+    requests: total,
+    seconds: Math.round(seconds * 100) / 100,
+    rps: Math.round(result['2xx'] / (result.duration || seconds)),
+    latencyMs: percentiles(latencies.subarray(0, count)),
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    driverCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+  };
+}
+
+/**
+ * Scenario (c), one TLS connection per request. autocannon's `reconnectRate` drops the response it
+ * reconnects after (nothing is counted), so this loop does it directly: `connections` concurrent clients,
+ * each connecting, sending one request with `Connection: close`, reading to the end and reconnecting,
+ * offering the last TLS session for resumption as a real client would (RFC 8446 §2.2).
+ */
+async function runConnectionPerRequest(spec: LoadSpec): Promise<LoadResult> {
+  const url = new URL(spec.url);
+  const port = Number(url.port);
+  const request = Buffer.from(
+    `${spec.method ?? 'GET'} ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+      (spec.token ? `Authorization: Bearer ${spec.token}\r\n` : '') +
+      'Connection: close\r\n\r\n',
+  );
+  const cert = spec.tls ? readFileSync(spec.tls.cert) : undefined;
+  const key = spec.tls ? readFileSync(spec.tls.key) : undefined;
+  const latencies: number[] = [];
+  let requests = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let timeouts = 0;
+  let resumed = 0;
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const deadline = Date.now() + spec.durationSeconds * 1000;
+  const oneRequest = (session: Buffer | undefined) =>
+    new Promise<Buffer | undefined>((resolve) => {
+      const t0 = process.hrtime.bigint();
+      let head = '';
+      let nextSession = session;
+      const socket = tls.connect({
+        host: url.hostname,
+        port,
+        rejectUnauthorized: false,
+        ...(cert && key ? { cert, key } : {}),
+        ...(session ? { session } : {}),
+        ...(spec.tls?.maxVersion ? { maxVersion: spec.tls.maxVersion } : {}),
+        ...(spec.tls?.ciphers ? { ciphers: spec.tls.ciphers } : {}),
+      });
+      socket.setTimeout(10_000, () => {
+        timeouts++;
+        socket.destroy();
+      });
+      socket.on('session', (s: Buffer) => (nextSession = s));
+      socket.once('secureConnect', () => {
+        if (socket.isSessionReused()) resumed++;
+        socket.write(request);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        if (head.length < 16) head += chunk.toString('latin1', 0, Math.min(chunk.length, 16));
+      });
+      socket.on('error', () => errors++);
+      socket.on('close', () => {
+        requests++;
+        const status = Number(head.slice(9, 12));
+        if (status >= 200 && status < 300) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        else if (head) non2xx++;
+        resolve(nextSession);
+      });
+    });
+  const client = async () => {
+    let session: Buffer | undefined;
+    while (Date.now() < deadline && requests < spec.maxRequests) session = await oneRequest(session);
+  };
+  await Promise.all(Array.from({ length: spec.connections }, client));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  return {
+    requests,
+    seconds: Math.round(seconds * 100) / 100,
+    rps: Math.round(latencies.length / seconds),
+    latencyMs: percentiles(Float64Array.from(latencies)),
+    non2xx,
+    errors,
+    timeouts,
+    resumed,
+    driverCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
+  runLoad(spec).then(
+    (r) => process.stdout.write(JSON.stringify(r) + '\n'),
+    (err: unknown) => {
+      process.stderr.write(`load driver failed: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,150 @@
+/**
+ * Turning rounds into the published result: medians per target and scenario, the ratios the issue's
+ * targets are stated in, and the Markdown table the README embeds. Pure functions over plain values.
+ */
+import type { LoadResult } from './load.js';
+import type { ProcessUsage } from './proc-stats.js';
+
+export interface RoundResult extends LoadResult, ProcessUsage {
+  round: number;
+}
+
+export interface Summary {
+  rps: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  non2xx: number;
+  errors: number;
+  cpuPercent: number;
+  peakRssMiB: number;
+  driverCpuPercent: number;
+  rounds: number;
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function summarize(rounds: RoundResult[]): Summary {
+  const m = (pick: (r: RoundResult) => number) => Math.round(median(rounds.map(pick)) * 1000) / 1000;
+  return {
+    rps: Math.round(median(rounds.map((r) => r.rps))),
+    p50: m((r) => r.latencyMs.p50),
+    p99: m((r) => r.latencyMs.p99),
+    p999: m((r) => r.latencyMs.p999),
+    non2xx: rounds.reduce((s, r) => s + r.non2xx, 0),
+    errors: rounds.reduce((s, r) => s + r.errors + r.timeouts, 0),
+    cpuPercent: Math.round(median(rounds.map((r) => r.cpuPercent))),
+    peakRssMiB: Math.max(0, ...rounds.map((r) => r.peakRssMiB)),
+    driverCpuPercent: Math.round(median(rounds.map((r) => r.driverCpuPercent))),
+    rounds: rounds.length,
+  };
+}
+
+export interface TargetCheck {
+  target: string;
+  scenario: string;
+  measured: string;
+  required: string;
+  met: boolean | null;
+}
+
+export interface Machine {
+  cores: number;
+  cpuModel: string;
+  node: string;
+  nginx: string;
+  haproxy: string;
+  kernel: string;
+  autocannon: string;
+}
+
+export interface ScenarioInfo {
+  id: string;
+  title: string;
+}
+
+export interface TargetInfo {
+  id: string;
+  label: string;
+}
+
+export interface BenchReport {
+  date: string;
+  mode: 'quick' | 'full';
+  machine: Machine;
+  settings: Record<string, unknown>;
+  scenarios: ScenarioInfo[];
+  targets: TargetInfo[];
+  /** scenario id -> target id -> summary */
+  summaries: Record<string, Record<string, Summary>>;
+  rounds: Record<string, Record<string, RoundResult[]>>;
+  unavailable: Record<string, string>;
+  checks: TargetCheck[];
+  soak?: unknown;
+  notes: string[];
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const thousands = (n: number) => n.toLocaleString('en-US');
+
+export function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a !== undefined && b ? Math.round((a / b) * 100) / 100 : undefined;
+}
+
+export function markdownTable(report: BenchReport): string {
+  const m = report.machine;
+  const lines: string[] = [];
+  lines.push(
+    `Measured ${report.date} (${report.mode} run: ${String(report.settings.rounds)} interleaved round(s) of ${String(report.settings.durationSeconds)} s per target and scenario, medians shown; ${String(report.settings.connections)} keep-alive connections unless stated).`,
+    `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}, ${m.nginx}, ${m.haproxy}, autocannon ${m.autocannon}. ${String(report.settings.pinning)}`,
+    '',
+    '**Absolute numbers vary by machine and load: the ratios within one run are the result.**',
+    '',
+    '| Scenario | Target | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx / errors | server CPU % | peak RSS MiB |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const scenario of report.scenarios) {
+    const byTarget = report.summaries[scenario.id] ?? {};
+    for (const target of report.targets) {
+      const s = byTarget[target.id];
+      if (!s) continue;
+      lines.push(
+        `| ${scenario.title} | ${target.label} | ${thousands(s.rps)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.p999)} | ${s.non2xx} / ${s.errors} | ${s.cpuPercent} | ${fmt(s.peakRssMiB, 1)} |`,
+      );
+    }
+  }
+  if (Object.keys(report.unavailable).length > 0) {
+    lines.push('', 'Not measured:');
+    for (const [target, why] of Object.entries(report.unavailable)) lines.push(`- ${target}: ${why}`);
+  }
+  lines.push(
+    '',
+    '| Target (issue 5) | Scenario | Measured | Required | Met |',
+    '| --- | --- | --- | --- | --- |',
+  );
+  for (const c of report.checks) {
+    lines.push(
+      `| ${c.target} | ${c.scenario} | ${c.measured} | ${c.required} | ${c.met === null ? 'not measured' : c.met ? 'yes' : '**no**'} |`,
+    );
+  }
+  if (report.notes.length > 0) {
+    lines.push('');
+    for (const note of report.notes) lines.push(`- ${note}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Replaces the text between the bench markers in the README; returns undefined when the markers are missing. */
+export function embedInReadme(readme: string, table: string): string | undefined {
+  const start = '<!-- bench:table:start -->';
+  const end = '<!-- bench:table:end -->';
+  const i = readme.indexOf(start);
+  const j = readme.indexOf(end);
+  if (i < 0 || j < i) return undefined;
+  return readme.slice(0, i + start.length) + '\n\n' + table + '\n' + readme.slice(j);
+}

@@ -1,0 +1,687 @@
+/**
+ * `npm run bench [-- --quick]`: measures, in one run and against the same upstream and load driver, the
+ * upstream directly, nginx (mTLS, no token check), HAProxy (mTLS + native JWT and cnf check) and
+ * fapi-gateway, in interleaved rounds (A B C A B C ...), and writes bench/results/*.json plus the Markdown
+ * table the README embeds. Servers and the driver are pinned to separate cores with taskset.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpsServer } from 'node:https';
+import { once } from 'node:events';
+import { cpus, availableParallelism, release } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createBenchPki,
+  mintAccessToken,
+  mintManyTokens,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+  TOKEN_SCOPE,
+  type BenchPki,
+} from './pki.js';
+import { FAPI_TLS12_CIPHERS, haproxyConfig, nginxConfig } from './configs.js';
+import { FORWARDER_MODES, type ForwarderMode } from './forwarders.js';
+import type { LoadResult, LoadSpec } from './load.js';
+import { processTree, sampleUsage } from './proc-stats.js';
+import {
+  embedInReadme,
+  markdownTable,
+  ratio,
+  summarize,
+  type BenchReport,
+  type Machine,
+  type RoundResult,
+  type TargetCheck,
+} from './report.js';
+import {
+  freePort,
+  hasCommand,
+  reportedPort,
+  spawnPinned,
+  waitUntilServing,
+  type ClientTls,
+  type Running,
+} from './targets.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root: this file runs from dist/bench/bench/. */
+const root = path.resolve(here, '..', '..', '..');
+const RESULTS = path.join(root, 'bench', 'results');
+const ROUTE = '/accounts';
+
+interface Options {
+  quick: boolean;
+  rounds: number;
+  durationSeconds: number;
+  warmupSeconds: number;
+  connections: number;
+  scenarios: string[] | undefined;
+  targets: string[] | undefined;
+  soak: boolean;
+  soakMinutes: number;
+  updateReadme: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const flag = (name: string) => argv.includes(`--${name}`);
+  const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const quick = flag('quick');
+  return {
+    quick,
+    rounds: Number(value('rounds') ?? (quick ? 1 : 3)),
+    durationSeconds: Number(value('duration') ?? (quick ? 2 : 4)),
+    warmupSeconds: Number(value('warmup') ?? (quick ? 0.5 : 1)),
+    connections: Number(value('connections') ?? 50),
+    scenarios: value('scenarios')?.split(','),
+    targets: value('targets')?.split(','),
+    soak: quick ? flag('soak') : !flag('no-soak'),
+    soakMinutes: Number(value('soak-minutes') ?? 5),
+    updateReadme:
+      !quick && !flag('no-readme') && value('scenarios') === undefined && value('targets') === undefined,
+  };
+}
+
+/** Driver on core 0, servers on the rest; every proxy gets the same server cores. */
+function coreLayout() {
+  const cores = availableParallelism();
+  const pin = hasCommand('taskset') && cores >= 2;
+  return {
+    cores,
+    pin,
+    driver: pin ? '0' : undefined,
+    servers: pin ? (cores === 2 ? '1' : `1-${cores - 1}`) : undefined,
+    all: pin ? `0-${cores - 1}` : undefined,
+    serverCoreCount: pin ? cores - 1 : cores,
+  };
+}
+
+type TargetId = 'direct' | 'nginx' | 'haproxy' | 'gateway' | 'gateway-workers' | `forward-${ForwarderMode}`;
+
+interface TargetDef {
+  id: TargetId;
+  label: string;
+  /** Plain HTTP (the upstream itself) or mTLS. */
+  mtls: boolean;
+  start(): Promise<{ running: Running; url: string }>;
+}
+
+interface Context {
+  pki: BenchPki;
+  upstreamPort: number;
+  jwksUrl: string;
+  runDir: string;
+  layout: ReturnType<typeof coreLayout>;
+  token: string;
+}
+
+function clientTls(pki: BenchPki): ClientTls {
+  return { cert: pki.files.clientCert, key: pki.files.clientKey, ca: pki.files.caCert };
+}
+
+function targetDefinitions(ctx: Context): TargetDef[] {
+  const { pki, layout, runDir } = ctx;
+  const tls = clientTls(pki);
+  const proxyBase = {
+    upstreamPort: ctx.upstreamPort,
+    serverCert: pki.files.serverCert,
+    serverKey: pki.files.serverKey,
+    clientCa: pki.files.caCert,
+    processes: layout.serverCoreCount,
+    runDir,
+  };
+  const node = process.execPath;
+  const bench = (file: string) => path.join(here, file);
+
+  const gateway = (
+    id: 'gateway' | 'gateway-workers',
+    workers: number,
+    cores: string | undefined,
+  ): TargetDef => ({
+    id,
+    label: workers === 1 ? 'fapi-gateway (1 process)' : `fapi-gateway (workers=${workers})`,
+    mtls: true,
+    async start() {
+      const [listenPort, adminPort] = [await freePort(), await freePort()];
+      const config = {
+        listen: { host: '127.0.0.1', port: listenPort },
+        admin: { host: '127.0.0.1', port: adminPort },
+        tls: { cert: pki.files.serverCert, key: pki.files.serverKey, clientCa: pki.files.caCert },
+        upstream: { url: `http://127.0.0.1:${ctx.upstreamPort}`, maxSockets: 256 },
+        tokens: {
+          issuer: TOKEN_ISSUER,
+          audience: TOKEN_AUDIENCE,
+          jwksUri: ctx.jwksUrl,
+          algorithms: ['ES256'],
+        },
+        routes: [{ path: ROUTE, methods: ['GET', 'POST'], scopes: [TOKEN_SCOPE] }],
+        workers,
+        logging: { level: 'info' },
+      };
+      const file = path.join(runDir, `${id}.json`);
+      writeFileSync(file, JSON.stringify(config, null, 2));
+      const running = spawnPinned(
+        id,
+        cores,
+        node,
+        [path.join(root, 'dist', 'cli', 'main.js'), 'gateway', '--config', file],
+        {
+          env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' },
+        },
+      );
+      running.child.stdout!.resume();
+      const url = `https://127.0.0.1:${listenPort}${ROUTE}`;
+      await waitUntilServing(id, url, tls, ctx.token, 30_000).catch(async (err: unknown) => {
+        await running.stop();
+        throw err;
+      });
+      if (workers > 1 && processTree(running.pid).length < 2) {
+        await running.stop();
+        throw new Error(`workers: ${workers} was configured but the gateway runs as a single process`);
+      }
+      return { running, url };
+    },
+  });
+
+  const defs: TargetDef[] = [
+    {
+      id: 'direct',
+      label: 'upstream direct (plain HTTP)',
+      mtls: false,
+      async start() {
+        const running = spawnPinned('upstream-direct', layout.servers, node, [bench('upstream.js')]);
+        const port = await reportedPort(running);
+        return { running, url: `http://127.0.0.1:${port}${ROUTE}` };
+      },
+    },
+    {
+      id: 'nginx',
+      label: 'nginx (mTLS, no token check)',
+      mtls: true,
+      async start() {
+        if (!hasCommand('nginx')) throw new Error('nginx is not installed (apt-get install nginx-light)');
+        const listenPort = await freePort();
+        const file = path.join(runDir, 'nginx.conf');
+        writeFileSync(file, nginxConfig({ ...proxyBase, listenPort }));
+        const running = spawnPinned('nginx', layout.servers, 'nginx', [
+          '-c',
+          file,
+          '-e',
+          path.join(runDir, 'nginx-error.log'),
+          '-g',
+          'daemon off;',
+        ]);
+        const url = `https://127.0.0.1:${listenPort}${ROUTE}`;
+        await waitUntilServing('nginx', url, tls, ctx.token);
+        return { running, url };
+      },
+    },
+    {
+      id: 'haproxy',
+      label: 'HAProxy (mTLS + JWT + cnf)',
+      mtls: true,
+      async start() {
+        if (!hasCommand('haproxy')) throw new Error('haproxy is not installed (apt-get install haproxy)');
+        const listenPort = await freePort();
+        const serverCertAndKey = path.join(runDir, 'haproxy-server.pem');
+        writeFileSync(serverCertAndKey, pki.server.certPem + pki.server.keyPem, { mode: 0o600 });
+        const file = path.join(runDir, 'haproxy.cfg');
+        writeFileSync(
+          file,
+          haproxyConfig({
+            ...proxyBase,
+            listenPort,
+            serverCertAndKey,
+            issuerPublicKey: pki.files.issuerPublicKey,
+          }),
+        );
+        const running = spawnPinned('haproxy', layout.servers, 'haproxy', ['-f', file, '-db']);
+        const url = `https://127.0.0.1:${listenPort}${ROUTE}`;
+        await waitUntilServing('haproxy', url, tls, ctx.token);
+        return { running, url };
+      },
+    },
+    gateway('gateway', 1, layout.servers),
+    gateway('gateway-workers', layout.cores, layout.all),
+    ...FORWARDER_MODES.map((mode): TargetDef => ({
+      id: `forward-${mode}`,
+      label: `Node forwarder: ${mode} (mTLS, no token check)`,
+      mtls: true,
+      async start() {
+        const running = spawnPinned(`forward-${mode}`, layout.servers, node, [
+          bench('forwarders.js'),
+          mode,
+          String(ctx.upstreamPort),
+          JSON.stringify({
+            serverCert: pki.files.serverCert,
+            serverKey: pki.files.serverKey,
+            caCert: pki.files.caCert,
+          }),
+        ]);
+        const port = await reportedPort(running);
+        const url = `https://127.0.0.1:${port}${ROUTE}`;
+        await waitUntilServing(running.name, url, tls, ctx.token);
+        return { running, url };
+      },
+    })),
+  ];
+  return defs;
+}
+
+interface ScenarioDef {
+  id: string;
+  title: string;
+  targets: TargetId[];
+  spec(base: LoadSpec, round: number): LoadSpec;
+}
+
+const PEERS: TargetId[] = ['nginx', 'haproxy', 'gateway', 'gateway-workers'];
+
+function scenarioDefinitions(tokenSets: string[]): ScenarioDef[] {
+  return [
+    {
+      id: 'a',
+      title: '(a) one token, keep-alive, TLS 1.3',
+      targets: ['direct', ...PEERS, 'forward-http-proxy-3', 'forward-undici', 'forward-node-http'],
+      spec: (base) => base,
+    },
+    {
+      id: 'b',
+      title: '(b) 10,000 distinct tokens round-robin',
+      targets: PEERS,
+      spec: (base, round) => ({ ...base, token: undefined, tokensFile: tokenSets[round % tokenSets.length] }),
+    },
+    {
+      id: 'c',
+      title: '(c) new TLS connection per request',
+      targets: PEERS,
+      spec: (base) => ({ ...base, reconnectEachRequest: true }),
+    },
+    {
+      id: 'd',
+      title: '(d) 64 KiB POST',
+      targets: ['direct', ...PEERS],
+      spec: (base) => ({ ...base, method: 'POST', bodyBytes: 64 * 1024 }),
+    },
+    {
+      id: 'tls12',
+      title: '(a) over TLS 1.2, ECDHE-RSA-AES128-GCM-SHA256',
+      targets: PEERS,
+      spec: (base) => ({
+        ...base,
+        tls: base.tls && { ...base.tls, maxVersion: 'TLSv1.2', ciphers: FAPI_TLS12_CIPHERS.split(':')[0]! },
+      }),
+    },
+  ];
+}
+
+async function runDriver(spec: LoadSpec, cores: string | undefined): Promise<LoadResult> {
+  const script = path.join(here, 'load.js');
+  const [cmd, args] = cores
+    ? ['taskset', ['-c', cores, process.execPath, script, JSON.stringify(spec)]]
+    : [process.execPath, [script, JSON.stringify(spec)]];
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  // Every run is bounded in time as well as in requests: a stuck target cannot hang the bench.
+  const killer = setTimeout(() => child.kill('SIGKILL'), (spec.durationSeconds + 30) * 1000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`load driver exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
+}
+
+/** First line of a version banner (nginx prints its banner on stderr). */
+function commandVersion(cmd: string, args: string[]): string {
+  const out = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (out.error) return `${cmd} not installed`;
+  return `${out.stdout}${out.stderr}`.split('\n')[0]!.trim();
+}
+
+function machineFacts(): Machine {
+  const autocannon = JSON.parse(
+    readFileSync(path.join(root, 'node_modules', 'autocannon', 'package.json'), 'utf8'),
+  ) as { version: string };
+  return {
+    cores: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    nginx: commandVersion('nginx', ['-v']).replace('nginx version: ', ''),
+    haproxy: commandVersion('haproxy', ['-v'])
+      .replace(/ - https.*$/, '')
+      .replace(/ \d{4}\/\d{2}\/\d{2}$/, ''),
+    kernel: release(),
+    autocannon: autocannon.version,
+  };
+}
+
+async function startJwksServer(pki: BenchPki): Promise<{ url: string; close(): void }> {
+  const body = JSON.stringify(pki.jwks);
+  const server = createHttpsServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
+    res
+      .writeHead(req.url === '/jwks' ? 200 : 404, { 'content-type': 'application/json' })
+      .end(req.url === '/jwks' ? body : '{}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = address && typeof address === 'object' ? address.port : 0;
+  return { url: `https://127.0.0.1:${port}/jwks`, close: () => server.close() };
+}
+
+function log(message: string) {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  const layout = coreLayout();
+  const startedAt = Date.now();
+  log(
+    `${opts.quick ? 'quick' : 'full'} run; ${layout.cores} cores; driver on core(s) ${layout.driver ?? 'any'}, servers on ${layout.servers ?? 'any'}`,
+  );
+
+  const pki = await createBenchPki();
+  const runDir = path.join(pki.files.dir, 'run');
+  mkdirSync(runDir, { recursive: true });
+  const token = await mintAccessToken(pki, { expiresIn: 7200 });
+  const tokenSets: string[] = [];
+  for (let r = 0; r < opts.rounds + 1; r++) {
+    const file = path.join(runDir, `tokens-${r}.json`);
+    writeFileSync(file, JSON.stringify(await mintManyTokens(pki, 10_000, 7200)));
+    tokenSets.push(file);
+  }
+  log(`PKI and ${tokenSets.length} x 10,000 tokens ready in ${pki.files.dir}`);
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  };
+  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    const upstream = spawnPinned('upstream', layout.servers, process.execPath, [
+      path.join(here, 'upstream.js'),
+    ]);
+    cleanups.push(() => upstream.stop());
+    const upstreamPort = await reportedPort(upstream);
+    const jwks = await startJwksServer(pki);
+    cleanups.push(() => jwks.close());
+    const ctx: Context = { pki, upstreamPort, jwksUrl: jwks.url, runDir, layout, token };
+
+    const scenarios = scenarioDefinitions(tokenSets).filter(
+      (s) => !opts.scenarios || opts.scenarios.includes(s.id),
+    );
+    const wanted = new Set(scenarios.flatMap((s) => s.targets));
+    const defs = targetDefinitions(ctx).filter(
+      (t) => wanted.has(t.id) && (!opts.targets || opts.targets.includes(t.id)),
+    );
+    const started = new Map<TargetId, { running: Running; url: string }>();
+    const unavailable: Record<string, string> = {};
+    for (const def of defs) {
+      try {
+        const s = await def.start();
+        started.set(def.id, s);
+        cleanups.push(() => s.running.stop());
+        log(`${def.label} serving at ${s.url} (pid ${s.running.pid})`);
+      } catch (err) {
+        unavailable[def.label] = err instanceof Error ? err.message : String(err);
+        log(`${def.label} not measured: ${unavailable[def.label]}`);
+      }
+    }
+    const label = new Map(defs.map((d) => [d.id, d]));
+
+    const baseSpec = (def: TargetDef, url: string): LoadSpec => ({
+      url,
+      connections: opts.connections,
+      durationSeconds: opts.durationSeconds,
+      maxRequests: opts.durationSeconds * 200_000,
+      ...(def.mtls ? { token, tls: { cert: pki.files.clientCert, key: pki.files.clientKey } } : {}),
+    });
+
+    const rounds: Record<string, Record<string, RoundResult[]>> = {};
+    const measure = async (scenario: ScenarioDef, def: TargetDef, round: number, spec: LoadSpec) => {
+      const target = started.get(def.id)!;
+      const usage = sampleUsage(target.running.pid);
+      const result = await runDriver(spec, layout.driver);
+      const stats = usage.stop();
+      ((rounds[scenario.id] ??= {})[def.id] ??= []).push({ round, ...result, ...stats });
+      log(
+        `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%`,
+      );
+    };
+
+    for (const scenario of scenarios) {
+      const targets = scenario.targets.filter((id) => started.has(id)).map((id) => label.get(id)!);
+      for (const def of targets) {
+        const spec = scenario.spec(baseSpec(def, started.get(def.id)!.url), opts.rounds);
+        await runDriver({ ...spec, durationSeconds: opts.warmupSeconds }, layout.driver);
+      }
+      for (let round = 0; round < opts.rounds; round++) {
+        // Rotating the order each round keeps any drift (thermal, neighbours) from favouring one target.
+        const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+        for (const def of order)
+          await measure(scenario, def, round, scenario.spec(baseSpec(def, started.get(def.id)!.url), round));
+      }
+    }
+
+    // p99 at half of HAProxy's maximum rate (scenario a), HAProxy and the gateway in turn.
+    const haproxyA = rounds.a?.haproxy;
+    const halfRate = haproxyA ? Math.round(summarize(haproxyA).rps / 2) : 0;
+    const halfScenario: ScenarioDef = {
+      id: 'a-half',
+      title: `(a) at ${halfRate} req/s (half HAProxy's max)`,
+      targets: ['haproxy', 'gateway'],
+      spec: (b) => ({ ...b, rate: halfRate }),
+    };
+    if (halfRate > 0 && started.has('gateway')) {
+      for (let round = 0; round < opts.rounds; round++) {
+        for (const id of round % 2 ? (['gateway', 'haproxy'] as const) : (['haproxy', 'gateway'] as const)) {
+          const def = label.get(id)!;
+          await measure(
+            halfScenario,
+            def,
+            round,
+            halfScenario.spec(baseSpec(def, started.get(id)!.url), round),
+          );
+        }
+      }
+    }
+
+    let soak: unknown;
+    if (opts.soak && started.has('gateway')) {
+      for (const [id, s] of started) if (id !== 'gateway') await s.running.stop();
+      soak = await runSoak(ctx, started.get('gateway')!, opts, layout.driver);
+    }
+
+    const summaries: BenchReport['summaries'] = {};
+    for (const [sid, byTarget] of Object.entries(rounds)) {
+      summaries[sid] = {};
+      for (const [tid, rs] of Object.entries(byTarget)) summaries[sid][tid] = summarize(rs);
+    }
+    const allScenarios = [...scenarios, ...(halfRate > 0 ? [halfScenario] : [])];
+    const report: BenchReport = {
+      date: new Date().toISOString(),
+      mode: opts.quick ? 'quick' : 'full',
+      machine: machineFacts(),
+      settings: {
+        rounds: opts.rounds,
+        durationSeconds: opts.durationSeconds,
+        warmupSeconds: opts.warmupSeconds,
+        connections: opts.connections,
+        pinning: layout.pin
+          ? `Load driver (autocannon) pinned to core ${layout.driver}; upstream and each server under test pinned to core(s) ${layout.servers} (nginx ${layout.serverCoreCount} worker(s), HAProxy ${layout.serverCoreCount} thread(s), fapi-gateway 1 process); fapi-gateway workers=${layout.cores} runs on all cores, shared with the driver.`
+          : 'No pinning (taskset missing or a single core).',
+        tokenAlgorithm: 'ES256',
+        wallSeconds: Math.round((Date.now() - startedAt) / 1000),
+      },
+      scenarios: allScenarios.map((s) => ({ id: s.id, title: s.title })),
+      targets: defs.map((d) => ({ id: d.id, label: d.label })),
+      summaries,
+      rounds,
+      unavailable,
+      checks: targetChecks(summaries, soak as SoakResult | undefined),
+      soak,
+      notes: notesFor(summaries),
+    };
+    report.settings.wallSeconds = Math.round((Date.now() - startedAt) / 1000);
+    const name = opts.quick ? 'quick' : opts.updateReadme ? 'latest' : 'partial';
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
+    const table = markdownTable(report);
+    writeFileSync(path.join(RESULTS, `${name}.md`), table);
+    if (opts.updateReadme) {
+      const readmeFile = path.join(root, 'README.md');
+      const updated = embedInReadme(readFileSync(readmeFile, 'utf8'), table);
+      if (updated) writeFileSync(readmeFile, updated);
+      else log('README has no bench markers; table not embedded');
+    }
+    process.stdout.write(table);
+    log(`wrote bench/results/${name}.json and ${name}.md in ${report.settings.wallSeconds as number} s`);
+  } finally {
+    await cleanup();
+  }
+}
+
+interface SoakResult {
+  requests: number;
+  distinctTokens: number;
+  rssAfterMillionMiB: number;
+  rssSeriesMiB: { minute: number; rssMiB: number }[];
+  maxRssMiB: number;
+  flatWithinPercent: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** Memory target: 1,000,000 requests over 100,000 distinct tokens, then N more minutes of load. */
+async function runSoak(
+  ctx: Context,
+  gateway: { running: Running; url: string },
+  opts: Options,
+  driverCores: string | undefined,
+): Promise<SoakResult> {
+  log('soak: minting 100,000 tokens');
+  const file = path.join(ctx.runDir, 'tokens-soak.json');
+  writeFileSync(file, JSON.stringify(await mintManyTokens(ctx.pki, 100_000, 7200)));
+  const base: LoadSpec = {
+    url: gateway.url,
+    connections: opts.connections,
+    durationSeconds: 600,
+    maxRequests: 1_000_000,
+    tokensFile: file,
+    tls: { cert: ctx.pki.files.clientCert, key: ctx.pki.files.clientKey },
+  };
+  const pids = processTree(gateway.running.pid);
+  const rssMiB = () => {
+    let max = 0;
+    for (const pid of pids) {
+      try {
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        max = Math.max(max, m ? Number(m[1]) / 1024 : 0);
+      } catch {
+        // exited
+      }
+    }
+    return Math.round(max * 10) / 10;
+  };
+  log('soak: 1,000,000 requests');
+  const first = await runDriver(base, driverCores);
+  const rssAfterMillionMiB = rssMiB();
+  log(`soak: ${first.requests} requests, RSS ${rssAfterMillionMiB} MiB; ${opts.soakMinutes} more minute(s)`);
+  const series = [{ minute: 0, rssMiB: rssAfterMillionMiB }];
+  let non2xx = first.non2xx;
+  let errors = first.errors + first.timeouts;
+  let requests = first.requests;
+  for (let minute = 1; minute <= opts.soakMinutes; minute++) {
+    const r = await runDriver({ ...base, durationSeconds: 60, maxRequests: 60 * 200_000 }, driverCores);
+    requests += r.requests;
+    non2xx += r.non2xx;
+    errors += r.errors + r.timeouts;
+    series.push({ minute, rssMiB: rssMiB() });
+    log(`soak: minute ${minute}: ${r.rps} req/s, RSS ${series.at(-1)!.rssMiB} MiB`);
+  }
+  const values = series.map((s) => s.rssMiB);
+  const maxRssMiB = Math.max(...values);
+  return {
+    requests,
+    distinctTokens: 100_000,
+    rssAfterMillionMiB,
+    rssSeriesMiB: series,
+    maxRssMiB,
+    flatWithinPercent: Math.round(((maxRssMiB - Math.min(...values)) / rssAfterMillionMiB) * 1000) / 10,
+    non2xx,
+    errors,
+  };
+}
+
+function targetChecks(s: BenchReport['summaries'], soak: SoakResult | undefined): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const rpsRatio = (scenario: string, peer: string, required: number, target = 'gateway') => {
+    const r = ratio(s[scenario]?.[target]?.rps, s[scenario]?.[peer]?.rps);
+    checks.push({
+      target: `${target === 'gateway' ? 'fapi-gateway (1 process)' : 'fapi-gateway (workers)'} / ${peer === 'haproxy' ? 'HAProxy' : 'nginx'} req/s`,
+      scenario,
+      measured: r === undefined ? 'n/a' : `${r.toFixed(2)}x`,
+      required: `>= ${required.toFixed(1)}x`,
+      met: r === undefined ? null : r >= required,
+    });
+  };
+  rpsRatio('a', 'haproxy', 1.5);
+  rpsRatio('a', 'nginx', 0.6);
+  const gwHalf = s['a-half']?.gateway?.p99;
+  const haHalf = s['a-half']?.haproxy?.p99;
+  checks.push({
+    target: 'fapi-gateway p99 at half HAProxy max rate',
+    scenario: 'a',
+    measured:
+      gwHalf === undefined || haHalf === undefined
+        ? 'n/a'
+        : `${gwHalf.toFixed(2)} ms vs HAProxy ${haHalf.toFixed(2)} ms`,
+    required: '<= HAProxy p99 + 1 ms',
+    met: gwHalf === undefined || haHalf === undefined ? null : gwHalf <= haHalf + 1,
+  });
+  rpsRatio('b', 'haproxy', 1.0);
+  rpsRatio('c', 'nginx', 0.8);
+  checks.push({
+    target: 'RSS after 1M requests / 100k tokens',
+    scenario: 'soak',
+    measured: soak ? `${soak.rssAfterMillionMiB} MiB (max ${soak.maxRssMiB})` : 'n/a',
+    required: '<= 150 MiB per process',
+    met: soak ? soak.maxRssMiB <= 150 : null,
+  });
+  checks.push({
+    target: 'RSS flat over further load',
+    scenario: 'soak',
+    measured: soak ? `${soak.flatWithinPercent}% over ${soak.rssSeriesMiB.length - 1} min` : 'n/a',
+    required: 'within 10%',
+    met: soak ? soak.flatWithinPercent <= 10 : null,
+  });
+  return checks;
+}
+
+function notesFor(s: BenchReport['summaries']): string[] {
+  const notes: string[] = [];
+  const forwarders = FORWARDER_MODES.map((m) => ({ mode: m, rps: s.a?.[`forward-${m}`]?.rps })).filter(
+    (f) => f.rps !== undefined,
+  );
+  if (forwarders.length > 1) {
+    forwarders.sort((x, y) => y.rps! - x.rps!);
+    notes.push(
+      `Forwarding libraries (mTLS listener, no token check, scenario a): ${forwarders.map((f) => `${f.mode} ${f.rps!.toLocaleString('en-US')} req/s`).join(', ')}.`,
+    );
+  }
+  const driverMax = Math.max(
+    0,
+    ...Object.values(s).flatMap((byTarget) => Object.values(byTarget).map((x) => x.driverCpuPercent)),
+  );
+  notes.push(
+    `Load driver CPU peaked at ${driverMax}% of its core (near 100% would mean the driver, not the target, was the limit).`,
+  );
+  return notes;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,145 @@
+/**
+ * Starting and stopping the servers under test, each pinned with `taskset` to the cores the bench gives
+ * servers (the load driver gets the others), and waiting until each answers a real mTLS request.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export function hasCommand(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Running {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A port free right now on 127.0.0.1, for servers that cannot report the port they bound. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = address && typeof address === 'object' ? address.port : 0;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export function spawnPinned(
+  name: string,
+  cores: string | undefined,
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; logFile?: string } = {},
+): Running {
+  const [cmd, argv] =
+    cores && hasCommand('taskset') ? ['taskset', ['-c', cores, command, ...args]] : [command, args];
+  const child = spawn(cmd, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
+  });
+  child.on('exit', (code, signal) => {
+    if (code && !stopping) process.stderr.write(`[bench] ${name} exited with ${code ?? signal}: ${stderr}\n`);
+  });
+  let stopping = false;
+  return {
+    name,
+    pid: child.pid!,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      stopping = true;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Waits for the `{"port":N}` line the bench's own Node servers print. */
+export async function reportedPort(running: Running, timeoutMs = 15_000): Promise<number> {
+  const lines = createInterface({ input: running.child.stdout! });
+  const timer = setTimeout(() => lines.close(), timeoutMs);
+  for await (const line of lines) {
+    try {
+      const { port } = JSON.parse(line) as { port?: number };
+      if (port) {
+        clearTimeout(timer);
+        running.child.stdout!.resume();
+        return port;
+      }
+    } catch {
+      // not the port line
+    }
+  }
+  throw new Error(`${running.name} did not report its port within ${timeoutMs} ms`);
+}
+
+export interface ClientTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** One request as a client would send it; resolves with the status (0 when the connection failed). */
+export function probe(url: string, tls: ClientTls | undefined, token?: string): Promise<number> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const onResponse = (res: http.IncomingMessage) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    };
+    const req = tls
+      ? https.get(
+          url,
+          {
+            headers,
+            timeout: 3000,
+            agent: false,
+            cert: readFileSync(tls.cert),
+            key: readFileSync(tls.key),
+            ca: readFileSync(tls.ca),
+          },
+          onResponse,
+        )
+      : http.get(url, { headers, timeout: 3000, agent: false }, onResponse);
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+/** Polls until the target answers 200 (or the deadline passes). */
+export async function waitUntilServing(
+  name: string,
+  url: string,
+  tls: ClientTls | undefined,
+  token: string | undefined,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 0;
+  while (Date.now() < deadline) {
+    last = await probe(url, tls, token);
+    if (last === 200) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} did not answer 200 at ${url} within ${timeoutMs} ms (last status ${last})`);
+}
