@@ -18,7 +18,8 @@ export const FAPI_TLS12_CIPHERS = [
 ].join(':');
 
 export interface ProxyConfigOptions {
-  listenPort: number;
+  /** A TCP port on 127.0.0.1, or a Unix socket path (the test suite binds no fixed ports). */
+  listen: { port: number } | { socket: string };
   upstreamPort: number;
   serverCert: string;
   serverKey: string;
@@ -54,7 +55,7 @@ http {
     keepalive 256;
   }
   server {
-    listen 127.0.0.1:${o.listenPort} ssl;
+    listen ${'port' in o.listen ? `127.0.0.1:${o.listen.port}` : `unix:${o.listen.socket}`} ssl;
     ssl_certificate ${o.serverCert};
     ssl_certificate_key ${o.serverKey};
     ssl_client_certificate ${o.clientCa};
@@ -107,7 +108,7 @@ defaults
   timeout http-request 10s
 
 frontend fapi
-  bind 127.0.0.1:${o.listenPort} ssl crt ${o.serverCertAndKey} ca-file ${o.clientCa} verify required
+  bind ${'port' in o.listen ? `127.0.0.1:${o.listen.port}` : `unix@${o.listen.socket}`} ssl crt ${o.serverCertAndKey} ca-file ${o.clientCa} verify required
   http-request set-var(txn.bearer) http_auth_bearer
   http-request return status 401 hdr www-authenticate 'Bearer' unless { var(txn.bearer) -m found }
   http-request set-var(txn.now) date()

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer as createHttpsServer } from 'node:https';
 import { once } from 'node:events';
 import { cpus, availableParallelism, release } from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -202,7 +202,7 @@ function targetDefinitions(ctx: Context): TargetDef[] {
         if (!hasCommand('nginx')) throw new Error('nginx is not installed (apt-get install nginx-light)');
         const listenPort = await freePort();
         const file = path.join(runDir, 'nginx.conf');
-        writeFileSync(file, nginxConfig({ ...proxyBase, listenPort }));
+        writeFileSync(file, nginxConfig({ ...proxyBase, listen: { port: listenPort } }));
         const running = spawnPinned('nginx', layout.servers, 'nginx', [
           '-c',
           file,
@@ -230,7 +230,7 @@ function targetDefinitions(ctx: Context): TargetDef[] {
           file,
           haproxyConfig({
             ...proxyBase,
-            listenPort,
+            listen: { port: listenPort },
             serverCertAndKey,
             issuerPublicKey: pki.files.issuerPublicKey,
           }),
@@ -381,6 +381,16 @@ async function main() {
     `${opts.quick ? 'quick' : 'full'} run; ${layout.cores} cores; driver on core(s) ${layout.driver ?? 'any'}, servers on ${layout.servers ?? 'any'}`,
   );
 
+  const missing = ['nginx', 'haproxy', 'taskset'].filter((cmd) => !hasCommand(cmd));
+  if (missing.length > 0) {
+    log(
+      `missing: ${missing.join(', ')}. Install with: sudo apt-get install -y ${missing.map((m) => (m === 'nginx' ? 'nginx-light' : m === 'taskset' ? 'util-linux' : m)).join(' ')} (the bench measures what is installed and lists the rest as not measured)`,
+    );
+  }
+  if (!existsSync(path.join(root, 'node_modules', 'autocannon'))) {
+    throw new Error('the load driver (autocannon) is not installed: run `npm ci` first');
+  }
+
   const pki = await createBenchPki();
   const runDir = path.join(pki.files.dir, 'run');
   mkdirSync(runDir, { recursive: true });
@@ -525,7 +535,8 @@ async function main() {
       notes: notesFor(summaries),
     };
     report.settings.wallSeconds = Math.round((Date.now() - startedAt) / 1000);
-    const name = opts.quick ? 'quick' : opts.updateReadme ? 'latest' : 'partial';
+    const filtered = opts.scenarios !== undefined || opts.targets !== undefined;
+    const name = filtered ? 'partial' : opts.quick ? 'quick' : 'latest';
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
     const table = markdownTable(report);

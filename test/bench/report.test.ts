@@ -1,0 +1,65 @@
+// The published numbers are medians over interleaved rounds and the README block is replaced, not appended.
+import t from 'tap';
+import { embedInReadme, median, ratio, summarize, type RoundResult } from '../../bench/report.js';
+import { percentiles } from '../../bench/load.js';
+
+const round = (rps: number, p99: number, extra: Partial<RoundResult> = {}): RoundResult => ({
+  round: 0,
+  requests: rps * 4,
+  seconds: 4,
+  rps,
+  latencyMs: { p50: p99 / 4, p99, p999: p99 * 2, max: p99 * 3 },
+  non2xx: 0,
+  errors: 0,
+  timeouts: 0,
+  driverCpuPercent: 50,
+  cpuPercent: 90,
+  peakRssMiB: 60,
+  peakProcessRssMiB: 60,
+  ...extra,
+});
+
+t.test('medians of odd and even counts', (t) => {
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 3, 2]), 2.5);
+  t.equal(median([]), 0);
+  t.end();
+});
+
+t.test('a summary takes medians of rates and latencies, sums failures and keeps the peak RSS', (t) => {
+  const s = summarize([
+    round(100, 4),
+    round(300, 2, { non2xx: 2, peakRssMiB: 80 }),
+    round(200, 3, { errors: 1 }),
+  ]);
+  t.equal(s.rps, 200);
+  t.equal(s.p99, 3);
+  t.equal(s.non2xx, 2);
+  t.equal(s.errors, 1);
+  t.equal(s.peakRssMiB, 80);
+  t.equal(s.rounds, 3);
+  t.end();
+});
+
+t.test('ratios are undefined when either side was not measured', (t) => {
+  t.equal(ratio(150, 100), 1.5);
+  t.equal(ratio(undefined, 100), undefined);
+  t.equal(ratio(150, 0), undefined);
+  t.end();
+});
+
+t.test('exact percentiles from raw samples', (t) => {
+  const samples = Float64Array.from({ length: 1000 }, (_, i) => i + 1);
+  t.same(percentiles(samples), { p50: 500, p99: 990, p999: 999, max: 1000 });
+  t.same(percentiles(new Float64Array(0)), { p50: 0, p99: 0, p999: 0, max: 0 });
+  t.end();
+});
+
+t.test('the README block between the bench markers is replaced, the rest kept', (t) => {
+  const readme = 'intro\n<!-- bench:table:start -->\nold table\n<!-- bench:table:end -->\noutro\n';
+  const once = embedInReadme(readme, '| new |\n')!;
+  t.equal(once, 'intro\n<!-- bench:table:start -->\n\n| new |\n\n<!-- bench:table:end -->\noutro\n');
+  t.equal(embedInReadme(once, '| new |\n'), once, 'idempotent');
+  t.equal(embedInReadme('no markers', 'x'), undefined);
+  t.end();
+});
