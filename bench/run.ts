@@ -8,7 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer as createHttpsServer } from 'node:https';
 import { once } from 'node:events';
 import { cpus, availableParallelism, release } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { formatProfile, summarizeProfile } from './profile-summary.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -38,6 +39,8 @@ import {
   freePort,
   hasCommand,
   reportedPort,
+  pinnedCommand,
+  setNiceness,
   spawnPinned,
   waitUntilServing,
   type ClientTls,
@@ -61,6 +64,9 @@ interface Options {
   soak: boolean;
   soakMinutes: number;
   updateReadme: boolean;
+  nice: number;
+  /** Run the gateway under `node --cpu-prof` and write the top functions to bench/results/profile-*.txt. */
+  profile: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -77,6 +83,8 @@ function parseOptions(argv: string[]): Options {
     targets: value('targets')?.split(','),
     soak: quick ? flag('soak') : !flag('no-soak'),
     soakMinutes: Number(value('soak-minutes') ?? 5),
+    nice: Number(value('nice') ?? 0),
+    profile: flag('profile'),
     updateReadme:
       !quick && !flag('no-readme') && value('scenarios') === undefined && value('targets') === undefined,
   };
@@ -113,6 +121,7 @@ interface Context {
   runDir: string;
   layout: ReturnType<typeof coreLayout>;
   token: string;
+  profileDir: string | undefined;
 }
 
 function clientTls(pki: BenchPki): ClientTls {
@@ -160,11 +169,12 @@ function targetDefinitions(ctx: Context): TargetDef[] {
       };
       const file = path.join(runDir, `${id}.json`);
       writeFileSync(file, JSON.stringify(config, null, 2));
+      const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.profileDir, id)}`] : [];
       const running = spawnPinned(
         id,
         cores,
         node,
-        [path.join(root, 'dist', 'cli', 'main.js'), 'gateway', '--config', file],
+        [...profile, path.join(root, 'dist', 'cli', 'main.js'), 'gateway', '--config', file],
         {
           env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' },
         },
@@ -317,9 +327,7 @@ function scenarioDefinitions(tokenSets: string[]): ScenarioDef[] {
 
 async function runDriver(spec: LoadSpec, cores: string | undefined): Promise<LoadResult> {
   const script = path.join(here, 'load.js');
-  const [cmd, args] = cores
-    ? ['taskset', ['-c', cores, process.execPath, script, JSON.stringify(spec)]]
-    : [process.execPath, [script, JSON.stringify(spec)]];
+  const [cmd, args] = pinnedCommand(cores, process.execPath, [script, JSON.stringify(spec)]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
@@ -376,6 +384,7 @@ function log(message: string) {
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   const layout = coreLayout();
+  setNiceness(opts.nice);
   const startedAt = Date.now();
   log(
     `${opts.quick ? 'quick' : 'full'} run; ${layout.cores} cores; driver on core(s) ${layout.driver ?? 'any'}, servers on ${layout.servers ?? 'any'}`,
@@ -417,7 +426,15 @@ async function main() {
     const upstreamPort = await reportedPort(upstream);
     const jwks = await startJwksServer(pki);
     cleanups.push(() => jwks.close());
-    const ctx: Context = { pki, upstreamPort, jwksUrl: jwks.url, runDir, layout, token };
+    const ctx: Context = {
+      pki,
+      upstreamPort,
+      jwksUrl: jwks.url,
+      runDir,
+      layout,
+      token,
+      profileDir: opts.profile ? path.join(runDir, 'profiles') : undefined,
+    };
 
     const scenarios = scenarioDefinitions(tokenSets).filter(
       (s) => !opts.scenarios || opts.scenarios.includes(s.id),
@@ -504,6 +521,8 @@ async function main() {
       soak = await runSoak(ctx, started.get('gateway')!, opts, layout.driver);
     }
 
+    if (ctx.profileDir) await writeProfiles(ctx.profileDir, started);
+
     const summaries: BenchReport['summaries'] = {};
     for (const [sid, byTarget] of Object.entries(rounds)) {
       summaries[sid] = {};
@@ -522,6 +541,7 @@ async function main() {
         pinning: layout.pin
           ? `Load driver (autocannon) pinned to core ${layout.driver}; upstream and each server under test pinned to core(s) ${layout.servers} (nginx ${layout.serverCoreCount} worker(s), HAProxy ${layout.serverCoreCount} thread(s), fapi-gateway 1 process); fapi-gateway workers=${layout.cores} runs on all cores, shared with the driver.`
           : 'No pinning (taskset missing or a single core).',
+        niceness: opts.nice,
         tokenAlgorithm: 'ES256',
         wallSeconds: Math.round((Date.now() - startedAt) / 1000),
       },
@@ -551,6 +571,32 @@ async function main() {
     log(`wrote bench/results/${name}.json and ${name}.md in ${report.settings.wallSeconds as number} s`);
   } finally {
     await cleanup();
+  }
+}
+
+/** Stops the gateways (V8 writes the profile on exit) and summarises each profile. */
+async function writeProfiles(dir: string, started: Map<TargetId, { running: Running }>) {
+  for (const id of ['gateway', 'gateway-workers'] as const) {
+    const target = started.get(id);
+    if (!target) continue;
+    await target.running.stop();
+    const files = existsSync(path.join(dir, id))
+      ? readdirSync(path.join(dir, id)).filter((f) => f.endsWith('.cpuprofile'))
+      : [];
+    if (files.length === 0) {
+      log(`${id}: no CPU profile written (did the process exit cleanly on SIGTERM?)`);
+      continue;
+    }
+    // The largest profile is the process that served the requests (a worker, with workers > 1).
+    const biggest = files
+      .map((f) => path.join(dir, id, f))
+      .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+    const text = formatProfile(
+      summarizeProfile(JSON.parse(readFileSync(biggest, 'utf8')) as Parameters<typeof summarizeProfile>[0]),
+    );
+    mkdirSync(RESULTS, { recursive: true });
+    writeFileSync(path.join(RESULTS, `profile-${id}.txt`), text);
+    log(`${id}: profile summary in bench/results/profile-${id}.txt (raw: ${biggest})`);
   }
 }
 

@@ -37,6 +37,28 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+let niceness = 0;
+
+/**
+ * A negative niceness (root only) lets the measured processes win the CPU over unrelated work on a shared
+ * machine; every process of the bench gets the same value, so no target is favoured.
+ */
+export function setNiceness(value: number): void {
+  niceness = value;
+}
+
+/** `[command, args]` wrapped in `nice` and `taskset` as configured. */
+export function pinnedCommand(
+  cores: string | undefined,
+  command: string,
+  args: string[],
+): [string, string[]] {
+  let argv = [command, ...args];
+  if (cores && hasCommand('taskset')) argv = ['taskset', '-c', cores, ...argv];
+  if (niceness !== 0) argv = ['nice', '-n', String(niceness), ...argv];
+  return [argv[0]!, argv.slice(1)];
+}
+
 export function spawnPinned(
   name: string,
   cores: string | undefined,
