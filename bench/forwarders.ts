@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import { Pool } from 'undici';
 
-export const FORWARDER_MODES = ['http-proxy-3', 'undici', 'node-http'] as const;
+export const FORWARDER_MODES = ['http-proxy-3', 'undici-request', 'undici-dispatch', 'node-http'] as const;
 export type ForwarderMode = (typeof FORWARDER_MODES)[number];
 
 /** RFC 9110 §7.6.1: connection-specific fields are not forwarded. */
@@ -53,7 +53,8 @@ export function createForwarder(mode: ForwarderMode, upstreamPort: number): List
     });
     return (req, res) => proxy.web(req, res);
   }
-  if (mode === 'undici') {
+  if (mode === 'undici-dispatch') return undiciDispatchForwarder(origin);
+  if (mode === 'undici-request') {
     const pool = new Pool(origin, { connections: 256, pipelining: 1 });
     return (req, res) => {
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
@@ -94,7 +95,52 @@ export function createForwarder(mode: ForwarderMode, upstreamPort: number): List
     upstreamReq.on('error', () => {
       if (!res.headersSent) res.writeHead(502).end();
     });
-    pipeline(req, upstreamReq, () => undefined);
+    if (req.method === 'GET' || req.method === 'HEAD') upstreamReq.end();
+    else req.pipe(upstreamReq);
+  };
+}
+
+/**
+ * undici's lowest level: `dispatch` with a callback handler, no promise and no stream per request; the
+ * response is written as it arrives, pausing the upstream while the client is slow.
+ */
+function undiciDispatchForwarder(origin: string): Listener {
+  const pool = new Pool(origin, { connections: 256, pipelining: 1 });
+  return (req, res) => {
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    let resume: (() => void) | undefined;
+    const handler = {
+      onConnect: () => undefined,
+      onHeaders(statusCode: number, rawHeaders: Buffer[], resumeUpstream: () => void) {
+        resume = resumeUpstream;
+        const headers: string[] = [];
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          const name = rawHeaders[i]!.toString('latin1');
+          if (!HOP_BY_HOP.has(name.toLowerCase())) headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+        }
+        res.writeHead(statusCode, headers);
+        return true;
+      },
+      onData(chunk: Buffer) {
+        const more = res.write(chunk);
+        if (!more && resume) res.once('drain', resume);
+        return more;
+      },
+      onComplete: () => res.end(),
+      onError: () => {
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      },
+    };
+    pool.dispatch(
+      {
+        method: req.method as 'GET',
+        path: req.url ?? '/',
+        headers: forwardableHeaders(req.rawHeaders),
+        body: hasBody ? req : null,
+      },
+      handler,
+    );
   };
 }
 

@@ -17,6 +17,11 @@ export interface Summary {
   non2xx: number;
   errors: number;
   cpuPercent: number;
+  /**
+   * Server CPU time per answered request (µs): the efficiency figure, steadier than req/s when other
+   * work shares the machine.
+   */
+  cpuUsPerRequest: number;
   peakRssMiB: number;
   driverCpuPercent: number;
   rounds: number;
@@ -39,6 +44,7 @@ export function summarize(rounds: RoundResult[]): Summary {
     non2xx: rounds.reduce((s, r) => s + r.non2xx, 0),
     errors: rounds.reduce((s, r) => s + r.errors + r.timeouts, 0),
     cpuPercent: Math.round(median(rounds.map((r) => r.cpuPercent))),
+    cpuUsPerRequest: Math.round(median(rounds.map((r) => (r.rps > 0 ? (r.cpuPercent * 1e4) / r.rps : 0)))),
     peakRssMiB: Math.max(0, ...rounds.map((r) => r.peakRssMiB)),
     driverCpuPercent: Math.round(median(rounds.map((r) => r.driverCpuPercent))),
     rounds: rounds.length,
@@ -105,8 +111,8 @@ export function markdownTable(report: BenchReport): string {
     '',
     '**Absolute numbers vary by machine and load: the ratios within one run are the result.**',
     '',
-    '| Scenario | Target | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx / errors | server CPU % | peak RSS MiB |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| Scenario | Target | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx / errors | server CPU % | CPU µs/req | peak RSS MiB |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const scenario of report.scenarios) {
     const byTarget = report.summaries[scenario.id] ?? {};
@@ -114,7 +120,7 @@ export function markdownTable(report: BenchReport): string {
       const s = byTarget[target.id];
       if (!s) continue;
       lines.push(
-        `| ${scenario.title} | ${target.label} | ${thousands(s.rps)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.p999)} | ${s.non2xx} / ${s.errors} | ${s.cpuPercent} | ${fmt(s.peakRssMiB, 1)} |`,
+        `| ${scenario.title} | ${target.label} | ${thousands(s.rps)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.p999)} | ${s.non2xx} / ${s.errors} | ${s.cpuPercent} | ${s.cpuUsPerRequest} | ${fmt(s.peakRssMiB, 1)} |`,
       );
     }
   }

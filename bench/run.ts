@@ -63,10 +63,15 @@ interface Options {
   targets: string[] | undefined;
   soak: boolean;
   soakMinutes: number;
+  soakRequests: number;
   updateReadme: boolean;
   nice: number;
   /** Run the gateway under `node --cpu-prof` and write the top functions to bench/results/profile-*.txt. */
   profile: boolean;
+  /** The gateway CLI to measure (default: this checkout's dist/cli/main.js). */
+  gatewayCli: string;
+  /** A second gateway build measured alongside (A/B of a change), as target `gateway-compare`. */
+  compareCli: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -83,8 +88,11 @@ function parseOptions(argv: string[]): Options {
     targets: value('targets')?.split(','),
     soak: quick ? flag('soak') : !flag('no-soak'),
     soakMinutes: Number(value('soak-minutes') ?? 5),
+    soakRequests: Number(value('soak-requests') ?? 1_000_000),
     nice: Number(value('nice') ?? 0),
     profile: flag('profile'),
+    gatewayCli: path.resolve(value('gateway') ?? path.join(root, 'dist', 'cli', 'main.js')),
+    compareCli: value('compare') && path.resolve(value('compare')!),
     updateReadme:
       !quick && !flag('no-readme') && value('scenarios') === undefined && value('targets') === undefined,
   };
@@ -104,7 +112,14 @@ function coreLayout() {
   };
 }
 
-type TargetId = 'direct' | 'nginx' | 'haproxy' | 'gateway' | 'gateway-workers' | `forward-${ForwarderMode}`;
+type TargetId =
+  | 'direct'
+  | 'nginx'
+  | 'haproxy'
+  | 'gateway'
+  | 'gateway-workers'
+  | 'gateway-compare'
+  | `forward-${ForwarderMode}`;
 
 interface TargetDef {
   id: TargetId;
@@ -122,6 +137,8 @@ interface Context {
   layout: ReturnType<typeof coreLayout>;
   token: string;
   profileDir: string | undefined;
+  gatewayCli: string;
+  compareCli: string | undefined;
 }
 
 function clientTls(pki: BenchPki): ClientTls {
@@ -143,12 +160,18 @@ function targetDefinitions(ctx: Context): TargetDef[] {
   const bench = (file: string) => path.join(here, file);
 
   const gateway = (
-    id: 'gateway' | 'gateway-workers',
+    id: 'gateway' | 'gateway-workers' | 'gateway-compare',
     workers: number,
     cores: string | undefined,
+    cli = ctx.gatewayCli,
   ): TargetDef => ({
     id,
-    label: workers === 1 ? 'fapi-gateway (1 process)' : `fapi-gateway (workers=${workers})`,
+    label:
+      id === 'gateway-compare'
+        ? `fapi-gateway (1 process, ${cli})`
+        : workers === 1
+          ? 'fapi-gateway (1 process)'
+          : `fapi-gateway (workers=${workers})`,
     mtls: true,
     async start() {
       const [listenPort, adminPort] = [await freePort(), await freePort()];
@@ -170,15 +193,9 @@ function targetDefinitions(ctx: Context): TargetDef[] {
       const file = path.join(runDir, `${id}.json`);
       writeFileSync(file, JSON.stringify(config, null, 2));
       const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.profileDir, id)}`] : [];
-      const running = spawnPinned(
-        id,
-        cores,
-        node,
-        [...profile, path.join(root, 'dist', 'cli', 'main.js'), 'gateway', '--config', file],
-        {
-          env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' },
-        },
-      );
+      const running = spawnPinned(id, cores, node, [...profile, cli, 'gateway', '--config', file], {
+        env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' },
+      });
       running.child.stdout!.resume();
       const url = `https://127.0.0.1:${listenPort}${ROUTE}`;
       await waitUntilServing(id, url, tls, ctx.token, 30_000).catch(async (err: unknown) => {
@@ -253,6 +270,7 @@ function targetDefinitions(ctx: Context): TargetDef[] {
     },
     gateway('gateway', 1, layout.servers),
     gateway('gateway-workers', layout.cores, layout.all),
+    ...(ctx.compareCli ? [gateway('gateway-compare', 1, layout.servers, ctx.compareCli)] : []),
     ...FORWARDER_MODES.map((mode): TargetDef => ({
       id: `forward-${mode}`,
       label: `Node forwarder: ${mode} (mTLS, no token check)`,
@@ -285,14 +303,14 @@ interface ScenarioDef {
   spec(base: LoadSpec, round: number): LoadSpec;
 }
 
-const PEERS: TargetId[] = ['nginx', 'haproxy', 'gateway', 'gateway-workers'];
+const PEERS: TargetId[] = ['nginx', 'haproxy', 'gateway', 'gateway-workers', 'gateway-compare'];
 
 function scenarioDefinitions(tokenSets: string[]): ScenarioDef[] {
   return [
     {
       id: 'a',
       title: '(a) one token, keep-alive, TLS 1.3',
-      targets: ['direct', ...PEERS, 'forward-http-proxy-3', 'forward-undici', 'forward-node-http'],
+      targets: ['direct', ...PEERS, ...FORWARDER_MODES.map((m): TargetId => `forward-${m}`)],
       spec: (base) => base,
     },
     {
@@ -434,6 +452,8 @@ async function main() {
       layout,
       token,
       profileDir: opts.profile ? path.join(runDir, 'profiles') : undefined,
+      gatewayCli: opts.gatewayCli,
+      compareCli: opts.compareCli,
     };
 
     const scenarios = scenarioDefinitions(tokenSets).filter(
@@ -625,7 +645,7 @@ async function runSoak(
     url: gateway.url,
     connections: opts.connections,
     durationSeconds: 600,
-    maxRequests: 1_000_000,
+    maxRequests: opts.soakRequests,
     tokensFile: file,
     tls: { cert: ctx.pki.files.clientCert, key: ctx.pki.files.clientKey },
   };
@@ -642,7 +662,7 @@ async function runSoak(
     }
     return Math.round(max * 10) / 10;
   };
-  log('soak: 1,000,000 requests');
+  log(`soak: ${opts.soakRequests} requests`);
   const first = await runDriver(base, driverCores);
   const rssAfterMillionMiB = rssMiB();
   log(`soak: ${first.requests} requests, RSS ${rssAfterMillionMiB} MiB; ${opts.soakMinutes} more minute(s)`);
