@@ -16,6 +16,6 @@ export function createGatewayLogger(level: LevelWithSilent, name = 'fapi-gateway
       },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    pino.destination({ dest: 1, sync: false }),
   );
 }

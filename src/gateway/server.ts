@@ -22,6 +22,7 @@ import { reject, type Reject } from './rejections.js';
 import type { Check, RequestContext } from './request-context.js';
 import { renderReject, renderUpstreamFailure } from './responses.js';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
+import { StartupError } from './startup-error.js';
 
 export interface StartGatewayOptions {
   /** Defaults to a pino logger at `logging.level` on stdout. */
@@ -58,11 +59,20 @@ interface Pipeline {
   verifier: AccessTokenVerifier;
 }
 
-function listen(server: HttpServer | HttpsServer, host: string, port: number): Promise<number> {
+function listen(server: HttpServer | HttpsServer, key: string, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'is already in use: choose another port or stop the process using it'
+          : err.code === 'EACCES'
+            ? 'needs privileges: use a port above 1023'
+            : `cannot be opened (${err.code ?? err.message})`;
+      reject(new StartupError(key, `${host}:${port} ${why}`, { cause: err }));
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve((server.address() as AddressInfo).port);
     });
   });
@@ -279,8 +289,8 @@ export async function startGateway(
   let listenPort: number;
   let adminPort = 0;
   try {
-    listenPort = await listen(listener, config.listen.host, config.listen.port);
-    if (admin) adminPort = await listen(admin, config.admin.host, config.admin.port);
+    listenPort = await listen(listener, 'listen', config.listen.host, config.listen.port);
+    if (admin) adminPort = await listen(admin, 'admin', config.admin.host, config.admin.port);
   } catch (err) {
     listener.close();
     pipeline.jwks.stop();

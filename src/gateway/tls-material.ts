@@ -8,6 +8,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { GatewayConfig } from './config.js';
 import type { TlsMaterial } from './listener.js';
+import { StartupError } from './startup-error.js';
 
 export interface CertificateExpiry {
   kind: 'server' | 'client_ca';
@@ -22,15 +23,8 @@ export interface LoadedTlsMaterial extends TlsMaterial {
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
-export class TlsMaterialError extends Error {
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`${key}: ${message}`);
-    this.name = 'TlsMaterialError';
-  }
-}
+/** A TLS file problem; at start-up it stops the gateway, on reload the old material keeps serving. */
+export class TlsMaterialError extends StartupError {}
 
 function read(key: string, file: string): string {
   try {
