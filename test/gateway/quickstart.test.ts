@@ -20,7 +20,7 @@ function startAndRead(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString('utf8');
       const m = pattern.exec(out);
       if (m) resolve({ child, match: m });
