@@ -4,7 +4,19 @@
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
+/** Log lines are written in batches of this many bytes (one write per ~15 request lines, not one each). */
+const LOG_BUFFER_BYTES = 4096;
+/** A quiet gateway's buffered lines still reach the log within this long. */
+const LOG_FLUSH_INTERVAL_MS = 1000;
+
 export function createGatewayLogger(level: LevelWithSilent, name = 'fapi-gateway'): Logger {
+  // One write per request line was ~15% of the gateway's CPU under load (npm run bench --profile);
+  // pino flushes what is buffered synchronously when the process exits.
+  const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
+  setInterval(() => {
+    // With a callback, flush reports a destroyed stream instead of throwing.
+    destination.flush(() => undefined);
+  }, LOG_FLUSH_INTERVAL_MS).unref();
   return pino(
     {
       name,
@@ -16,6 +28,6 @@ export function createGatewayLogger(level: LevelWithSilent, name = 'fapi-gateway
       },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ dest: 1, sync: false }),
+    destination,
   );
 }
