@@ -3,15 +3,15 @@
  * go unchanged; headers the gateway asserts are removed from the inbound request first and then set from
  * the TLS connection and the verified token, so no client can forge them.
  *
- * Built on node:http(s) with a keep-alive Agent rather than http-proxy-3 or undici. Measured on this
- * 2-core machine (plain-HTTP proxy in front of an echo upstream, autocannon -c 50, 6 s, 3 rounds each,
- * machine shared with other test runs so load average ~16): medians node:http 1676 req/s, undici 1660,
- * http-proxy-3 1553. None was clearly faster; node:http has no extra layer and keeps the header rules
- * below one explicit list instead of proxy event hooks, and its errors arrive on one 'error' listener.
+ * Built on undici's `Pool.dispatch` (one callback handler per request: no ClientRequest, no IncomingMessage,
+ * no pipe) rather than node:http with a keep-alive Agent or http-proxy-3. Req/s alone did not separate them
+ * on a 2-core machine shared with other work (node:http 1676, undici request() 1660, http-proxy-3 1553);
+ * server CPU per request does: in `npm run bench` (mTLS, cached token, same interleaved run) the gateway
+ * spent ~90 us per request with dispatch against ~120-150 us with node:http. The header rules below stay
+ * one explicit list, and every failure arrives in one `onError`.
  */
-import http from 'node:http';
-import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
 import type { RequestContext } from './request-context.js';
 import type { UpstreamErrorKind } from './metrics.js';
 
@@ -97,31 +97,43 @@ function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): U
   }
 }
 
+/** undici error codes, mapped like the socket errors they stand for. */
+function classifyUndiciError(err: Error & { code?: string }): UpstreamErrorKind {
+  switch (err.code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'timeout';
+    case 'UND_ERR_SOCKET':
+      return 'reset';
+    default:
+      return classifyUpstreamError(err, false);
+  }
+}
+
+/**
+ * Forwards over an undici `Pool` through its lowest-level `dispatch` API: one callback handler per
+ * request, no promise, no intermediate stream. In `npm run bench` this costs about half the CPU per
+ * request of a node:http request over a keep-alive Agent (the Agent's bookkeeping, ClientRequest and
+ * IncomingMessage streams dominate there); see the README's performance section.
+ */
 export class Forwarder {
-  private readonly transport: typeof http | typeof https;
-  private readonly agent: http.Agent;
-  private readonly host: string;
-  private readonly port: number;
+  private readonly pool: Pool;
   private readonly basePath: string;
   private readonly stripped: Set<string>;
   private readonly names: ForwarderOptions['forwardHeaders'];
 
   constructor(private readonly options: ForwarderOptions) {
     const url = new URL(options.url);
-    const secure = url.protocol === 'https:';
-    this.transport = secure ? https : http;
-    this.host = url.hostname.replace(/^\[|\]$/g, '');
-    this.port = Number(url.port || (secure ? 443 : 80));
     this.basePath = url.pathname.replace(/\/+$/, '');
-    const agentOptions = {
-      keepAlive: true,
-      maxSockets: options.maxSockets,
-      maxFreeSockets: options.maxSockets,
-      scheduling: 'lifo' as const,
-    };
-    this.agent = secure
-      ? new https.Agent({ ...agentOptions, ca: options.caPem })
-      : new http.Agent(agentOptions);
+    this.pool = new Pool(url.origin, {
+      connections: options.maxSockets,
+      pipelining: 1,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connectTimeout: Math.min(options.timeoutMs, 10_000),
+      ...(url.protocol === 'https:' && options.caPem !== undefined ? { connect: { ca: options.caPem } } : {}),
+    });
     this.stripped = strippedHeaderNames(options.forwardHeaders);
     this.names = options.forwardHeaders;
   }
@@ -165,67 +177,83 @@ export class Forwarder {
   forward(ctx: RequestContext, done: (result: ForwardResult) => void): void {
     const { req, res } = ctx;
     const started = performance.now();
-    let timedOut = false;
     let settled = false;
+    let status = 502;
+    let upstreamSeconds = 0;
+    let abortUpstream: ((err?: Error) => void) | undefined;
+    let resumeUpstream: (() => void) | undefined;
     const finish = (result: ForwardResult) => {
       if (settled) return;
       settled = true;
       done(result);
     };
-    const upstream = this.transport.request({
-      agent: this.agent,
-      host: this.host,
-      port: this.port,
-      method: req.method,
-      path: this.basePath + ctx.path + ctx.query,
-      headers: this.upstreamHeaders(ctx),
-      setHost: false,
-    });
-    upstream.setTimeout(this.options.timeoutMs, () => {
-      timedOut = true;
-      upstream.destroy(new Error('upstream timeout'));
-    });
-    upstream.on('response', (up) => {
-      const upstreamSeconds = (performance.now() - started) / 1000;
-      const headers: string[] = [];
-      const raw = up.rawHeaders;
-      for (let i = 0; i < raw.length; i += 2) {
-        const lower = raw[i]!.toLowerCase();
-        if (HOP_BY_HOP.includes(lower) || lower === 'x-fapi-interaction-id') continue;
-        headers.push(raw[i]!, raw[i + 1]!);
-      }
-      // FAPI: the interaction id comes back on every response, whatever the upstream did with it.
-      headers.push('x-fapi-interaction-id', ctx.interactionId);
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, headers);
-      up.pipe(res);
-      up.on('error', () => res.destroy());
-      res.on('finish', () => finish({ kind: 'forwarded', status: up.statusCode ?? 502, upstreamSeconds }));
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      const kind = classifyUpstreamError(err, timedOut);
-      if (res.headersSent) {
-        res.destroy();
-        finish({ kind: 'aborted', status: res.statusCode, error: kind });
-        return;
-      }
-      if (res.destroyed) {
-        finish({ kind: 'aborted', status: 499 });
-        return;
-      }
-      finish({ kind: 'upstream_error', status: kind === 'timeout' ? 504 : 502, error: kind });
-    });
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abort) {
+        abortUpstream = abort;
+      },
+      onHeaders(statusCode, rawHeaders, resume, statusText) {
+        upstreamSeconds = (performance.now() - started) / 1000;
+        status = statusCode;
+        const headers: string[] = [];
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          const name = rawHeaders[i]!.toString('latin1');
+          const lower = name.toLowerCase();
+          if (HOP_BY_HOP.includes(lower) || lower === 'x-fapi-interaction-id') continue;
+          headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+        }
+        // FAPI: the interaction id comes back on every response, whatever the upstream did with it.
+        headers.push('x-fapi-interaction-id', ctx.interactionId);
+        res.writeHead(statusCode, statusText, headers);
+        resumeUpstream = resume;
+        return true;
+      },
+      onData(chunk) {
+        // Backpressure: a slow client pauses the upstream instead of buffering its body here.
+        const more = res.write(chunk);
+        if (!more && resumeUpstream) res.once('drain', resumeUpstream);
+        return more;
+      },
+      onComplete() {
+        res.end();
+      },
+      onError(err: Error & { code?: string }) {
+        const kind = classifyUndiciError(err);
+        if (res.headersSent) {
+          res.destroy();
+          finish({ kind: 'aborted', status: res.statusCode, error: kind });
+          return;
+        }
+        if (res.destroyed) {
+          finish({ kind: 'aborted', status: 499 });
+          return;
+        }
+        finish({ kind: 'upstream_error', status: kind === 'timeout' ? 504 : 502, error: kind });
+      },
+    };
+    res.on('finish', () => finish({ kind: 'forwarded', status, upstreamSeconds }));
     // The client went away before the answer was complete: stop the upstream request too.
     res.on('close', () => {
       if (!res.writableFinished) {
-        upstream.destroy();
+        abortUpstream?.();
         finish({ kind: 'aborted', status: res.headersSent ? res.statusCode : 499 });
       }
     });
-    if (ctx.body !== undefined) upstream.end(ctx.body);
-    else req.pipe(upstream);
+    const hasBody =
+      ctx.body !== undefined ||
+      req.headers['content-length'] !== undefined ||
+      req.headers['transfer-encoding'] !== undefined;
+    this.pool.dispatch(
+      {
+        method: req.method as Dispatcher.HttpMethod,
+        path: this.basePath + ctx.path + ctx.query,
+        headers: this.upstreamHeaders(ctx),
+        body: ctx.body ?? (hasBody ? req : null),
+      },
+      handler,
+    );
   }
 
   close(): void {
-    this.agent.destroy();
+    void this.pool.destroy();
   }
 }
