@@ -12,6 +12,11 @@ export interface LoadSpec {
   url: string;
   connections: number;
   durationSeconds: number;
+  /**
+   * Seconds of load before the measured window starts (connections set up, TLS handshakes done), so
+   * keep-alive scenarios report the steady state; scenario (c) measures set-up on purpose.
+   */
+  settleSeconds?: number;
   /** Upper bound on requests, whatever the duration. */
   maxRequests: number;
   method?: 'GET' | 'POST';
@@ -91,6 +96,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
 
   let latencies = new Float64Array(1 << 16);
   let count = 0;
+  const settleSeconds = spec.settleSeconds ?? 0;
+  let windowStart = 0n;
   const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
@@ -98,7 +105,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       {
         url: spec.url,
         connections: spec.connections,
-        duration: spec.durationSeconds,
+        duration: spec.durationSeconds + settleSeconds,
         maxOverallRequests: spec.maxRequests,
         method: spec.method ?? 'GET',
         headers,
@@ -123,6 +130,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     );
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
       if (statusCode < 200 || statusCode >= 300) return;
+      if (windowStart === 0n) {
+        if (process.hrtime.bigint() - started < BigInt(Math.round(settleSeconds * 1e9))) return;
+        windowStart = process.hrtime.bigint();
+      }
       if (count === latencies.length) {
         const grown = new Float64Array(latencies.length * 2);
         grown.set(latencies);
@@ -131,13 +142,15 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       latencies[count++] = responseTime;
     });
   });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const ended = process.hrtime.bigint();
+  const seconds = Number(ended - started) / 1e9;
+  const windowSeconds = windowStart === 0n ? seconds : Number(ended - windowStart) / 1e9;
   const cpu = process.cpuUsage(cpuBefore);
   const total = result.requests.total;
   return {
     requests: total,
     seconds: Math.round(seconds * 100) / 100,
-    rps: Math.round(result['2xx'] / (result.duration || seconds)),
+    rps: Math.round(count / windowSeconds),
     latencyMs: percentiles(latencies.subarray(0, count)),
     non2xx: result.non2xx,
     errors: result.errors,

@@ -121,12 +121,19 @@ type TargetId =
   | 'gateway-compare'
   | `forward-${ForwarderMode}`;
 
+interface Started {
+  running: Running;
+  url: string;
+  /** The gateway's admin listener (metrics), when the target has one. */
+  adminUrl?: string;
+}
+
 interface TargetDef {
   id: TargetId;
   label: string;
   /** Plain HTTP (the upstream itself) or mTLS. */
   mtls: boolean;
-  start(): Promise<{ running: Running; url: string }>;
+  start(): Promise<Started>;
 }
 
 interface Context {
@@ -206,7 +213,7 @@ function targetDefinitions(ctx: Context): TargetDef[] {
         await running.stop();
         throw new Error(`workers: ${workers} was configured but the gateway runs as a single process`);
       }
-      return { running, url };
+      return { running, url, adminUrl: `http://127.0.0.1:${adminPort}` };
     },
   });
 
@@ -323,7 +330,7 @@ function scenarioDefinitions(tokenSets: string[]): ScenarioDef[] {
       id: 'c',
       title: '(c) new TLS connection per request',
       targets: PEERS,
-      spec: (base) => ({ ...base, reconnectEachRequest: true }),
+      spec: (base) => ({ ...base, reconnectEachRequest: true, settleSeconds: 0 }),
     },
     {
       id: 'd',
@@ -463,7 +470,7 @@ async function main() {
     const defs = targetDefinitions(ctx).filter(
       (t) => wanted.has(t.id) && (!opts.targets || opts.targets.includes(t.id)),
     );
-    const started = new Map<TargetId, { running: Running; url: string }>();
+    const started = new Map<TargetId, Started>();
     const unavailable: Record<string, string> = {};
     for (const def of defs) {
       try {
@@ -483,14 +490,18 @@ async function main() {
       connections: opts.connections,
       durationSeconds: opts.durationSeconds,
       maxRequests: opts.durationSeconds * 200_000,
+      settleSeconds: opts.quick ? 0.5 : 1,
       ...(def.mtls ? { token, tls: { cert: pki.files.clientCert, key: pki.files.clientKey } } : {}),
     });
 
     const rounds: Record<string, Record<string, RoundResult[]>> = {};
     const measure = async (scenario: ScenarioDef, def: TargetDef, round: number, spec: LoadSpec) => {
       const target = started.get(def.id)!;
+      const running = runDriver(spec, layout.driver);
+      // Server usage is sampled over the driver's measured window only.
+      await new Promise((r) => setTimeout(r, (spec.settleSeconds ?? 0) * 1000));
       const usage = sampleUsage(target.running.pid);
-      const result = await runDriver(spec, layout.driver);
+      const result = await running;
       const stats = usage.stop();
       ((rounds[scenario.id] ??= {})[def.id] ??= []).push({ round, ...result, ...stats });
       log(
@@ -624,7 +635,7 @@ interface SoakResult {
   requests: number;
   distinctTokens: number;
   rssAfterMillionMiB: number;
-  rssSeriesMiB: { minute: number; rssMiB: number }[];
+  rssSeriesMiB: { minute: number; rssMiB: number; gateway?: Record<string, number> }[];
   maxRssMiB: number;
   flatWithinPercent: number;
   non2xx: number;
@@ -632,9 +643,29 @@ interface SoakResult {
 }
 
 /** Memory target: 1,000,000 requests over 100,000 distinct tokens, then N more minutes of load. */
+/** The gateway's own view of its memory (prom-client default metrics), MiB. */
+async function gatewayMemory(adminUrl: string | undefined): Promise<Record<string, number> | undefined> {
+  if (!adminUrl) return undefined;
+  try {
+    const text = await (await fetch(`${adminUrl}/metrics`)).text();
+    const pick = (name: string) => {
+      const m = new RegExp(`^fapi_gateway_${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+      return m ? Math.round((Number(m[1]) / 1048576) * 10) / 10 : NaN;
+    };
+    return {
+      rss: pick('process_resident_memory_bytes'),
+      heapTotal: pick('nodejs_heap_size_total_bytes'),
+      heapUsed: pick('nodejs_heap_size_used_bytes'),
+      external: pick('nodejs_external_memory_bytes'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 async function runSoak(
   ctx: Context,
-  gateway: { running: Running; url: string },
+  gateway: Started,
   opts: Options,
   driverCores: string | undefined,
 ): Promise<SoakResult> {
@@ -666,7 +697,8 @@ async function runSoak(
   const first = await runDriver(base, driverCores);
   const rssAfterMillionMiB = rssMiB();
   log(`soak: ${first.requests} requests, RSS ${rssAfterMillionMiB} MiB; ${opts.soakMinutes} more minute(s)`);
-  const series = [{ minute: 0, rssMiB: rssAfterMillionMiB }];
+  const series = [{ minute: 0, rssMiB: rssAfterMillionMiB, gateway: await gatewayMemory(gateway.adminUrl) }];
+  log(`soak: gateway's own view (MiB): ${JSON.stringify(series[0]!.gateway)}`);
   let non2xx = first.non2xx;
   let errors = first.errors + first.timeouts;
   let requests = first.requests;
@@ -675,8 +707,10 @@ async function runSoak(
     requests += r.requests;
     non2xx += r.non2xx;
     errors += r.errors + r.timeouts;
-    series.push({ minute, rssMiB: rssMiB() });
-    log(`soak: minute ${minute}: ${r.rps} req/s, RSS ${series.at(-1)!.rssMiB} MiB`);
+    series.push({ minute, rssMiB: rssMiB(), gateway: await gatewayMemory(gateway.adminUrl) });
+    log(
+      `soak: minute ${minute}: ${r.rps} req/s, RSS ${series.at(-1)!.rssMiB} MiB ${JSON.stringify(series.at(-1)!.gateway)}`,
+    );
   }
   const values = series.map((s) => s.rssMiB);
   const maxRssMiB = Math.max(...values);
