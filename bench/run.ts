@@ -433,7 +433,7 @@ async function main() {
   mkdirSync(runDir, { recursive: true });
   const token = await mintAccessToken(pki, { expiresIn: 7200 });
   const tokenSets: string[] = [];
-  for (let r = 0; r < opts.rounds + 1; r++) {
+  for (let r = 0; r < (opts.soakOnly ? 0 : opts.rounds + 1); r++) {
     const file = path.join(runDir, `tokens-${r}.json`);
     writeFileSync(file, JSON.stringify(await mintManyTokens(pki, 10_000, 7200)));
     tokenSets.push(file);
@@ -467,9 +467,9 @@ async function main() {
     };
 
     const scenarios = scenarioDefinitions(tokenSets).filter(
-      (s) => !opts.scenarios || opts.scenarios.includes(s.id),
+      (s) => !opts.soakOnly && (!opts.scenarios || opts.scenarios.includes(s.id)),
     );
-    const wanted = new Set(scenarios.flatMap((s) => s.targets));
+    const wanted = new Set<TargetId>(opts.soakOnly ? ['gateway'] : scenarios.flatMap((s) => s.targets));
     // --quick leaves out the forwarding-library comparison (ask for it with --targets=forward-...).
     const defs = targetDefinitions(ctx).filter(
       (t) =>
@@ -706,7 +706,7 @@ async function runSoak(
   const base: LoadSpec = {
     url: gateway.url,
     connections: opts.connections,
-    durationSeconds: 600,
+    durationSeconds: 720,
     maxRequests: opts.soakRequests,
     tokensFile: file,
     tls: { cert: ctx.pki.files.clientCert, key: ctx.pki.files.clientKey },
