@@ -16,7 +16,10 @@ import { chartValuesSchema } from './generate/chart-values-schema.mjs';
 import { buildDashboard } from './generate/dashboard.mjs';
 import { withoutKeys, filePathKeys, configRows, markdownTable, valuesRows } from './generate/schema-docs.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+// --root DIR reads and writes the generated files under DIR instead (tests check stale-file detection there).
+const rootArg = process.argv.indexOf('--root');
+const root = rootArg > 0 ? `${process.argv[rootArg + 1]}/` : repoRoot;
 const at = (p) => `${root}${p}`;
 const CHART = 'charts/fapi-gateway';
 
@@ -122,7 +125,7 @@ function chartValuesTable(schema) {
 }
 
 async function formatted(file, text, parser) {
-  const options = (await prettier.resolveConfig(at(file))) ?? {};
+  const options = (await prettier.resolveConfig(`${repoRoot}${file}`)) ?? {};
   return prettier.format(text, { ...options, parser });
 }
 
