@@ -27,7 +27,13 @@ const CHART = 'charts/fapi-gateway';
  * File paths in the configurations that the chart fills in from mounted Secrets (templates/_helpers.tpl);
  * values.schema.json refuses them under `config:` so a user cannot point the gateway at unmounted files.
  */
-export const CHART_OWNED_GATEWAY_KEYS = ['tls.cert', 'tls.key', 'tls.clientCa', 'upstream.ca'];
+export const CHART_OWNED_GATEWAY_KEYS = [
+  'tls.cert',
+  'tls.key',
+  'tls.clientCa',
+  'upstream.ca',
+  'tokens.jwksCa',
+];
 export const CHART_OWNED_ISSUER_KEYS = ['tls.cert', 'tls.key', 'tls.clientCa'];
 
 function chartValuesJsonSchema() {

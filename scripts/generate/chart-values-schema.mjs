@@ -84,6 +84,14 @@ export const chartValuesSchema = z
             key: secretKey('Key of the PEM bundle in that Secret.'),
           })
           .strict(),
+        jwksCa: z
+          .object({
+            existingSecret: name(
+              "Secret with a CA bundle trusted for the issuer's JWKS URL; empty: system CAs.",
+            ),
+            key: secretKey('Key of the PEM bundle in that Secret.'),
+          })
+          .strict(),
         certManager: z
           .object({
             enabled: bool(

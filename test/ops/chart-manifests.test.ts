@@ -323,6 +323,10 @@ for (const c of cases) {
         const dashboard = as<IConfigMap>(find(manifests, 'ConfigMap', `${FULLNAME}-dashboard`));
         t.equal(dashboard.metadata!.annotations!.grafana_folder, 'Gateways');
         t.ok(
+          pod.spec!.volumes!.some((v) => v.secret?.secretName === 'issuer-ca'),
+          'JWKS CA mounted',
+        );
+        t.ok(
           pod.spec!.volumes!.some((v) => v.secret?.secretName === 'legacy-ca'),
           'upstream CA mounted',
         );

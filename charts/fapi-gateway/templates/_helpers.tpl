@@ -82,6 +82,7 @@ config: /etc/fapi-gateway/config
 tls: /etc/fapi-gateway/tls
 clientCa: /etc/fapi-gateway/client-ca
 upstreamCa: /etc/fapi-gateway/upstream-ca
+jwksCa: /etc/fapi-gateway/jwks-ca
 {{- end }}
 
 {{/*
@@ -101,6 +102,11 @@ overrides a user value.
 {{- $upstream := deepCopy $config.upstream }}
 {{- $_ := set $upstream "ca" (printf "%s/%s" $paths.upstreamCa .Values.tls.upstreamCa.key) }}
 {{- $_ := set $config "upstream" $upstream }}
+{{- end }}
+{{- if .Values.tls.jwksCa.existingSecret }}
+{{- $tokens := deepCopy $config.tokens }}
+{{- $_ := set $tokens "jwksCa" (printf "%s/%s" $paths.jwksCa .Values.tls.jwksCa.key) }}
+{{- $_ := set $config "tokens" $tokens }}
 {{- end }}
 {{- toYaml $config }}
 {{- end }}
