@@ -4,6 +4,7 @@
  * on the scrape, and every metric (and every label) the dashboard and the PrometheusRule use is in it.
  */
 import t from 'tap';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -27,6 +28,7 @@ const PROMTOOL_KNOWN = /^fapi_gateway_nodejs_active_(handles|requests|resources)
 interface Sample {
   name: string;
   labels: Record<string, string>;
+  value: number;
 }
 
 function parseExposition(text: string): { types: Map<string, string>; samples: Sample[] } {
@@ -36,11 +38,11 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
     const type = /^# TYPE (\S+) (\S+)$/.exec(line);
     if (type) types.set(type[1]!, type[2]!);
     if (!line || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? /.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)/.exec(line);
     if (!m) continue;
     const labels: Record<string, string> = {};
     for (const l of (m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
-    samples.push({ name: m[1]!, labels });
+    samples.push({ name: m[1]!, labels, value: Number(m[4]) });
   }
   return { types, samples };
 }
@@ -133,8 +135,20 @@ t.test('a live scrape passes promtool and holds every metric the dashboard and a
     t.ok(has('fapi_gateway_requests_total', { route: '/accounts', outcome: 'forwarded' }));
     t.ok(has('fapi_gateway_upstream_errors_total', { kind: 'refused' }));
     t.ok(has('fapi_gateway_tls_handshake_failures_total', { reason: 'no_certificate' }));
-    t.ok(has('fapi_gateway_certificate_expiry_timestamp_seconds', { kind: 'server' }));
-    t.ok(has('fapi_gateway_certificate_expiry_timestamp_seconds', { kind: 'client_ca' }));
+    // The expiry gauges carry the real notAfter of the server certificate and of the client CA.
+    const expiry = (kind: string) =>
+      samples.filter(
+        (s) => s.name === 'fapi_gateway_certificate_expiry_timestamp_seconds' && s.labels.kind === kind,
+      );
+    const notAfter = (pem: string) => Date.parse(new X509Certificate(pem).validTo) / 1000;
+    t.same(
+      expiry('server').map((s) => s.value),
+      [notAfter(pki.server.certPem)],
+    );
+    t.same(
+      expiry('client_ca').map((s) => s.value),
+      [notAfter(pki.ca.certPem)],
+    );
     t.end();
   });
 
