@@ -65,9 +65,12 @@ export async function renderChart(valuesFiles: string[] = [], set: string[] = []
   for (const s of set) args.push('--set', s);
   const r = await helm(args);
   if (r.code !== 0) throw new Error(`helm template failed: ${r.stderr}`);
-  return parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as Manifest | null)
-    .filter((m): m is Manifest => m !== null);
+  const docs = parseAllDocuments(r.stdout);
+  if (!Array.isArray(docs)) throw new Error('helm template output is not a YAML stream');
+  // Duplicate keys or malformed YAML would be silently merged by toJS; the API server refuses them.
+  const problems = docs.flatMap((d) => [...d.errors, ...d.warnings].map((e) => e.message));
+  if (problems.length > 0) throw new Error(`rendered manifests are not clean YAML: ${problems.join('; ')}`);
+  return docs.map((d) => d.toJS() as Manifest | null).filter((m): m is Manifest => m !== null);
 }
 
 export function find(manifests: Manifest[], kind: string, name: string): Manifest {

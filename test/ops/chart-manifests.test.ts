@@ -144,6 +144,11 @@ for (const c of cases) {
     t.test(
       'Services: clients reach only the mTLS port; the admin port has its own ClusterIP Service',
       (t) => {
+        for (const d of manifests.filter((m) => m.kind === 'Deployment').map((m) => as<IDeployment>(m)))
+          t.ok(
+            podLabelsMatch(d.spec!.selector.matchLabels, d.spec!.template.metadata!.labels),
+            `${d.metadata!.name}: the selector matches its pod template`,
+          );
         const svc = as<IService>(find(manifests, 'Service', FULLNAME));
         t.same(
           svc.spec!.ports!.map((p) => [p.name, p.targetPort]),
