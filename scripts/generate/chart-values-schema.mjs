@@ -243,6 +243,15 @@ export const chartValuesSchema = z
           .object({
             enabled: bool('Render the alerting PrometheusRule (Prometheus Operator CRD).'),
             labels: stringMap('Extra labels (match your Prometheus ruleSelector).'),
+            selector: z
+              .string()
+              .regex(
+                /^([a-zA-Z_]\w*(=|!=|=~|!~)"[^"]*"(,[a-zA-Z_]\w*(=|!=|=~|!~)"[^"]*")*)?$/,
+                'must be PromQL label matchers: a="x",b=~"y"',
+              )
+              .describe(
+                'Label matchers scoping the alerts; empty: the ServiceMonitor job and the release namespace.',
+              ),
             rejectionRatio: z
               .number()
               .gt(0)

@@ -96,3 +96,14 @@ t.test('promtool check rules refuses a broken expression (the check is real)', a
   t.not(r.code, 0);
   t.match(r.output, /FAILED/);
 });
+
+t.test('metrics.prometheusRule.selector rescopes every alert; a malformed selector is refused', async (t) => {
+  const rules = await renderedRules(['metrics.prometheusRule.selector=cluster="eu-1"\\,app="payments-gw"']);
+  for (const a of rules.groups.flatMap((g) => g.rules))
+    for (const selector of a.expr.match(/fapi_gateway_\w+\{[^}]*\}/g) ?? [])
+      t.match(selector, /^fapi_gateway_\w+\{cluster="eu-1",app="payments-gw"[,}]/, `${a.alert}: ${selector}`);
+  await t.rejects(
+    renderedRules(['metrics.prometheusRule.selector=job=gw']),
+    /\/metrics\/prometheusRule\/selector/,
+  );
+});

@@ -131,7 +131,11 @@ overrides a user value.
 
 {{/* Label matchers that scope alert expressions to this release's scrape targets. */}}
 {{- define "fapi-gateway.metricsSelector" -}}
+{{- if .Values.metrics.prometheusRule.selector }}
+{{- .Values.metrics.prometheusRule.selector }}
+{{- else -}}
 job="{{ include "fapi-gateway.fullname" . }}-metrics",namespace="{{ .Release.Namespace }}"
+{{- end }}
 {{- end }}
 
 {{- define "fapi-gateway.issuerPaths" -}}
