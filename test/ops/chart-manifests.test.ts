@@ -515,6 +515,11 @@ t.test('helm refuses values the chart owns or cannot render safely, naming the k
       /issuer\.config\.admin must be set/,
     ],
     [
+      'several in-memory issuers',
+      ['issuer.enabled=true', 'issuer.replicaCount=2'],
+      /issuer\.replicaCount > 1 needs issuer\.config\.storage\.type: redis/,
+    ],
+    [
       'a bad issuer configuration',
       ['issuer.config.signingKeys[0].alg=HS256'],
       /\/issuer\/config\/signingKeys\/0\/alg/,
