@@ -99,9 +99,9 @@ function configReference() {
   return [
     '### Gateway (`fapi-gateway gateway --config FILE`)',
     '',
-    "Relative file paths are resolved against the configuration file's folder. `fapi-gateway check-config FILE`",
-    "prints every problem with its key path; the Helm chart's `values.schema.json` applies the same schema under",
-    '`config:`. Environment overrides apply to keys outside lists.',
+    "`fapi-gateway check-config FILE` prints every problem with its key path; the Helm chart's",
+    '`values.schema.json` applies the same schema under `config:`. Keys inside lists have no environment',
+    'override.',
     '',
     markdownTable(CONFIG_COLUMNS, gw),
     '',
