@@ -303,21 +303,28 @@ for (const c of cases) {
         const sm = find(manifests, 'ServiceMonitor', FULLNAME) as unknown as {
           metadata: { labels: Record<string, string> };
           spec: {
-            selector: { matchLabels: Record<string, string> };
+            selector: {
+              matchLabels: Record<string, string>;
+              matchExpressions: { key: string; operator: string; values: string[] }[];
+            };
             endpoints: { port: string; path: string }[];
             namespaceSelector: { matchNames: string[] };
           };
         };
         const metricsSvc = as<IService>(find(manifests, 'Service', `${FULLNAME}-metrics`));
-        const mainSvc = as<IService>(find(manifests, 'Service', FULLNAME));
+        const selects = (svc: IService) =>
+          podLabelsMatch(sm.spec.selector.matchLabels, svc.metadata!.labels) &&
+          sm.spec.selector.matchExpressions.every(
+            (e) => e.operator === 'In' && e.values.includes(svc.metadata!.labels![e.key]!),
+          );
+        t.ok(selects(metricsSvc), 'selects the gateway metrics Service');
         t.ok(
-          podLabelsMatch(sm.spec.selector.matchLabels, metricsSvc.metadata!.labels),
-          'selects the metrics Service',
+          selects(as<IService>(find(manifests, 'Service', `${FULLNAME}-issuer-metrics`))),
+          'selects the issuer metrics Service',
         );
-        t.notOk(
-          podLabelsMatch(sm.spec.selector.matchLabels, mainSvc.metadata!.labels),
-          'not the client-facing one',
-        );
+        for (const svc of manifests.filter((m) => m.kind === 'Service').map((m) => as<IService>(m)))
+          if (!svc.metadata!.name!.endsWith('-metrics'))
+            t.notOk(selects(svc), `not the client-facing ${svc.metadata!.name}`);
         t.same(
           sm.spec.endpoints.map((e) => [e.port, e.path]),
           [['metrics', '/metrics']],
