@@ -280,11 +280,12 @@ export function buildDashboard() {
       },
     ),
     timeseries(
-      'Open connections and reloads',
-      'Open client connections; configuration and certificate reloads by result.',
+      'Connections, token cache, reloads',
+      'Open client connections; requests served from the verified-token cache per second; configuration and certificate reloads by result.',
       { h: 8, w: 12, x: 0, y: 48 },
       [
         [`sum(fapi_gateway_open_connections${sel()})`, 'open connections'],
+        [`sum(rate(fapi_gateway_token_cache_hits_total${sel()}[$__rate_interval]))`, 'token cache hits / s'],
         [
           `sum by (kind, result) (increase(fapi_gateway_config_reloads_total${sel()}[$__rate_interval]))`,
           'reload {{kind}} {{result}}',
