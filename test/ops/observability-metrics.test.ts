@@ -5,13 +5,15 @@
  */
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { gatewayConfigSchema } from '../../src/gateway/config.js';
 import { startGateway } from '../../src/gateway/server.js';
 import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { testGatewayConfigInput } from '../helpers/gateway.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { startJwksServer } from '../helpers/jwks-server.js';
 import { fetchText } from '../helpers/metrics-text.js';
 import { testPki } from '../helpers/pki.js';
@@ -24,6 +26,16 @@ import { allOnValues, find, renderChart, repoRoot, RELEASE } from '../helpers/he
 const TARGET_LABELS = new Set(['job', 'namespace', 'pod', 'instance', 'service', 'container', 'endpoint']);
 /** prom-client gauges named `*_total`: `promtool check metrics` rejects them (counter suffix on a gauge). */
 const PROMTOOL_KNOWN = /^fapi_gateway_nodejs_active_(handles|requests|resources)_total$/;
+
+function withoutKnownPromtoolComplaints(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => {
+      const name = /^(?:# (?:HELP|TYPE) )?([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(l)?.[1];
+      return !name || !PROMTOOL_KNOWN.test(name);
+    })
+    .join('\n');
+}
 
 interface Sample {
   name: string;
@@ -116,14 +128,9 @@ t.test('a live scrape passes promtool and holds every metric the dashboard and a
       `only the known complaints: ${raw.output}`,
     );
     // ...and without them the scrape passes.
-    const filtered = scrape.body
-      .split('\n')
-      .filter((l) => {
-        const name = /^(?:# (?:HELP|TYPE) )?([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(l)?.[1];
-        return !name || !PROMTOOL_KNOWN.test(name);
-      })
-      .join('\n');
-    const clean = await promtool(['check', 'metrics'], { input: filtered });
+    const clean = await promtool(['check', 'metrics'], {
+      input: withoutKnownPromtoolComplaints(scrape.body),
+    });
     t.equal(clean.code, 0, clean.output);
     t.equal(clean.output.trim(), '');
   });
@@ -201,3 +208,56 @@ t.test('a live scrape passes promtool and holds every metric the dashboard and a
       t.ok(used.has(required), `${required} is used`);
   });
 });
+
+t.test(
+  'a multi-worker gateway process aggregates its workers in one scrape that passes promtool',
+  async (t) => {
+    const pki = await testPki();
+    const key = await createSigningKey('PS256');
+    const jwks = await startJwksServer(pki, [key.publicJwk]);
+    t.teardown(() => jwks.close());
+    const upstream = await startEchoUpstream();
+    t.teardown(() => upstream.close());
+    const dir = mkdtempSync(path.join(tmpdir(), 'fapi-workers-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const configFile = writeConfig(dir, 'gateway.yaml', {
+      ...testGatewayConfigInput(pki, jwks.url, upstream.url),
+      workers: 2,
+    });
+    const gateway = await startGatewayProcess(configFile, {}, t);
+    for (let i = 0; i < 200 && (await fetchText(gateway.adminPort, '/readyz')).status !== 200; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    t.equal((await fetchText(gateway.adminPort, '/readyz')).status, 200, 'ready');
+
+    const token = await mintAccessToken(key, { thumbprint: pki.clientA.thumbprint });
+    const REQUESTS = 8;
+    for (let i = 0; i < REQUESTS; i++) {
+      const r = await mtlsRequest({
+        port: gateway.listenPort,
+        caPem: pki.ca.certPem,
+        client: pki.clientA,
+        path: '/accounts/1',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      t.equal(r.status, 200);
+    }
+    const scrape = await fetchText(gateway.adminPort, '/metrics');
+    t.equal(scrape.status, 200);
+    const { samples } = parseExposition(scrape.body);
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      samples
+        .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+        .reduce((sum, s) => sum + s.value, 0);
+    t.equal(
+      value('fapi_gateway_requests_total', { route: '/accounts', outcome: 'forwarded' }),
+      REQUESTS,
+      'every worker counted once',
+    );
+    t.equal(value('fapi_gateway_up'), 1);
+    t.equal(value('fapi_gateway_ready'), 1);
+    const check = await promtool(['check', 'metrics'], {
+      input: withoutKnownPromtoolComplaints(scrape.body),
+    });
+    t.equal(check.code, 0, check.output);
+  },
+);
