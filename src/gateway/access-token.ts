@@ -6,6 +6,7 @@
  * token "signed" with the issuer's public key as an HMAC secret is refused before any key is chosen.
  * Each jose error code maps to exactly one rejection reason.
  */
+import { hash } from 'node:crypto';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { JwksCache } from './jwks-cache.js';
@@ -115,6 +116,15 @@ export function isReject(v: VerifiedAccessToken | Reject): v is Reject {
   return 'reason' in v;
 }
 
+/**
+ * The verification cache is keyed by the token's SHA-256, not the token: remembered bearer tokens are not
+ * kept in memory (a heap dump would otherwise hold up to `cacheMaxEntries` live credentials), and a key
+ * is 43 bytes instead of the token's ~700, which keeps a full cache's heap and GC churn small.
+ */
+function cacheKey(token: string): string {
+  return hash('sha256', token, 'base64url');
+}
+
 export class AccessTokenVerifier {
   private readonly cache: LRUCache<string, VerifiedAccessToken> | undefined;
   private readonly options: Parameters<typeof jwtVerify>[2];
@@ -143,13 +153,14 @@ export class AccessTokenVerifier {
    * still within its lifetime: repeated tokens skip signature verification (the hot path).
    */
   verify(token: string): VerifiedAccessToken | Reject | Promise<VerifiedAccessToken | Reject> {
-    const cached = this.cache?.get(token);
+    const key = this.cache ? cacheKey(token) : undefined;
+    const cached = key === undefined ? undefined : this.cache!.get(key);
     if (cached) {
       if (Date.now() / 1000 <= cached.expiresAt + this.policy.clockSkewSeconds) {
         this.policy.onCacheHit?.();
         return cached;
       }
-      this.cache!.delete(token);
+      this.cache!.delete(key!);
     }
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
       return reject('token_malformed', 'the access token is not a compact JWS');
@@ -157,24 +168,28 @@ export class AccessTokenVerifier {
     if (!this.jwks.ready) {
       return reject('jwks_unavailable', "the issuer's signing keys are not available yet");
     }
-    return this.verifySignature(token, true);
+    return this.verifySignature(token, key, true);
   }
 
-  private async verifySignature(token: string, mayRefetch: boolean): Promise<VerifiedAccessToken | Reject> {
+  private async verifySignature(
+    token: string,
+    key: string | undefined,
+    mayRefetch: boolean,
+  ): Promise<VerifiedAccessToken | Reject> {
     const selector = this.jwks.keySelector!;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, selector, this.options));
     } catch (err) {
       if (mayRefetch && err instanceof errors.JWKSNoMatchingKey && (await this.jwks.refetchOnUnknownKid())) {
-        return this.verifySignature(token, false);
+        return this.verifySignature(token, key, false);
       }
       return rejectionForJoseError(err);
     }
     const verified = verifiedTokenFromPayload(payload, Date.now() / 1000, this.policy.clockSkewSeconds);
-    if (!isReject(verified) && this.cache) {
+    if (!isReject(verified) && this.cache && key !== undefined) {
       const ttl = (verified.expiresAt + this.policy.clockSkewSeconds) * 1000 - Date.now();
-      if (ttl > 0) this.cache.set(token, verified, { ttl });
+      if (ttl > 0) this.cache.set(key, verified, { ttl });
     }
     return verified;
   }
