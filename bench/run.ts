@@ -706,7 +706,7 @@ async function runSoak(
   const base: LoadSpec = {
     url: gateway.url,
     connections: opts.connections,
-    durationSeconds: 720,
+    durationSeconds: 900,
     maxRequests: opts.soakRequests,
     tokensFile: file,
     tls: { cert: ctx.pki.files.clientCert, key: ctx.pki.files.clientKey },
