@@ -409,8 +409,38 @@ function log(message: string) {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
+/**
+ * `--rebuild-report`: regenerates latest.md and the README block from latest.json and the latest
+ * soak.json, without measuring (the soak runs separately, after the matrix).
+ */
+function rebuildReport(): void {
+  const file = path.join(RESULTS, 'latest.json');
+  const report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport;
+  const soakFile = path.join(RESULTS, 'soak.json');
+  if (existsSync(soakFile)) {
+    const soak = JSON.parse(readFileSync(soakFile, 'utf8')) as SoakResult & { date: string };
+    report.soak = soak;
+    report.checks = targetChecks(report.summaries, soak);
+    report.notes = [
+      ...notesFor(report.summaries),
+      `Memory: from the separate \`npm run bench -- --soak-only\` run of ${soak.date}.`,
+    ];
+  }
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  const table = markdownTable(report);
+  writeFileSync(path.join(RESULTS, 'latest.md'), table);
+  const readmeFile = path.join(root, 'README.md');
+  const updated = embedInReadme(readFileSync(readmeFile, 'utf8'), table);
+  if (updated) writeFileSync(readmeFile, updated);
+  log('rebuilt bench/results/latest.md and the README table');
+}
+
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
+  if (process.argv.includes('--rebuild-report')) {
+    rebuildReport();
+    return;
+  }
   const layout = coreLayout();
   setNiceness(opts.nice);
   const startedAt = Date.now();
