@@ -24,6 +24,7 @@ t.test('html escapes interpolated text but keeps nested fragments', (t) => {
     '<p title="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</p>',
   );
   t.equal(html`<div>${html`<b>${'x&y'}</b>`}</div>`.value, '<div><b>x&amp;y</b></div>');
+  t.end();
 });
 
 t.test('login page: labels, button, CSRF field, strict CSP without script', (t) => {
@@ -57,6 +58,7 @@ t.test('login page: labels, button, CSRF field, strict CSP without script', (t) 
   t.equal(page.headers['Cache-Control'], 'no-store');
   const second = renderLoginPage({ action: '/a', csrfToken: 'x' });
   t.not(second.headers['Content-Security-Policy'], csp, 'a fresh nonce per response');
+  t.end();
 });
 
 t.test('consent page names the client and each scope, Approve and Deny buttons', (t) => {
@@ -75,6 +77,7 @@ t.test('consent page names the client and each scope, Approve and Deny buttons',
   t.match(page.body, /value="approve">Approve<\/button>/);
   t.match(page.body, /value="deny">Deny<\/button>/);
   t.match(page.headers['Content-Security-Policy'], /form-action 'self' https:\/\/client\.example;/);
+  t.end();
 });
 
 t.test('error page and form_post page', (t) => {
@@ -88,6 +91,7 @@ t.test('error page and form_post page', (t) => {
   t.ok(scriptNonce);
   t.match(post.body, new RegExp(`<script nonce="${scriptNonce}">`));
   t.match(post.body, /name="response" value="a\.b\.c"/);
+  t.end();
 });
 
 t.test('session cookie: __Host- prefix, HttpOnly, Secure, SameSite; parsing rejects junk', (t) => {
@@ -101,6 +105,7 @@ t.test('session cookie: __Host- prefix, HttpOnly, Secure, SameSite; parsing reje
   t.equal(sessionIdFromCookieHeader(`${SESSION_COOKIE}=short`), undefined);
   t.equal(sessionIdFromCookieHeader(undefined), undefined);
   t.equal(sessionIdFromCookieHeader('garbage'), undefined);
+  t.end();
 });
 
 t.test('CSRF token is bound to the session; sign-in rotates id and token', async (t) => {
@@ -128,6 +133,7 @@ t.test('form posts from another origin are refused', (t) => {
   t.notOk(sameOriginFormPost({ origin: 'https://evil.example' }, o));
   t.notOk(sameOriginFormPost({ origin: 'null' }, o));
   t.notOk(sameOriginFormPost({ 'sec-fetch-site': 'cross-site' }, o));
+  t.end();
 });
 
 t.test('form parameters: repeated names refused, __proto__ is just a name', (t) => {
@@ -136,4 +142,5 @@ t.test('form parameters: repeated names refused, __proto__ is just a name', (t) 
   t.equal(params['__proto__'], 'x');
   t.equal(Object.getPrototypeOf(params), null);
   t.throws(() => formParameters(new URLSearchParams('a=1&a=2')), FormBodyError);
+  t.end();
 });
