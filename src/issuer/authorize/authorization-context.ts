@@ -1,14 +1,17 @@
 /**
- * Everything the authorization endpoints need from the rest of the issuer, as one value built at
- * start-up: client registry, key resolution, signing, end-user authentication, stores, lifetimes.
+ * Everything the authorization endpoints need, as one value derived once per running issuer from its
+ * runtime: client lookup and keys, signing, end-user authentication, browser sessions, flow state,
+ * lifetimes and the outcome metric.
  */
-import type { JWTVerifyGetKey } from 'jose';
+import { SignJWT, type JWTVerifyGetKey } from 'jose';
+import { Counter } from 'prom-client';
 import type { ClientConfig } from '../config.js';
-import type { BrowserSessionStore } from '../pages/index.js';
-import type { EndUserAuthenticator } from '../users/authenticator.js';
+import { stateBrowserSessions, type BrowserSessionStore } from '../pages/index.js';
+import type { IssuerRuntime } from '../runtime.js';
+import { endUsersOf, type EndUserAuthenticator } from '../users/authenticator.js';
 import type { Profile } from './authorization-request.js';
 import type { JwtSigner } from './authorization-response.js';
-import type { AuthorizationStore } from './authorization-store.js';
+import { stateAuthorizationStore, type AuthorizationStore } from './authorization-store.js';
 
 export interface AuthorizationPaths {
   authorize: string;
@@ -16,25 +19,19 @@ export interface AuthorizationPaths {
   consent: string;
 }
 
-export const DEFAULT_AUTHORIZATION_PATHS: AuthorizationPaths = {
+export const AUTHORIZATION_PATHS: AuthorizationPaths = {
   authorize: '/authorize',
   login: '/authorize/login',
   consent: '/authorize/consent',
 };
 
-export interface AuthorizationEvents {
-  /** A refusal or completion, for metrics and the log (never with secrets). */
-  outcome(event: {
-    endpoint: 'par' | 'authorize' | 'login' | 'consent';
-    clientId?: string;
-    outcome: string;
-  }): void;
-}
+export type AuthorizationEndpointName = 'par' | 'authorize' | 'login' | 'consent';
 
 export interface AuthorizationContext {
+  runtime: IssuerRuntime;
   issuer: string;
   profile: Profile;
-  findClient(clientId: string): ClientConfig | undefined;
+  findClient(clientId: string): Promise<ClientConfig | undefined>;
   /** The client's registered public keys (request objects are signed with them). */
   clientKeys(client: ClientConfig): JWTVerifyGetKey;
   signer: JwtSigner;
@@ -44,7 +41,6 @@ export interface AuthorizationContext {
   lifetimes: {
     pushedRequestSeconds: number;
     codeSeconds: number;
-    idTokenSeconds: number;
     interactionSeconds: number;
     jarmSeconds: number;
     sessionSeconds: number;
@@ -55,14 +51,78 @@ export interface AuthorizationContext {
   now(): number;
   /** Human descriptions of scopes for the consent page. */
   scopeDescriptions: Record<string, string>;
-  events?: AuthorizationEvents;
   /** Failed sign-ins allowed per authorization request before it ends with access_denied. */
   maxFailedLogins: number;
+  /** Counts outcomes (closed set: OAuth error codes, code_issued, accepted, login_failed). */
+  outcome(endpoint: AuthorizationEndpointName, clientId: string | undefined, outcome: string): void;
 }
 
-export const DEFAULT_SCOPE_DESCRIPTIONS: Record<string, string> = {
+export const SCOPE_DESCRIPTIONS: Record<string, string> = {
   openid: 'Confirm who you are',
   profile: 'Your name',
   email: 'Your email address',
+  accounts: 'Your accounts, balances and transactions',
+  payments: 'Make payments from your accounts',
   offline_access: 'Keep access while you are away',
 };
+
+const NO_KEYS: JWTVerifyGetKey = () => Promise.reject(new Error('the client registered no keys'));
+
+/** A signer over the issuer's keys: the first key of the requested algorithm (keys/signing-keys.ts). */
+export function runtimeSigner(runtime: IssuerRuntime): JwtSigner {
+  return {
+    sign(claims, opts) {
+      const key = runtime.keys.forAlgorithm(opts.alg);
+      if (!key) throw new Error(`no signing key for ${opts.alg} (checked at start-up)`);
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: opts.alg, kid: key.kid, ...(opts.typ ? { typ: opts.typ } : {}) })
+        .sign(key.privateKey);
+    },
+  };
+}
+
+const contexts = new WeakMap<IssuerRuntime, AuthorizationContext>();
+
+export function authorizationContextOf(runtime: IssuerRuntime): AuthorizationContext {
+  const known = contexts.get(runtime);
+  if (known) return known;
+  const { config } = runtime;
+  const outcomes = new Counter({
+    name: 'fapi_issuer_authorization_outcomes_total',
+    help: 'Authorization code flow outcomes, by endpoint (par|authorize|login|consent) and outcome (OAuth error code, accepted, login_failed, code_issued).',
+    labelNames: ['endpoint', 'outcome'],
+    registers: [runtime.metrics.registry],
+  });
+  const ctx: AuthorizationContext = {
+    runtime,
+    issuer: runtime.urls.issuer,
+    profile: config.profile,
+    findClient: (clientId) => runtime.storage.clients.findClient(clientId),
+    clientKeys: (client) => runtime.clientKeys.get(client.clientId)?.resolver ?? NO_KEYS,
+    signer: runtimeSigner(runtime),
+    users: endUsersOf(runtime),
+    sessions: stateBrowserSessions(runtime.storage.state),
+    store: stateAuthorizationStore(runtime.storage.state, {
+      nowSeconds: () => runtime.clock.nowSeconds(),
+      consentTtlSeconds: 365 * 86400,
+    }),
+    lifetimes: {
+      pushedRequestSeconds: config.par.ttlSeconds,
+      codeSeconds: config.authorizationCodes.ttlSeconds,
+      interactionSeconds: 600,
+      jarmSeconds: 300,
+      sessionSeconds: 8 * 3600,
+    },
+    clockSkewSeconds: config.clientAssertions.clockSkewSeconds,
+    paths: AUTHORIZATION_PATHS,
+    now: () => runtime.clock.nowSeconds(),
+    scopeDescriptions: SCOPE_DESCRIPTIONS,
+    maxFailedLogins: 5,
+    outcome(endpoint, clientId, outcome) {
+      outcomes.inc({ endpoint, outcome });
+      runtime.log.info({ endpoint, clientId, outcome }, 'authorization flow');
+    },
+  };
+  contexts.set(runtime, ctx);
+  return ctx;
+}

@@ -21,7 +21,7 @@ function errorPage(
   refusal: AuthorizationRefusal,
   clientId?: string,
 ): PageResponse {
-  ctx.events?.outcome({ endpoint: 'authorize', ...(clientId ? { clientId } : {}), outcome: refusal.error });
+  ctx.outcome('authorize', clientId, refusal.error);
   return renderErrorPage({ status: 400, error: refusal.error, description: refusal.description });
 }
 
@@ -66,7 +66,7 @@ export async function authorize(
   const clientId = query['client_id'];
   if (clientId === undefined || clientId === '')
     return errorPage(ctx, { error: 'invalid_request', description: 'client_id is required' });
-  const client = ctx.findClient(clientId);
+  const client = await ctx.findClient(clientId);
   if (!client) return errorPage(ctx, { error: 'invalid_request', description: 'unknown client_id' });
 
   let params: Checked<Record<string, unknown>>;

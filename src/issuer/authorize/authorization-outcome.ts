@@ -9,7 +9,7 @@ import type { AuthorizationRefusal } from './authorization-error.js';
 import type { AuthorizationContext } from './authorization-context.js';
 import type { AuthorizationRequest, ResponseTarget } from './authorization-request.js';
 import { authorizationResponse, deliveryPage } from './authorization-response.js';
-import { idTokenClaims } from './id-token.js';
+import { signIdToken } from '../tokens/id-token.js';
 
 /** An error sent back to the client (only ever to a target whose redirect_uri was verified). */
 export async function errorToClient(
@@ -18,7 +18,7 @@ export async function errorToClient(
   refusal: AuthorizationRefusal,
   endpoint: 'authorize' | 'login' | 'consent',
 ): Promise<PageResponse> {
-  ctx.events?.outcome({ endpoint, clientId: target.clientId, outcome: refusal.error });
+  ctx.outcome(endpoint, target.clientId, refusal.error);
   const delivery = await authorizationResponse(
     target,
     { error: refusal.error, error_description: refusal.description },
@@ -54,26 +54,21 @@ export async function codeToClient(
   });
   const params: Record<string, string> = { code };
   if (request.responseType === 'code id_token') {
-    const client = ctx.findClient(request.clientId);
-    const alg = client?.idTokenSignedResponseAlg ?? 'PS256';
-    params['id_token'] = await ctx.signer.sign(
-      idTokenClaims({
-        issuer: ctx.issuer,
-        clientId: request.clientId,
-        sub: authentication.sub,
-        authTime: authentication.authTime,
-        code,
-        alg,
-        now,
-        ttlSeconds: ctx.lifetimes.idTokenSeconds,
-        ...(acr !== undefined ? { acr } : {}),
-        ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
-        ...(request.state !== undefined ? { state: request.state } : {}),
-      }),
-      { alg, typ: 'JWT' },
-    );
+    const client = await ctx.findClient(request.clientId);
+    if (!client) throw new Error('the client of an interaction disappeared');
+    // No end-user claims in the front channel: the detached signature passes through the browser
+    // (FAPI 1 Advanced privacy considerations); claims come from the token endpoint and userinfo.
+    params['id_token'] = await signIdToken(ctx.runtime, {
+      client,
+      sub: authentication.sub,
+      authTime: authentication.authTime,
+      code,
+      ...(acr !== undefined ? { acr } : {}),
+      ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+      ...(request.state !== undefined ? { state: request.state } : {}),
+    });
   }
-  ctx.events?.outcome({ endpoint, clientId: request.clientId, outcome: 'code_issued' });
+  ctx.outcome(endpoint, request.clientId, 'code_issued');
   const delivery = await authorizationResponse(target, params, {
     issuer: ctx.issuer,
     signer: ctx.signer,

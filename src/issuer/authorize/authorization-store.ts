@@ -4,8 +4,7 @@
  * and remembered consent. Every record expires; pushed requests and codes are single use. Behind an
  * interface so a shared store (Redis) can replace the in-memory default for several issuer replicas.
  */
-import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { tokenKey, type Json, type StateStore } from '../storage/store.js';
 import type { AuthorizationRequest, ResponseTarget } from './authorization-request.js';
 
 export interface PushedRequest {
@@ -58,6 +57,8 @@ export interface AuthorizationStore {
   getInteraction(id: string): Promise<Interaction | undefined>;
   deleteInteraction(id: string): Promise<void>;
   saveCode(code: string, grant: CodeGrant): Promise<void>;
+  /** The code's record without changing it (used: already redeemed). */
+  findCode(code: string): Promise<{ grant: CodeGrant; used: boolean } | undefined>;
   /**
    * Atomically marks the code used and returns it; a redeemed code stays known until it expires, so a
    * second use is recognised (and its grant revoked) rather than looking like an unknown code.
@@ -67,67 +68,86 @@ export interface AuthorizationStore {
   hasConsent(sub: string, clientId: string, scopes: readonly string[]): Promise<boolean>;
 }
 
-/** Codes and request_uris are stored by hash: a leaked store dump holds nothing redeemable. */
-export function storageKey(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('base64url');
-}
+const KIND = { pushed: 'par', interaction: 'interaction', code: 'code', consent: 'consent' } as const;
 
-export function consentKey(sub: string, clientId: string, scopes: readonly string[]): string {
-  return JSON.stringify([sub, clientId, [...new Set(scopes)].sort()]);
-}
-
+/** Redeemed codes stay known this long, so a late replay still revokes what the first use produced. */
 export const REDEEMED_CODE_MEMORY_SECONDS = 3600;
 
-function ttlMs(expiresAt: number): number {
-  return Math.max(1, expiresAt * 1000 - Date.now());
+export function consentKey(sub: string, clientId: string, scopes: readonly string[]): string {
+  return tokenKey(JSON.stringify([sub, clientId, [...new Set(scopes)].sort()]));
 }
 
-export class InMemoryAuthorizationStore implements AuthorizationStore {
-  readonly #pushed = new LRUCache<string, PushedRequest>({ max: 100_000 });
-  readonly #interactions = new LRUCache<string, Interaction>({ max: 100_000 });
-  readonly #codes = new LRUCache<string, { grant: CodeGrant; used: boolean }>({ max: 100_000 });
-  readonly #consents = new LRUCache<string, true>({ max: 100_000, ttl: 365 * 86400_000 });
+interface StoredCode {
+  grant: CodeGrant;
+  used: boolean;
+}
 
-  savePushedRequest(requestUri: string, request: PushedRequest): Promise<void> {
-    this.#pushed.set(storageKey(requestUri), request, { ttl: ttlMs(request.expiresAt) });
-    return Promise.resolve();
-  }
-  takePushedRequest(requestUri: string): Promise<PushedRequest | undefined> {
-    const key = storageKey(requestUri);
-    const found = this.#pushed.get(key);
-    this.#pushed.delete(key);
-    return Promise.resolve(found);
-  }
-  saveInteraction(interaction: Interaction): Promise<void> {
-    this.#interactions.set(interaction.id, interaction, { ttl: ttlMs(interaction.expiresAt) });
-    return Promise.resolve();
-  }
-  getInteraction(id: string): Promise<Interaction | undefined> {
-    return Promise.resolve(this.#interactions.get(id));
-  }
-  deleteInteraction(id: string): Promise<void> {
-    this.#interactions.delete(id);
-    return Promise.resolve();
-  }
-  saveCode(code: string, grant: CodeGrant): Promise<void> {
-    this.#codes.set(storageKey(code), { grant, used: false }, { ttl: ttlMs(grant.expiresAt) });
-    return Promise.resolve();
-  }
-  redeemCode(code: string): Promise<CodeRedemption | undefined> {
-    const key = storageKey(code);
-    const entry = this.#codes.get(key);
-    if (!entry) return Promise.resolve(undefined);
-    const firstUse = !entry.used;
-    entry.used = true;
-    // Keep a redeemed code known for an hour so a late replay still revokes what it produced.
-    if (firstUse) this.#codes.set(key, entry, { ttl: REDEEMED_CODE_MEMORY_SECONDS * 1000 });
-    return Promise.resolve({ grant: entry.grant, firstUse });
-  }
-  rememberConsent(sub: string, clientId: string, scopes: readonly string[]): Promise<void> {
-    this.#consents.set(consentKey(sub, clientId, scopes), true);
-    return Promise.resolve();
-  }
-  hasConsent(sub: string, clientId: string, scopes: readonly string[]): Promise<boolean> {
-    return Promise.resolve(this.#consents.has(consentKey(sub, clientId, scopes)));
-  }
+/**
+ * The authorization store over the issuer's `StateStore` (memory or a shared store): codes and
+ * request_uris keyed by their SHA-256 (`tokenKey`), so a store dump holds nothing redeemable.
+ */
+export function stateAuthorizationStore(
+  state: StateStore,
+  opts: { nowSeconds: () => number; consentTtlSeconds: number },
+): AuthorizationStore {
+  const ttl = (expiresAt: number) => Math.max(1, expiresAt - opts.nowSeconds());
+  return {
+    async savePushedRequest(requestUri, request) {
+      await state.create(
+        KIND.pushed,
+        tokenKey(requestUri),
+        request as unknown as Json,
+        ttl(request.expiresAt),
+      );
+    },
+    takePushedRequest(requestUri) {
+      return state.consume<Json>(KIND.pushed, tokenKey(requestUri)) as Promise<PushedRequest | undefined>;
+    },
+    async saveInteraction(interaction) {
+      await state.delete(KIND.interaction, interaction.id);
+      await state.create(
+        KIND.interaction,
+        interaction.id,
+        interaction as unknown as Json,
+        ttl(interaction.expiresAt),
+      );
+    },
+    getInteraction(id) {
+      return state.get<Json>(KIND.interaction, id) as Promise<Interaction | undefined>;
+    },
+    deleteInteraction(id) {
+      return state.delete(KIND.interaction, id);
+    },
+    async saveCode(code, grant) {
+      const stored: StoredCode = { grant, used: false };
+      await state.create(KIND.code, tokenKey(code), stored as unknown as Json, ttl(grant.expiresAt));
+    },
+    findCode(code) {
+      return state.get<Json>(KIND.code, tokenKey(code)) as Promise<
+        { grant: CodeGrant; used: boolean } | undefined
+      >;
+    },
+    async redeemCode(code) {
+      let firstUse = false;
+      const after = (await state.update<Json>(KIND.code, tokenKey(code), (current) => {
+        firstUse = false;
+        const stored = current as unknown as StoredCode;
+        if (stored.used) return undefined;
+        firstUse = true;
+        return {
+          value: { ...stored, used: true } as unknown as Json,
+          ttlSeconds: REDEEMED_CODE_MEMORY_SECONDS,
+        };
+      })) as unknown as StoredCode | undefined;
+      return after ? { grant: after.grant, firstUse } : undefined;
+    },
+    async rememberConsent(sub, clientId, scopes) {
+      const key = consentKey(sub, clientId, scopes);
+      await state.delete(KIND.consent, key);
+      await state.create(KIND.consent, key, true, opts.consentTtlSeconds);
+    },
+    async hasConsent(sub, clientId, scopes) {
+      return (await state.get<Json>(KIND.consent, consentKey(sub, clientId, scopes))) === true;
+    },
+  };
 }

@@ -33,21 +33,21 @@ function formTargets(interaction: Interaction): string[] {
   return [new URL(interaction.target.redirectUri).origin];
 }
 
-function clientName(ctx: AuthorizationContext, clientId: string): string {
-  return ctx.findClient(clientId)?.clientName ?? clientId;
+async function clientName(ctx: AuthorizationContext, clientId: string): Promise<string> {
+  return (await ctx.findClient(clientId))?.clientName ?? clientId;
 }
 
-export function loginPage(
+export async function loginPage(
   ctx: AuthorizationContext,
   interaction: Interaction,
   session: BrowserSession,
   opts: { errorMessage?: string; username?: string } = {},
-): PageResponse {
+): Promise<PageResponse> {
   return renderLoginPage({
     action: ctx.paths.login,
     csrfToken: session.csrfToken,
     hidden: { interaction: interaction.id },
-    intro: `${clientName(ctx, interaction.request.clientId)} asks you to sign in.`,
+    intro: `${await clientName(ctx, interaction.request.clientId)} asks you to sign in.`,
     formTargets: formTargets(interaction),
     ...(opts.errorMessage !== undefined ? { errorMessage: opts.errorMessage } : {}),
     ...(opts.username !== undefined ? { username: opts.username } : {}),
@@ -103,7 +103,7 @@ export async function continueInteraction(
       action: ctx.paths.consent,
       csrfToken: session.csrfToken,
       hidden: { interaction: interaction.id },
-      clientName: clientName(ctx, request.clientId),
+      clientName: await clientName(ctx, request.clientId),
       username: user?.username ?? auth.sub,
       scopes: request.scopes.map((scope) => ({
         scope,
@@ -180,11 +180,7 @@ export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Pr
       );
     }
     await ctx.store.saveInteraction(interaction);
-    ctx.events?.outcome({
-      endpoint: 'login',
-      clientId: interaction.request.clientId,
-      outcome: 'login_failed',
-    });
+    ctx.outcome('login', interaction.request.clientId, 'login_failed');
     return loginPage(ctx, interaction, checked.session, {
       errorMessage: 'The username or password is not correct.',
       username,

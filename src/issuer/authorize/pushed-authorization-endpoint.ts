@@ -30,11 +30,7 @@ export async function pushAuthorizationRequest(
   form: Record<string, string>,
 ): Promise<JsonAnswer> {
   const answer = await pushedRequestAnswer(ctx, client, form);
-  ctx.events?.outcome({
-    endpoint: 'par',
-    clientId: client.clientId,
-    outcome: answer.status === 201 ? 'accepted' : String(answer.body['error']),
-  });
+  ctx.outcome('par', client.clientId, answer.status === 201 ? 'accepted' : String(answer.body['error']));
   return answer;
 }
 

@@ -4,6 +4,7 @@
  * sent outside it are ignored under FAPI 1 Advanced (§5.2.2-10) and must equal the inside value under
  * the FAPI 2.0 profile (a mismatch is a client bug or tampering, refused rather than guessed at).
  */
+import { decodeJwt } from 'jose';
 import type { ClientConfig } from '../config.js';
 import { accept, refuse, type Checked } from './authorization-error.js';
 import type { AuthorizationContext } from './authorization-context.js';
@@ -54,6 +55,13 @@ export async function signedAuthorizationParameters(
     clockSkewSeconds: ctx.clockSkewSeconds,
   });
   if (!verified.ok) return verified;
+  // A request object is for one authorization request: a replayed one (same jti) is refused.
+  const { jti, exp } = decodeJwt(jwt);
+  if (typeof jti === 'string') {
+    const ttl = Math.max(1, (exp ?? ctx.now()) - ctx.now() + ctx.clockSkewSeconds);
+    if (!(await ctx.runtime.storage.replay.firstUse('request_object', `${client.clientId}\0${jti}`, ttl)))
+      return refuse('invalid_request_object', 'the request object was already used (jti)');
+  }
   if (clientProfile(client, ctx.profile) === 'fapi2-security') {
     for (const [name, value] of Object.entries(raw)) {
       if (TRANSPORT_PARAMETERS.has(name)) continue;

@@ -65,3 +65,12 @@ export class ConfiguredUsers implements EndUserAuthenticator {
     return Promise.resolve(this.#byUsername.get(username)?.user);
   }
 }
+
+const perRuntime = new WeakMap<object, EndUserAuthenticator>();
+
+/** The end-user authenticator of a running issuer (the configured users), shared by every page. */
+export function endUsersOf(runtime: { config: { users: readonly UserConfig[] } }): EndUserAuthenticator {
+  let users = perRuntime.get(runtime);
+  if (!users) perRuntime.set(runtime, (users = new ConfiguredUsers(runtime.config.users)));
+  return users;
+}
