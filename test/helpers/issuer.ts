@@ -14,12 +14,20 @@ import { issuerConfigSchema, type IssuerConfig } from '../../src/issuer/config.j
 import { startIssuer, type IssuerOptions, type RunningIssuer } from '../../src/issuer/server.js';
 import { testPki, type TestCredential, type TestPki } from './pki.js';
 
+/** The JSON bodies the issuer answers with (token, error, introspection, discovery). */
+export interface OAuthJson {
+  error?: string;
+  error_description?: string;
+  access_token?: string;
+  [member: string]: unknown;
+}
+
 export interface HttpsResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  /** Parsed JSON body (undefined when not JSON). */
-  json: Record<string, unknown>;
+  /** Parsed JSON body ({} when not JSON). */
+  json: OAuthJson;
 }
 
 export interface RequestOptions {
@@ -27,8 +35,13 @@ export interface RequestOptions {
   /** Client certificate to present. */
   credential?: TestCredential;
   headers?: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
   ca?: string;
+}
+
+/** Assertion message for an expected success: the error description if it failed. */
+export function outcome(r: HttpsResponse): string {
+  return r.json.error_description ?? `HTTP ${r.status}`;
 }
 
 /** An HTTPS request that never reuses connections (each request is a fresh TLS handshake). */
@@ -53,9 +66,9 @@ export function httpsRequest(url: string, options: RequestOptions = {}): Promise
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let json: Record<string, unknown> = {};
+          let json: OAuthJson = {};
           try {
-            json = JSON.parse(text) as Record<string, unknown>;
+            json = JSON.parse(text) as OAuthJson;
           } catch {
             /* not JSON */
           }

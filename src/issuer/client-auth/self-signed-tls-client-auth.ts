@@ -4,7 +4,7 @@
  * the first `x5c` certificate of a JWK equals it byte for byte, or, for a JWK without `x5c`, the JWK's
  * public key equals the certificate's (§2.2.2).
  */
-import { X509Certificate, createPublicKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
 import { invalidClient } from '../errors.js';
 import type { ClientAuthenticator } from './method.js';
@@ -20,7 +20,7 @@ export function certificateMatchesJwk(der: Buffer, jwk: JWK): boolean {
   if (Array.isArray(jwk.x5c) && jwk.x5c.length > 0) {
     return Buffer.from(jwk.x5c[0]!, 'base64').equals(der);
   }
-  const certKey = createPublicKey(new X509Certificate(der).publicKey).export({ format: 'jwk' }) as JWK;
+  const certKey = new X509Certificate(der).publicKey.export({ format: 'jwk' }) as JWK;
   const a = publicKeyMembers(certKey);
   return a !== undefined && a === publicKeyMembers(jwk);
 }

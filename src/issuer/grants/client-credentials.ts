@@ -19,6 +19,10 @@ export const clientCredentialsGrant: Grant = {
         reason: 'scope_not_allowed',
       });
     requireAllowedScopes(requested, registered);
+    if (requested.length === 0)
+      throw new OAuthError('invalid_scope', 'no scope requested and none registered for this client', {
+        reason: 'scope_missing',
+      });
     const scope = requested.join(' ');
     const issued = await issueAccessToken(runtime, {
       sub: client.client.clientId,

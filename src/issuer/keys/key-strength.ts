@@ -9,6 +9,8 @@ const EC_CURVES = new Set(['P-256', 'P-384', 'P-521']);
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 export function publicJwkProblem(jwk: JWK): string | undefined {
+  if (jwk.kty === 'oct')
+    return 'symmetric (oct) keys cannot be registered in a JWK Set; client_secret_jwt uses clientSecret';
   const leaked = PRIVATE_MEMBERS.filter((m) => m in jwk);
   if (leaked.length > 0)
     return `contains private key material (${leaked.join(', ')}); register the public key only and treat this key as compromised`;
@@ -22,8 +24,6 @@ export function publicJwkProblem(jwk: JWK): string | undefined {
       if (!EC_CURVES.has(String(jwk.crv)))
         return `EC key on curve ${String(jwk.crv)}; FAPI needs P-256 or stronger`;
       return typeof jwk.x === 'string' && typeof jwk.y === 'string' ? undefined : 'EC key without x/y';
-    case 'oct':
-      return 'symmetric (oct) keys cannot be registered in a JWK Set; client_secret_jwt uses clientSecret';
     default:
       return `key type ${String(jwk.kty)} is not allowed (FAPI signing uses PS256 or ES256: RSA or EC keys)`;
   }
@@ -47,17 +47,24 @@ export function algorithmsForKey(jwk: JWK): ('PS256' | 'ES256')[] {
 /**
  * client_secret_jwt secrets need >= 256 bits of entropy (FAPI 1 Advanced §8.6 asks for HMAC keys of
  * at least 256 bits; RFC 7518 §3.2 for HS256). A string cannot prove its randomness, so this is an upper
- * bound: length times log2 of the alphabet its character classes span (symbols count one each), and a
- * string of fewer than 16 distinct characters counts only log2(distinct) per character ("aaaa...").
+ * bound from its alphabet: 4 bits per hex digit, 6 per base64/base64url character, otherwise log2 of the
+ * character classes it spans; a string of fewer than 8 distinct characters ("aaaa...") counts only
+ * log2(distinct) per character.
  */
 export function secretEntropyBits(secret: string): number {
-  const chars = [...secret];
-  let alphabet = 0;
-  if (/[a-z]/.test(secret)) alphabet += 26;
-  if (/[A-Z]/.test(secret)) alphabet += 26;
-  if (/[0-9]/.test(secret)) alphabet += 10;
-  alphabet += new Set(chars.filter((c) => !/[a-zA-Z0-9]/.test(c))).size;
+  const chars = [...secret.replace(/=+$/, '')];
   const distinct = new Set(chars).size;
-  const perChar = Math.log2(Math.max(2, distinct < 16 ? distinct : alphabet));
+  let perChar: number;
+  if (distinct < 8) perChar = Math.log2(Math.max(2, distinct));
+  else if (/^[0-9a-fA-F]+$/.test(secret)) perChar = 4;
+  else if (/^[A-Za-z0-9+/_-]+=*$/.test(secret)) perChar = 6;
+  else {
+    let alphabet = 0;
+    if (/[a-z]/.test(secret)) alphabet += 26;
+    if (/[A-Z]/.test(secret)) alphabet += 26;
+    if (/[0-9]/.test(secret)) alphabet += 10;
+    if (/[^a-zA-Z0-9]/.test(secret)) alphabet += 33;
+    perChar = Math.log2(alphabet);
+  }
   return Math.floor(chars.length * perChar);
 }
