@@ -679,3 +679,44 @@ t.test('login and consent forms: CSRF, origin, session binding, lockout', async 
   t.equal(last.status, 303, 'five failures end the request');
   t.equal(responseParameters(last.headers['location'] as string).get('error'), 'access_denied');
 });
+
+t.test('prompt=none and max_age against the browser session', async (t) => {
+  const fresh = new FormBrowser(as);
+  const none = await pushed({ prompt: 'none' });
+  const res = await fresh.get(
+    `/authorize?client_id=${WEB_CLIENT_ID}&request_uri=${encodeURIComponent(none.requestUri)}`,
+  );
+  t.equal(res.status, 303);
+  t.equal(responseParameters(res.headers['location'] as string).get('error'), 'login_required');
+
+  const c = await codeFor({}, fresh);
+  t.ok(c.params.get('code'));
+  const silent = await pushed({ prompt: 'none' });
+  const ok = await fresh.get(
+    `/authorize?client_id=${WEB_CLIENT_ID}&request_uri=${encodeURIComponent(silent.requestUri)}`,
+  );
+  t.equal(ok.status, 303);
+  t.ok(
+    responseParameters(ok.headers['location'] as string).get('code'),
+    'signed in and consented: silent code',
+  );
+  const noConsent = await pushed({ prompt: 'none', scope: 'openid email' });
+  const nc = await fresh.get(
+    `/authorize?client_id=${WEB_CLIENT_ID}&request_uri=${encodeURIComponent(noConsent.requestUri)}`,
+  );
+  t.equal(responseParameters(nc.headers['location'] as string).get('error'), 'consent_required');
+
+  const maxAge = await pushed({ max_age: 0 });
+  const again = await fresh.get(
+    `/authorize?client_id=${WEB_CLIENT_ID}&request_uri=${encodeURIComponent(maxAge.requestUri)}`,
+  );
+  t.equal(again.status, 200);
+  t.match(again.text, /Sign in/, 'max_age 0 asks for the password again');
+  const forced = await pushed({ prompt: 'login' });
+  const login = await fresh.get(
+    `/authorize?client_id=${WEB_CLIENT_ID}&request_uri=${encodeURIComponent(forced.requestUri)}`,
+  );
+  t.match(login.text, /Sign in/, 'prompt=login asks again');
+  const after = await fresh.submit(login, { username: ALICE.username, password: ALICE.password });
+  t.equal(after.status, 303, 'and then continues without asking again');
+});
