@@ -54,6 +54,8 @@ ul.scopes li{margin:.25rem 0}
 .error{color:var(--err);font-weight:600}
 .muted{color:var(--muted);font-size:.9rem}
 code{overflow-wrap:anywhere}
+h2{font-size:1.05rem;margin:1.25rem 0 .5rem}
+pre{overflow:auto;font-size:.8rem;background:rgba(127,127,127,.12);padding:.75rem;border-radius:8px}
 `;
 
 function nonce(): string {
