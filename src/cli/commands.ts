@@ -4,6 +4,7 @@ import { gatewayCommand } from './gateway-command.js';
 import { devTokenCommand } from './dev-token-command.js';
 import { issuerCommand } from './issuer-command.js';
 import { pkiCommand } from './pki-command.js';
+import { demoCommand } from './demo-command.js';
 
 /** Every `fapi-gateway` subcommand, in the order `--help` lists them. */
 export const commands: Command[] = [
@@ -12,4 +13,5 @@ export const commands: Command[] = [
   devTokenCommand,
   issuerCommand,
   pkiCommand,
+  demoCommand,
 ];

@@ -146,6 +146,7 @@ export async function startGateway(
             algorithms: c.tokens.algorithms,
             clockSkewSeconds: c.tokens.clockSkewSeconds,
             cacheMaxEntries: c.tokens.cacheMaxEntries,
+            onCacheHit: () => metrics.tokenCacheHits.inc(),
           },
           jwks,
         );

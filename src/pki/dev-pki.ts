@@ -40,6 +40,11 @@ export const DEV_PKI_FILES = {
   jwtJwks: 'clients/acme-jwt.jwks.json',
   jwtCert: 'clients/acme-jwt.pem',
   jwtKey: 'clients/acme-jwt-key.pem',
+  /**
+   * Client CAs for the gateway: the dev CA plus the self-signed client's certificate, its own trust
+   * anchor (RFC 8705 §2.2 clients have no CA; a resource server that accepts them must trust each one).
+   */
+  gatewayClientCas: 'gateway-client-cas.pem',
 } as const;
 
 export type DevPkiFile = keyof typeof DEV_PKI_FILES;
@@ -126,6 +131,7 @@ export async function createDevPki(dir: string, options: DevPkiOptions = {}): Pr
     ['jwtJwks', JSON.stringify({ keys: [jwtPublic] }, null, 2) + '\n'],
     ['jwtCert', jwtCert.certPem],
     ['jwtKey', jwtCert.keyPem, secret],
+    ['gatewayClientCas', ca.certPem + selfSigned.certPem],
   ];
   mkdirSync(path.join(dir, 'clients'), { recursive: true });
   for (const [name, content, mode] of files) writeFileSync(paths[name], content, mode);

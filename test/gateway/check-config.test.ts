@@ -42,7 +42,7 @@ t.test(
   },
 );
 
-t.test('the example configuration passes check-config once `dev-token init` made its files', async (t) => {
+t.test('the example configuration passes check-config once `dev-token init` made its files', (t) => {
   const root = mkdtempSync(path.join(tmpdir(), 'fapi-example-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   mkdirSync(path.join(root, 'config'));
@@ -57,4 +57,5 @@ t.test('the example configuration passes check-config once `dev-token init` made
   const after = run('check-config', example);
   t.equal(after.status, 0, after.stdout);
   t.match(after.stdout, /OK \(gateway configuration\)/);
+  t.end();
 });

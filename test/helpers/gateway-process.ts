@@ -50,7 +50,7 @@ export async function startGatewayProcess(
   }[] = [];
   let buffered = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     buffered += d.toString('utf8');
     let nl;
     while ((nl = buffered.indexOf('\n')) !== -1) {
@@ -72,7 +72,7 @@ export async function startGatewayProcess(
       }
     }
   });
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
