@@ -4,7 +4,8 @@
  * certificate-bound token being used and refused. Ports come from one base (or are all ephemeral with
  * base 0, for tests); the commands printed name the ports actually bound.
  */
-import { existsSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import pino from 'pino';
@@ -12,13 +13,28 @@ import { gatewayConfigSchema } from '../gateway/config.js';
 import { startGateway, type GatewayHandle } from '../gateway/server.js';
 import { issuerConfigSchema } from '../issuer/config.js';
 import { startIssuer, type RunningIssuer } from '../issuer/server.js';
-import { DEV_ISSUER_SIGNING_KID, createDevPki, devPkiPaths, type DevPkiPaths } from '../pki/dev-pki.js';
+import {
+  DEV_ISSUER_SIGNING_KID,
+  DEV_JWT_CLIENT_KID,
+  createDevPki,
+  devPkiPaths,
+  type DevPkiPaths,
+} from '../pki/dev-pki.js';
 import { startBankApi, type BankApi } from './bank-api.js';
+import {
+  JOURNEY_USER,
+  customerJourneyClient,
+  startCustomerJourney,
+  type CustomerJourney,
+} from './customer-journey.js';
 
 export interface DemoOptions {
   /** Folder of the development PKI; created when absent. */
   pkiDir: string;
-  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5; 0 = ephemeral. */
+  /**
+   * gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5,
+   * customer journey (relying party) = base+6; 0 = ephemeral.
+   */
   portBase: number;
   logLevel?: string;
   /** Paths in the printed commands are relative to this folder (the user's shell). */
@@ -41,6 +57,8 @@ export interface RunningDemo {
   issuer: RunningIssuer;
   gateway: GatewayHandle;
   bank: BankApi;
+  /** The customer journey's relying party (authorization code flow, issue 6). */
+  journey: CustomerJourney;
   pki: DevPkiPaths;
   pkiCreated: boolean;
   sections: DemoSection[];
@@ -110,6 +128,20 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   try {
     const bank = await startBankApi({ host: '127.0.0.1', port: port(base, 3) });
     closers.push(() => bank.close());
+    let issuerUrl = '';
+    let gatewayUrl = '';
+    const journey = await startCustomerJourney({
+      host: '127.0.0.1',
+      port: port(base, 6),
+      tls: { cert: readFileSync(paths.issuerCert, 'utf8'), key: readFileSync(paths.issuerKey, 'utf8') },
+      ca: readFileSync(paths.caCert, 'utf8'),
+      issuer: () => issuerUrl,
+      apiBaseUrl: () => gatewayUrl,
+      signingKey: createPrivateKey(readFileSync(paths.jwtSigningKey)),
+      kid: DEV_JWT_CLIENT_KID,
+      clientCert: { cert: readFileSync(paths.jwtCert, 'utf8'), key: readFileSync(paths.jwtKey, 'utf8') },
+    });
+    closers.push(() => journey.close());
     const issuerConfig = issuerConfigSchema.parse({
       issuer: `https://localhost:${port(base, 1)}`,
       listen: { host: '127.0.0.1', port: port(base, 1) },
@@ -118,11 +150,16 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       tls: { cert: paths.issuerCert, key: paths.issuerKey, clientCa: paths.caCert },
       signingKeys: [{ file: paths.issuerSigningKey, alg: 'PS256', kid: DEV_ISSUER_SIGNING_KID }],
       accessTokens: { audience: DEMO_AUDIENCE, ttlSeconds: 600 },
-      clients: demoClients(paths),
+      clients: [
+        ...demoClients(paths),
+        customerJourneyClient({ redirectUri: journey.redirectUri, jwksFile: paths.jwtJwks }),
+      ],
+      users: [JOURNEY_USER],
       logging: { level },
     });
     const issuer = await startIssuer(issuerConfig, { logger: logger.child({ component: 'issuer' }) });
     closers.push(() => issuer.close());
+    issuerUrl = issuer.url;
     const gatewayConfig = gatewayConfigSchema.parse({
       listen: { host: '127.0.0.1', port: port(base, 0) },
       admin: { host: '127.0.0.1', port: port(base, 4) },
@@ -143,11 +180,13 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const gateway = await startGateway(gatewayConfig, { logger: logger.child({ component: 'gateway' }) });
     closers.push(() => gateway.close());
     await gateway.whenReady();
+    gatewayUrl = `https://localhost:${gateway.listenPort}`;
     const sections = demoSections(paths, issuer, gateway, options.cwd ?? process.cwd());
     return {
       issuer,
       gateway,
       bank,
+      journey,
       pki: paths,
       pkiCreated: created,
       sections,
@@ -218,6 +257,7 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
     `  gateway          https://localhost:${demo.gateway.listenPort}  (admin http://127.0.0.1:${demo.gateway.adminPort}/metrics)`,
     `  token issuer     ${demo.issuer.url}  (mTLS ${demo.issuer.mtlsUrl}, admin http://127.0.0.1:${demo.issuer.adminPort ?? 0}/metrics)`,
     `  banking API      ${demo.bank.url}  (plain HTTP, behind the gateway)`,
+    `  customer journey ${demo.journey.url}  (open in a browser, press Start, sign in as ${JOURNEY_USER.username} / ${JOURNEY_USER.password}, Approve)`,
     '',
     'Copy and paste these commands into a bash shell in this folder:',
     '# --- copy-paste commands (bash) ---',
