@@ -7,6 +7,7 @@
 import t from 'tap';
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { leftHalfHash } from '../../../src/issuer/tokens/id-token.js';
 import { artifactPath, freshContext, launchChromium } from '../../helpers/browser.js';
 import { startCallbackServer, type CallbackServer } from '../../helpers/callback-server.js';
 import {
@@ -17,20 +18,42 @@ import {
   type CodeFlowIssuer,
 } from '../../helpers/code-flow.js';
 import { testPki } from '../../helpers/pki.js';
-import { pkcePair } from '../../helpers/request-objects.js';
+import {
+  clientSigningKey,
+  pkcePair,
+  signedRequestObject,
+  type ClientSigningKey,
+} from '../../helpers/request-objects.js';
 
 let browser: Browser;
 let as: CodeFlowIssuer;
 let rp: CallbackServer;
 let issuerKeys: JWTVerifyGetKey;
+let hybridKey: ClientSigningKey;
 
 t.before(async () => {
   rp = await startCallbackServer(await testPki());
+  hybridKey = await clientSigningKey('PS256', 'hybrid-1');
   as = await startCodeFlowIssuer({
     webClient: {
       redirectUris: [rp.redirectUri],
       responseModes: ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt', 'query'],
     },
+    extraClients: [
+      {
+        clientId: 'fapi1-hybrid',
+        clientName: 'Hybrid Bank App',
+        authMethod: 'tls_client_auth',
+        tlsClientAuthSubjectDn: 'O=Acme,CN=client-a',
+        profile: 'fapi1-advanced',
+        jwks: hybridKey.jwks,
+        scopes: ['openid', 'accounts'],
+        redirectUris: [rp.redirectUri],
+        grantTypes: ['authorization_code'],
+        responseTypes: ['code id_token'],
+        responseModes: ['fragment', 'form_post', 'fragment.jwt', 'form_post.jwt'],
+      },
+    ],
   });
   issuerKeys = createLocalJWKSet((await as.get('/jwks')).json as never);
   browser = await launchChromium();
@@ -209,3 +232,80 @@ t.test('signed-in session: consent remembered, no pages; essential acr refused f
   const denied = await arrivedAtCallback(bob.page);
   t.equal(denied.searchParams.get('error'), 'access_denied');
 });
+
+t.test(
+  'FAPI 1 Advanced hybrid through the browser: fragment and form_post with a detached-signature ID token',
+  async (t) => {
+    const context = await freshContext(browser);
+    t.teardown(() => context.close());
+    for (const mode of ['fragment', 'form_post'] as const) {
+      const { verifier, challenge } = pkcePair();
+      const state = `hybrid-${mode}`;
+      const request = await signedRequestObject({
+        key: hybridKey,
+        clientId: 'fapi1-hybrid',
+        audience: as.issuer.url,
+        claims: {
+          client_id: 'fapi1-hybrid',
+          response_type: 'code id_token',
+          response_mode: mode,
+          redirect_uri: rp.redirectUri,
+          scope: 'openid accounts',
+          state,
+          nonce: `nonce-${mode}`,
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+          prompt: 'consent',
+        },
+      });
+      const par = await as.postForm(
+        '/par',
+        { client_id: 'fapi1-hybrid', request },
+        { credential: as.pki.clientA },
+      );
+      t.equal(par.status, 201, par.text);
+      const hitsBefore = rp.hits.length;
+      const page = await context.newPage();
+      const problems = watch(page);
+      await page.goto(
+        `${as.issuer.url}/authorize?client_id=fapi1-hybrid&request_uri=${encodeURIComponent(par.json['request_uri'] as string)}`,
+      );
+      if (await page.getByLabel('Username').isVisible()) await signIn(page);
+      await t.resolves(page.getByRole('heading', { name: /Allow Hybrid Bank App/ }).waitFor());
+      await page.getByRole('button', { name: 'Approve' }).click();
+      const url = await arrivedAtCallback(page);
+      let params: URLSearchParams;
+      if (mode === 'fragment') params = new URLSearchParams(url.hash.slice(1));
+      else {
+        await page.waitForLoadState();
+        const post = rp.hits.slice(hitsBefore).find((h) => h.method === 'POST');
+        t.ok(post, 'form_post arrives as a POST (auto-submitted by the nonce-bound script)');
+        params = post?.form ?? new URLSearchParams();
+      }
+      t.equal(params.get('state'), state);
+      t.equal(params.get('iss'), as.issuer.url);
+      const code = params.get('code')!;
+      const { payload: id } = await jwtVerify(params.get('id_token')!, issuerKeys, {
+        issuer: as.issuer.url,
+        audience: 'fapi1-hybrid',
+      });
+      t.equal(id['c_hash'], leftHalfHash(code, 'PS256'), `${mode}: c_hash`);
+      t.equal(id['s_hash'], leftHalfHash(state, 'PS256'), `${mode}: s_hash`);
+      t.equal(id['nonce'], `nonce-${mode}`);
+      const tok = await as.postForm(
+        '/token',
+        {
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: rp.redirectUri,
+          code_verifier: verifier,
+          client_id: 'fapi1-hybrid',
+        },
+        { credential: as.pki.clientA },
+      );
+      t.equal(tok.status, 200, `${mode}: code redeems`);
+      t.same(problems, [], `${mode}: no CSP violations`);
+      await page.close();
+    }
+  },
+);
