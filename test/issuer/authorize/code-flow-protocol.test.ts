@@ -720,3 +720,39 @@ t.test('prompt=none and max_age against the browser session', async (t) => {
   const after = await fresh.submit(login, { username: ALICE.username, password: ALICE.password });
   t.equal(after.status, 303, 'and then continues without asking again');
 });
+
+t.test('refusals and codes are counted by endpoint and outcome', async (t) => {
+  const res = await fetch(`http://127.0.0.1:${as.issuer.adminPort}/metrics`);
+  const text = await res.text();
+  t.match(
+    text,
+    /fapi_issuer_authorization_outcomes_total\{endpoint="par",outcome="invalid_request_object"\} [1-9]/,
+  );
+  t.match(text, /fapi_issuer_authorization_outcomes_total\{endpoint="par",outcome="accepted"\} [1-9]/);
+  t.match(
+    text,
+    /fapi_issuer_authorization_outcomes_total\{endpoint="consent",outcome="access_denied"\} [1-9]/,
+  );
+  t.match(text, /fapi_issuer_authorization_outcomes_total\{endpoint="consent",outcome="code_issued"\} [1-9]/);
+  t.match(text, /fapi_issuer_authorization_outcomes_total\{endpoint="login",outcome="login_failed"\} [1-9]/);
+  t.match(
+    text,
+    /fapi_issuer_authorization_outcomes_total\{endpoint="authorize",outcome="invalid_request_uri"\} [1-9]/,
+  );
+  t.match(
+    text,
+    /fapi_issuer_failures_total\{endpoint="token",error="invalid_grant",reason="code_reused"\} [1-9]/,
+  );
+  t.match(
+    text,
+    /fapi_issuer_failures_total\{endpoint="token",error="invalid_grant",reason="pkce_mismatch"\} [1-9]/,
+  );
+  t.match(
+    text,
+    /fapi_issuer_tokens_issued_total\{grant_type="authorization_code",auth_method="private_key_jwt"\} [1-9]/,
+  );
+  t.match(
+    text,
+    /fapi_issuer_tokens_issued_total\{grant_type="refresh_token",auth_method="private_key_jwt"\} [1-9]/,
+  );
+});
