@@ -253,6 +253,7 @@ export async function startCustomerJourney(opts: CustomerJourneyOptions): Promis
         description: `PAR answered ${par.status}: ${par.text.slice(0, 300)}`,
       });
     const id = randomBytes(32).toString('base64url');
+    for (const [key, j] of journeys) if (Date.now() - j.createdAt > 600_000) journeys.delete(key);
     journeys.set(id, journey);
     const location = `${m.authorization_endpoint}?${new URLSearchParams({ client_id: clientId, request_uri: par.json['request_uri'] }).toString()}`;
     return {
@@ -413,7 +414,9 @@ ${pretty({ sub: id.sub, acr: id['acr'], auth_time: id['auth_time'], nonce_ok: id
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  base = `https://localhost:${port}`;
+  // 127.0.0.1, not localhost: cookies are per host, not per port, so the relying party must not share a
+  // host name with the issuer (whose session cookie it would otherwise receive).
+  base = `https://127.0.0.1:${port}`;
   return {
     url: base,
     redirectUri: `${base}/callback`,

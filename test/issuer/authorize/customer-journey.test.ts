@@ -40,7 +40,7 @@ t.test(
       });
       void exited.then(() => reject(new Error(`demo exited: ${out}${err}`)));
     });
-    const url = /customer journey (https:\/\/localhost:\d+)/.exec(out)?.[1];
+    const url = /customer journey (https:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
     t.ok(url, 'the demo prints the customer journey URL');
     t.match(out, new RegExp(`sign in as ${JOURNEY_USER.username} / ${JOURNEY_USER.password}`));
 
