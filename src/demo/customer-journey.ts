@@ -25,7 +25,7 @@ export const JOURNEY_CLIENT_ID = 'acme-web';
 /** The demo's end-user (development only: a password in a config file). */
 export const JOURNEY_USER = {
   username: 'alice',
-  password: 'alice-password',
+  password: 'alice-demo-password',
   claims: { name: 'Alice Doe', email: 'alice@example.com' },
   acr: 'urn:example:acr:strong',
 };
