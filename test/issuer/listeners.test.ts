@@ -103,3 +103,18 @@ t.test(
     t.equal(await exited, 0);
   },
 );
+
+t.test('a port in use stops the start with the key that names it', async (t) => {
+  const first = await startTestIssuer();
+  t.teardown(() => first.close());
+  const taken = Number(new URL(first.issuer.mtlsUrl).port);
+  await t.rejects(startTestIssuer({ config: { mtls: { host: '127.0.0.1', port: taken } } }), {
+    name: 'ConfigError',
+    problems: [
+      {
+        path: 'mtls.port',
+        message: `127.0.0.1:${taken} is already in use: choose another port or stop the process using it`,
+      },
+    ],
+  });
+});
