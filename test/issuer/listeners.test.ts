@@ -98,6 +98,9 @@ t.test(
     });
     const port = Number(new URL(url).port);
     t.match(await handshake(port, { ca: ti.pki.ca.certPem }), { ok: true });
+    // The JSON log line and the summary line are written by different streams: wait for both.
+    for (let i = 0; i < 100 && !out.includes('"msg":"issuer listening"'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     t.match(out, /"msg":"issuer listening"/);
     child.kill('SIGTERM');
     t.equal(await exited, 0);
