@@ -78,7 +78,8 @@ function timeseries(title, description, gridPos, targets, unit, stacked = false)
 }
 
 const green = (v = null) => ({ color: 'green', value: v });
-const color = (c, v) => ({ color: c, value: v });
+// Grafana's base threshold step has value null (JSON null, not absent).
+const color = (c, v = null) => ({ color: c, value: v });
 
 const quantiles = (metric, by = '') =>
   [0.5, 0.95, 0.99].map((q) => [
@@ -314,7 +315,6 @@ export function buildDashboard() {
     type: 'query',
     datasource: { type: 'prometheus', uid: '${datasource}' },
     query: { query, refId: name },
-    definition: query,
     refresh: 2,
     includeAll: true,
     multi: true,
@@ -342,7 +342,6 @@ export function buildDashboard() {
           label: 'Data source',
           type: 'datasource',
           query: 'prometheus',
-          current: {},
           hide: 0,
         },
         variable('namespace', 'Namespace', 'label_values(fapi_gateway_up, namespace)'),

@@ -4,16 +4,13 @@
  * strict field validation, refuse them), so every object is also type-checked as an object literal against
  * the package's TypeScript interfaces, where excess-property checks reject any misspelt field.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import ts from 'typescript';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import type { Manifest } from './helm.js';
-import { repoRoot } from './helm.js';
+import { typeProblems } from './type-check.js';
 
 interface Validatable {
   validate(): void;
@@ -67,9 +64,6 @@ export function validateBuiltIn(m: Manifest): void {
 
 /** Diagnostics of type-checking the objects as literals of their kubernetes-models interfaces. */
 export function strictFieldProblems(manifests: Manifest[]): string[] {
-  const dir = path.join(repoRoot, 'test-artifacts', 'ops');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `manifests-${process.pid}-${Date.now()}.ts`);
   const imports = new Set<string>();
   const lines: string[] = [];
   manifests.forEach((m, i) => {
@@ -82,25 +76,5 @@ export function strictFieldProblems(manifests: Manifest[]): string[] {
       `export const o${i}: ${iface} = ${JSON.stringify(m, null, 1)};`,
     );
   });
-  writeFileSync(file, [...imports, ...lines].join('\n'));
-  try {
-    const program = ts.createProgram([file], {
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      target: ts.ScriptTarget.ES2022,
-      types: [],
-    });
-    return ts.getPreEmitDiagnostics(program).map((d) => {
-      const where =
-        d.file && d.start !== undefined
-          ? `line ${d.file.getLineAndCharacterOfPosition(d.start).line + 1}: `
-          : '';
-      return where + ts.flattenDiagnosticMessageText(d.messageText, ' ');
-    });
-  } finally {
-    rmSync(file, { force: true });
-  }
+  return typeProblems([...imports, ...lines].join('\n'));
 }
