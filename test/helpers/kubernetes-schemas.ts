@@ -1,5 +1,6 @@
 /**
- * Validation of rendered manifests against the Kubernetes API schemas (kubernetes-models), plus a strict
+ * Validation of rendered manifests against the Kubernetes API schemas (kubernetes-models; the Prometheus
+ * Operator and cert-manager CRD schemas from @kubernetes-models/*), plus a strict
  * pass: kubernetes-models' JSON schemas accept unknown fields (the API server would silently drop or, with
  * strict field validation, refuse them), so every object is also type-checked as an object literal against
  * the package's TypeScript interfaces, where excess-property checks reject any misspelt field.
@@ -9,6 +10,11 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import {
+  PrometheusRule,
+  ServiceMonitor,
+} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import type { Manifest } from './helm.js';
 import { typeProblems } from './type-check.js';
 
@@ -39,14 +45,23 @@ const MODELS: Record<string, [ModelClass, string, string]> = {
     'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
     'INetworkPolicy',
   ],
+  // Custom resources: the CRD schemas of the Prometheus Operator and cert-manager, packaged the same way.
+  'monitoring.coreos.com/v1/ServiceMonitor': [
+    ServiceMonitor,
+    '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
+    'IServiceMonitor',
+  ],
+  'monitoring.coreos.com/v1/PrometheusRule': [
+    PrometheusRule,
+    '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
+    'IPrometheusRule',
+  ],
+  'cert-manager.io/v1/Certificate': [
+    Certificate,
+    '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate',
+    'ICertificate',
+  ],
 };
-
-/** Custom resources the chart renders; their shape is checked by checkCustomResource. */
-export const CUSTOM_RESOURCES = new Set([
-  'cert-manager.io/v1/Certificate',
-  'monitoring.coreos.com/v1/ServiceMonitor',
-  'monitoring.coreos.com/v1/PrometheusRule',
-]);
 
 export const typeKey = (m: Manifest) => `${m.apiVersion}/${m.kind}`;
 
