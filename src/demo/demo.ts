@@ -14,6 +14,7 @@ import { issuerConfigSchema } from '../issuer/config.js';
 import { startIssuer, type RunningIssuer } from '../issuer/server.js';
 import { DEV_ISSUER_SIGNING_KID, createDevPki, devPkiPaths, type DevPkiPaths } from '../pki/dev-pki.js';
 import { startBankApi, type BankApi } from './bank-api.js';
+import { demoFeatures } from './features/index.js';
 
 export interface DemoOptions {
   /** Folder of the development PKI; created when absent. */
@@ -37,6 +38,32 @@ export interface DemoSection {
   steps: DemoStep[];
 }
 
+/** What a demo feature gets once the servers run. */
+export interface DemoContext {
+  paths: DevPkiPaths;
+  issuer: RunningIssuer;
+  gateway: GatewayHandle;
+  bank: BankApi;
+  /** A path as the printed commands should show it (relative to the user's folder when inside it). */
+  shellPath: (file: string) => string;
+  /** The port for `offset` from the demo's port base (0 when ports are ephemeral); features use offsets >= 6. */
+  port(offset: number): number;
+  logger: Logger;
+}
+
+/**
+ * One part of the demo (see features/index.ts): the issuer clients and settings it needs, and what it
+ * starts and prints once everything runs. Issue 6 (customer journey) and issue 7 (CIBA) add theirs.
+ */
+export interface DemoFeature {
+  name: string;
+  /** Issuer clients this feature registers (schema input, merged before the issuer starts). */
+  issuerClients?(paths: DevPkiPaths): Record<string, unknown>[];
+  /** Top-level issuer configuration keys this feature sets (e.g. `users`, `ciba`). */
+  issuerConfig?(paths: DevPkiPaths): Record<string, unknown>;
+  start(context: DemoContext): Promise<{ sections: DemoSection[]; close?: () => Promise<void> }>;
+}
+
 export interface RunningDemo {
   issuer: RunningIssuer;
   gateway: GatewayHandle;
@@ -49,36 +76,6 @@ export interface RunningDemo {
 
 export const DEMO_DEFAULT_PORT_BASE = 8443;
 export const DEMO_AUDIENCE = 'https://api.example';
-
-/** The issuer's clients in the demo (the same as config/issuer.example.yaml). */
-function demoClients(p: DevPkiPaths) {
-  return [
-    {
-      clientId: 'acme-tls',
-      authMethod: 'tls_client_auth',
-      tlsClientAuthSubjectDn: 'CN=acme-tls,O=Acme',
-      scopes: ['accounts', 'payments'],
-    },
-    {
-      clientId: 'other-tls',
-      authMethod: 'tls_client_auth',
-      tlsClientAuthSubjectDn: 'CN=other-tls,O=Other Corp',
-      scopes: ['accounts'],
-    },
-    {
-      clientId: 'acme-self-signed',
-      authMethod: 'self_signed_tls_client_auth',
-      jwksFile: p.selfSignedJwks,
-      scopes: ['accounts'],
-    },
-    {
-      clientId: 'acme-jwt',
-      authMethod: 'private_key_jwt',
-      jwksFile: p.jwtJwks,
-      scopes: ['accounts', 'payments'],
-    },
-  ];
-}
 
 async function ensurePki(dir: string): Promise<{ paths: DevPkiPaths; created: boolean }> {
   const paths = devPkiPaths(dir);
@@ -94,7 +91,7 @@ async function ensurePki(dir: string): Promise<{ paths: DevPkiPaths; created: bo
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 
 /** Single-quotes a word for POSIX shells when it needs it. */
-function sh(word: string): string {
+export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -118,8 +115,9 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       tls: { cert: paths.issuerCert, key: paths.issuerKey, clientCa: paths.caCert },
       signingKeys: [{ file: paths.issuerSigningKey, alg: 'PS256', kid: DEV_ISSUER_SIGNING_KID }],
       accessTokens: { audience: DEMO_AUDIENCE, ttlSeconds: 600 },
-      clients: demoClients(paths),
+      clients: demoFeatures.flatMap((f) => f.issuerClients?.(paths) ?? []),
       logging: { level },
+      ...Object.assign({}, ...demoFeatures.map((f) => f.issuerConfig?.(paths) ?? {})),
     });
     const issuer = await startIssuer(issuerConfig, { logger: logger.child({ component: 'issuer' }) });
     closers.push(() => issuer.close());
@@ -143,7 +141,26 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const gateway = await startGateway(gatewayConfig, { logger: logger.child({ component: 'gateway' }) });
     closers.push(() => gateway.close());
     await gateway.whenReady();
-    const sections = demoSections(paths, issuer, gateway, options.cwd ?? process.cwd());
+    const cwd = options.cwd ?? process.cwd();
+    const context: DemoContext = {
+      paths,
+      issuer,
+      gateway,
+      bank,
+      shellPath: (file) => {
+        const r = path.relative(cwd, file);
+        return shellWord(r.startsWith('..') ? file : r);
+      },
+      port: (offset) => port(base, offset),
+      logger,
+    };
+    const sections: DemoSection[] = [];
+    for (const feature of demoFeatures) {
+      const started = await feature.start(context);
+      sections.push(...started.sections);
+      const stop = started.close;
+      if (stop) closers.push(() => stop());
+    }
     return {
       issuer,
       gateway,
@@ -157,57 +174,6 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     await closeAll();
     throw err;
   }
-}
-
-function demoSections(
-  p: DevPkiPaths,
-  issuer: RunningIssuer,
-  gateway: GatewayHandle,
-  cwd: string,
-): DemoSection[] {
-  const rel = (file: string) => {
-    const r = path.relative(cwd, file);
-    return sh(r.startsWith('..') ? file : r);
-  };
-  const tls = (cert: string, key: string) =>
-    `--cacert ${rel(p.caCert)} --cert ${rel(cert)} --key ${rel(key)}`;
-  const acme = tls(p.acmeTlsCert, p.acmeTlsKey);
-  const api = `https://localhost:${gateway.listenPort}`;
-  const tokenUrl = `${issuer.mtlsUrl}/token`;
-  const extractToken = `sed -E 's/.*"access_token":"([^"]+)".*/\\1/'`;
-  const status = `-w '\\nHTTP %{http_code}\\n'`;
-  return [
-    {
-      title: 'Certificate-bound access tokens (RFC 8705) through the gateway',
-      steps: [
-        {
-          title: 'Get an access token as acme-tls (tls_client_auth), bound to its certificate',
-          expect: 'prints the start of a JWT (eyJ...)',
-          command: `TOKEN=$(curl -sS ${acme} -d grant_type=client_credentials -d client_id=acme-tls -d 'scope=accounts payments' ${tokenUrl} | ${extractToken}); echo "token: \${TOKEN:0:24}..."`,
-        },
-        {
-          title: 'Call the banking API through the gateway with the same certificate',
-          expect: 'HTTP 200 and the accounts, called for client acme-tls',
-          command: `curl -sS ${status} ${acme} -H "Authorization: Bearer $TOKEN" ${api}/accounts`,
-        },
-        {
-          title: 'Make a payment through the gateway',
-          expect: 'HTTP 201 and a payment in status AcceptedSettlementInProcess',
-          command: `curl -sS ${status} ${acme} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"fromAccountId":"acc-001","amount":"25.00","creditorIban":"DE89370400440532013000"}' ${api}/payments`,
-        },
-        {
-          title: "Present the same token with another client's certificate (a stolen token)",
-          expect: 'HTTP 401 with WWW-Authenticate: Bearer error="invalid_token"; the bank API sees nothing',
-          command: `curl -sS -i ${status} ${tls(p.otherTlsCert, p.otherTlsKey)} -H "Authorization: Bearer $TOKEN" ${api}/accounts`,
-        },
-        {
-          title: 'Get a token as acme-self-signed (self_signed_tls_client_auth) and read balances',
-          expect: 'HTTP 200 and the balance of acc-001',
-          command: `SELF_TOKEN=$(curl -sS ${tls(p.selfSignedCert, p.selfSignedKey)} -d grant_type=client_credentials -d client_id=acme-self-signed ${tokenUrl} | ${extractToken}); curl -sS ${status} ${tls(p.selfSignedCert, p.selfSignedKey)} -H "Authorization: Bearer $SELF_TOKEN" ${api}/accounts/acc-001/balances`,
-        },
-      ],
-    },
-  ];
 }
 
 /** The text `fapi-gateway demo` prints: the URLs, then every section's commands, ready to copy. */

@@ -1,0 +1,5 @@
+/** The parts of `fapi-gateway demo`, in the order they print: one module each, one line here. */
+import type { DemoFeature } from '../demo.js';
+import { boundTokensFeature } from './bound-tokens.js';
+
+export const demoFeatures: DemoFeature[] = [boundTokensFeature];
