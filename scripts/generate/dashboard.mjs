@@ -281,11 +281,13 @@ export function buildDashboard() {
       },
     ),
     timeseries(
-      'Connections, token cache, reloads',
-      'Open client connections; requests served from the verified-token cache per second; configuration and certificate reloads by result.',
+      'Connections, workers, token cache, reloads',
+      'Open client connections; live workers and replaced (crashed) workers; requests served from the verified-token cache per second; configuration and certificate reloads by result.',
       { h: 8, w: 12, x: 0, y: 48 },
       [
         [`sum(fapi_gateway_open_connections${sel()})`, 'open connections'],
+        [`sum(fapi_gateway_workers${sel()})`, 'workers'],
+        [`sum(increase(fapi_gateway_worker_restarts_total${sel()}[$__rate_interval]))`, 'worker restarts'],
         [`sum(rate(fapi_gateway_token_cache_hits_total${sel()}[$__rate_interval]))`, 'token cache hits / s'],
         [
           `sum by (kind, result) (increase(fapi_gateway_config_reloads_total${sel()}[$__rate_interval]))`,
