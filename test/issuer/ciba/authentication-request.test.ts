@@ -58,6 +58,7 @@ t.test('a FAPI-CIBA client must send a signed request, with nothing outside it',
     ok: true,
     value: { kind: 'plain', params: { scope: 'openid', login_hint: 'a' } },
   });
+  t.end();
 });
 
 t.test('request object claims: aud, iss, exp, iat, nbf, jti and a lifetime of at most 60 minutes', (t) => {
@@ -85,6 +86,7 @@ t.test('request object claims: aud, iss, exp, iat, nbf, jti and a lifetime of at
     { ok: true },
     'exactly 60 minutes is allowed',
   );
+  t.end();
 });
 
 t.test('authentication parameters: scope, exactly one hint, binding_message, expiry', (t) => {
@@ -150,6 +152,7 @@ t.test('authentication parameters: scope, exactly one hint, binding_message, exp
     { ok: true, value: { clientNotificationToken: token } },
     'ciba-core does not require a binding_message',
   );
+  t.end();
 });
 
 t.test('client_notification_token: required for ping and push, at least 128 bits, bearer syntax', (t) => {
@@ -187,6 +190,7 @@ t.test('client_notification_token: required for ping and push, at least 128 bits
     ok: true,
     value: { expiresIn: 120 },
   });
+  t.end();
 });
 
 t.test('user_code is accepted only when the client enabled it', (t) => {
@@ -195,4 +199,5 @@ t.test('user_code is accepted only when the client enabled it', (t) => {
     ok: true,
     value: { userCode: '4711' },
   });
+  t.end();
 });

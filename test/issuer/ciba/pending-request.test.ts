@@ -33,6 +33,7 @@ t.test('poll: pending, then slow_down when faster than the interval, which grows
   const r2 = (fast as { next: CibaRequestRecord }).next;
   t.match(evaluatePoll(r2, 'acme-ciba', t0 + 12), { kind: 'slow_down' }, 'the new interval applies');
   t.match(evaluatePoll(r2, 'acme-ciba', t0 + 13), { kind: 'authorization_pending' });
+  t.end();
 });
 
 t.test('poll: approved issues once, then invalid_grant; denied is access_denied', (t) => {
@@ -44,6 +45,7 @@ t.test('poll: approved issues once, then invalid_grant; denied is access_denied'
     description: /already been used/,
   });
   t.match(evaluatePoll(record({ status: 'denied' }), 'acme-ciba', t0 + 9), { kind: 'access_denied' });
+  t.end();
 });
 
 t.test('poll: unknown id, another client, push clients and expiry', (t) => {
@@ -60,6 +62,7 @@ t.test('poll: unknown id, another client, push clients and expiry', (t) => {
   t.match(exp, { kind: 'expired_token', next: { status: 'expired' } });
   t.match(evaluatePoll(record({ status: 'approved' }), 'acme-ciba', t0 + 500), { kind: 'expired_token' });
   t.equal(currentStatus(record({ status: 'denied' }), t0 + 500), 'denied');
+  t.end();
 });
 
 t.test('decision: only the request user, only while pending and unexpired', (t) => {
@@ -80,6 +83,7 @@ t.test('decision: only the request user, only while pending and unexpired', (t) 
     status: 'expired',
     notification: { abandoned: true, lastError: 'down' },
   });
+  t.end();
 });
 
 t.test('store: compare-and-set makes redemption consume-once under concurrency', async (t) => {
