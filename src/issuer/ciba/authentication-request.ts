@@ -19,7 +19,7 @@ export interface CibaClientPolicy {
   /** Registered `backchannel_authentication_request_signing_alg` (CIBA Core §4). */
   requestSigningAlg?: string;
   userCodeParameter: boolean;
-  /** Scopes the client may request; `openid` is always allowed (CIBA is an OpenID Connect flow). */
+  /** Scopes the client may request; `openid` is listed like any other scope (as for the code flow). */
   scopes: readonly string[];
 }
 
@@ -171,7 +171,7 @@ export function parseAuthenticationParameters(
   const scopes = [...new Set(scope.split(' ').filter((s) => s !== ''))];
   if (!scopes.includes('openid'))
     return invalid('scope must include openid (CIBA is an OpenID Connect flow)');
-  const unknown = scopes.filter((s) => s !== 'openid' && !client.scopes.includes(s));
+  const unknown = scopes.filter((s) => !client.scopes.includes(s));
   if (unknown.length > 0)
     return fail(refuse('invalid_scope', `scope not allowed for this client: ${unknown.join(' ')}`));
 

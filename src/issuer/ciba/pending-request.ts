@@ -171,11 +171,3 @@ export function recordNotificationAttempt(
     },
   });
 }
-
-export function markAbandoned(record: CibaRequestRecord, error: string): CibaRequestRecord {
-  const previous = record.notification ?? { attempts: 0, delivered: false, abandoned: false };
-  return bump(record, {
-    status: record.status === 'pending' || record.status === 'approved' ? 'expired' : record.status,
-    notification: { ...previous, abandoned: true, lastError: error },
-  });
-}

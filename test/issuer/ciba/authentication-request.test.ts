@@ -15,7 +15,7 @@ const fapi: CibaClientPolicy = {
   deliveryMode: 'poll',
   requestSigningAlg: 'PS256',
   userCodeParameter: false,
-  scopes: ['accounts', 'payments'],
+  scopes: ['openid', 'accounts', 'payments'],
 };
 const core: CibaClientPolicy = {
   ...fapi,

@@ -3,7 +3,7 @@ import {
   applyDecision,
   currentStatus,
   evaluatePoll,
-  markAbandoned,
+  recordNotificationAttempt,
   markPushed,
   type CibaRequestRecord,
 } from '../../../src/issuer/ciba/pending-request.js';
@@ -79,9 +79,10 @@ t.test('decision: only the request user, only while pending and unexpired', (t) 
   });
   t.match(applyDecision(record(), 'alice', 'approve', t0, t0 + 121), { kind: 'refused', reason: 'expired' });
   t.match(markPushed(record({ status: 'approved' })), { status: 'consumed', version: 2 });
-  t.match(markAbandoned(record(), 'down'), {
-    status: 'expired',
-    notification: { abandoned: true, lastError: 'down' },
+  const once = recordNotificationAttempt(record(), { delivered: false, abandoned: false, error: 'down' });
+  t.match(recordNotificationAttempt(once, { delivered: false, abandoned: true, error: 'still down' }), {
+    version: 3,
+    notification: { attempts: 2, delivered: false, abandoned: true, lastError: 'still down' },
   });
   t.end();
 });
