@@ -1,0 +1,26 @@
+/** The shape of one client authentication method (one module each, listed in ./index.ts). */
+import type { ClientConfig } from '../config.js';
+import type { FormParams } from '../steps/form-body.js';
+import type { IssuerRequest } from '../http.js';
+import type { IssuerRuntime } from '../runtime.js';
+
+export type ClientAuthMethod = ClientConfig['authMethod'];
+
+export interface ClientAuthInput {
+  client: ClientConfig;
+  params: FormParams;
+  request: IssuerRequest;
+  /** Audiences a client assertion may name (RFC 7523 §3 item 3): see steps/authenticate-client.ts. */
+  acceptedAudiences: readonly string[];
+}
+
+export interface ClientAuthenticator {
+  method: ClientAuthMethod;
+  /** Resolves when `client` proved its identity with this method; throws invalid_client otherwise. */
+  verify(input: ClientAuthInput, runtime: IssuerRuntime): Promise<void>;
+}
+
+export interface AuthenticatedClient {
+  client: ClientConfig;
+  method: ClientAuthMethod;
+}

@@ -1,0 +1,18 @@
+/**
+ * Every endpoint of the issuer: one module each, one line here (issue 6 adds authorize, PAR, userinfo
+ * and its pages; issue 7 the backchannel authentication endpoint and the device page).
+ */
+import { discoveryEndpoints } from './discovery.js';
+import type { Endpoint } from './endpoint.js';
+import { introspectionEndpoint } from './introspection.js';
+import { jwksEndpoint } from './jwks.js';
+import { revocationEndpoint } from './revocation.js';
+import { tokenEndpoint } from './token.js';
+
+export const endpoints: readonly Endpoint[] = [
+  tokenEndpoint,
+  introspectionEndpoint,
+  revocationEndpoint,
+  jwksEndpoint,
+  ...discoveryEndpoints(() => endpoints),
+];

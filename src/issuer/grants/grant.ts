@@ -1,0 +1,30 @@
+/** The shape of one grant type at the token endpoint (one module each, listed in ./index.ts). */
+import type { AuthenticatedClient } from '../client-auth/method.js';
+import type { IssuerRequest } from '../http.js';
+import type { IssuerRuntime } from '../runtime.js';
+import type { FormParams } from '../steps/form-body.js';
+
+export interface GrantRequest {
+  params: FormParams;
+  client: AuthenticatedClient;
+  request: IssuerRequest;
+}
+
+/** RFC 6749 §5.1 (+ OIDC `id_token`); sent with Cache-Control: no-store. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  /** FAPI 2 §5.3.2.1 / FAPI 1 §5.2.2: always present. */
+  scope: string;
+  refresh_token?: string;
+  id_token?: string;
+  [extra: string]: unknown;
+}
+
+export interface Grant {
+  /** The `grant_type` value (and the `grant_types_supported` entry). */
+  grantType: string;
+  /** Runs after client authentication and the client's `grantTypes` check. Throws OAuthError. */
+  exchange(request: GrantRequest, runtime: IssuerRuntime): Promise<TokenResponse>;
+}

@@ -1,0 +1,247 @@
+/**
+ * Starts the issuer: the HTTPS listener (the `issuer` URL), the mTLS listener advertised as
+ * `mtls_endpoint_aliases` (RFC 8705 §5) and the admin listener.
+ *
+ * Listener choice (documented in README.md): with `mtls` configured, the main listener never asks for a
+ * client certificate (browsers and plain clients are not prompted), and the mTLS listener requests one
+ * in the initial handshake without requiring it (a private_key_jwt client may connect without one, and a
+ * self-signed certificate must get through to be matched). Without `mtls`, the main listener requests
+ * (but does not require) a certificate and no aliases are advertised. Every endpoint is served on both
+ * listeners; tokens are certificate-bound whenever the connection carries a certificate.
+ *
+ * A port 0 in the `issuer` URL (or `mtls.baseUrl`) is replaced by the listener's bound port, so tests
+ * and the demo can use ephemeral ports.
+ */
+import type http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { FetchImplementation } from 'jose';
+import pino, { type Logger } from 'pino';
+import type { IssuerConfig } from './config.js';
+import { createAdminServer } from './admin.js';
+import { endpoints } from './endpoints/index.js';
+import { OAuthError } from './errors.js';
+import type { IssuerRequest, ListenerName, Reply } from './http.js';
+import { createIssuerMetrics } from './metrics.js';
+import { createRouter } from './router.js';
+import type { IssuerRuntime, IssuerUrls } from './runtime.js';
+import { prepareIssuer } from './startup-checks.js';
+import { renderOAuthError } from './steps/render-error.js';
+import { createMemoryStorage } from './storage/memory-store.js';
+import type { IssuerStorage } from './storage/store.js';
+import { presentedCertificate } from './tls/client-certificate.js';
+import { issuerTlsOptions } from './tls/server-options.js';
+
+export interface IssuerOptions {
+  /** Named in configuration errors. */
+  configFile?: string;
+  logger?: Logger;
+  /** Storage to use instead of the one `storage.type` selects. */
+  storage?: IssuerStorage;
+  /** Milliseconds since the epoch (tests move time forward with it). */
+  clock?: () => number;
+  /** fetch for clients' jwks_uri (e.g. one trusting a private CA). */
+  fetch?: FetchImplementation;
+}
+
+export interface RunningIssuer {
+  /** The issuer identifier (main listener's public URL). */
+  url: string;
+  /** The mTLS listener's public base URL (equals `url` with one listener). */
+  mtlsUrl: string;
+  adminPort: number | undefined;
+  runtime: IssuerRuntime;
+  close(): Promise<void>;
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function withPort(base: string, port: number): string {
+  const u = new URL(base);
+  if (u.port === '0') u.port = String(port);
+  return u.toString().replace(/\/$/, '');
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function hardenServer(server: http.Server): void {
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+}
+
+export async function startIssuer(config: IssuerConfig, options: IssuerOptions = {}): Promise<RunningIssuer> {
+  const prepared = prepareIssuer(config, { configFile: options.configFile, fetch: options.fetch });
+  const log = options.logger ?? pino({ level: config.logging.level, base: { component: 'issuer' } });
+  const clock = options.clock ?? Date.now;
+  const metrics = createIssuerMetrics();
+  const storage = options.storage ?? createMemoryStorage({ clients: config.clients, clock });
+  const router = createRouter(endpoints);
+
+  const separateMtls = config.mtls !== undefined;
+  let runtime: IssuerRuntime | undefined;
+
+  const serve = (listener: ListenerName) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (!runtime) {
+      res.writeHead(503).end();
+      return;
+    }
+    void answer(runtime, listener, req, res);
+  };
+
+  const main = https.createServer(issuerTlsOptions(config.tls, !separateMtls), serve('main'));
+  const mtls = separateMtls
+    ? https.createServer(issuerTlsOptions(config.tls, true), serve('mtls'))
+    : undefined;
+  const admin = config.admin ? createAdminServer(metrics, () => storage.healthy()) : undefined;
+  for (const s of [main, mtls]) if (s) hardenServer(s);
+  const servers = [main, mtls, admin].filter((s): s is http.Server => s !== undefined);
+
+  try {
+    const mainPort = await listen(main, config.listen.host, config.listen.port);
+    const mtlsPort = mtls && config.mtls ? await listen(mtls, config.mtls.host, config.mtls.port) : undefined;
+    const adminPort =
+      admin && config.admin ? await listen(admin, config.admin.host, config.admin.port) : undefined;
+
+    const issuer = withPort(config.issuer, mainPort);
+    let mtlsBase = issuer;
+    if (mtlsPort !== undefined) {
+      if (config.mtls?.baseUrl) mtlsBase = withPort(config.mtls.baseUrl, mtlsPort);
+      else {
+        const u = new URL(issuer);
+        u.port = String(mtlsPort);
+        mtlsBase = u.toString().replace(/\/$/, '');
+      }
+    }
+    const urls: IssuerUrls = {
+      issuer,
+      mtlsBase,
+      separateMtls,
+      endpoint: (path, listener = 'main') => `${listener === 'mtls' ? mtlsBase : issuer}${path}`,
+    };
+    runtime = {
+      config,
+      urls,
+      keys: prepared.keys,
+      clientKeys: prepared.clientKeys,
+      subjectDns: prepared.subjectDns,
+      storage,
+      metrics,
+      log,
+      clock: { nowMs: clock, nowSeconds: () => Math.floor(clock() / 1000) },
+    };
+    metrics.ready.set(1);
+    log.info(
+      { issuer, mtls: separateMtls ? mtlsBase : undefined, adminPort, clients: config.clients.length },
+      'issuer listening',
+    );
+    let closed = false;
+    return {
+      url: issuer,
+      mtlsUrl: mtlsBase,
+      adminPort,
+      runtime,
+      async close() {
+        if (closed) return;
+        closed = true;
+        metrics.ready.set(0);
+        await Promise.all(servers.map(closeServer));
+        await storage.close();
+      },
+    };
+  } catch (err) {
+    await Promise.all(servers.filter((s) => s.listening).map(closeServer));
+    await storage.close();
+    throw err;
+  }
+
+  function pathPrefix(listener: ListenerName, rt: IssuerRuntime): string {
+    return new URL(listener === 'mtls' ? rt.urls.mtlsBase : rt.urls.issuer).pathname.replace(/\/$/, '');
+  }
+
+  async function answer(
+    rt: IssuerRuntime,
+    listener: ListenerName,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<void> {
+    const started = process.hrtime.bigint();
+    let endpointName = 'unmatched';
+    let reply: Reply;
+    try {
+      const url = new URL(req.url ?? '/', 'https://issuer.invalid');
+      const prefix = pathPrefix(listener, rt);
+      let path = url.pathname;
+      if (prefix) path = path.startsWith(prefix + '/') ? path.slice(prefix.length) : '/\0';
+      const method = req.method ?? 'GET';
+      const endpoint = router.route(method, path);
+      endpointName = endpoint.name;
+      const request: IssuerRequest = {
+        method,
+        path,
+        query: url.searchParams,
+        headers: req.headers,
+        listener,
+        publicUrl: rt.urls.endpoint(path, listener),
+        certificate: presentedCertificate(req.socket as TLSSocket),
+        raw: req,
+      };
+      reply = await endpoint.respond(request, rt);
+    } catch (err) {
+      const refusal =
+        err instanceof OAuthError
+          ? err
+          : new OAuthError('server_error', 'the issuer could not complete the request', {
+              reason: 'internal_error',
+            });
+      if (!(err instanceof OAuthError)) rt.log.error({ err, endpoint: endpointName }, 'unexpected error');
+      else
+        rt.log.info(
+          { endpoint: endpointName, error: refusal.error, reason: refusal.reason },
+          'request refused',
+        );
+      rt.metrics.failures.inc({ endpoint: endpointName, error: refusal.error, reason: refusal.reason });
+      reply = renderOAuthError(refusal);
+    }
+    writeReply(req, res, reply);
+    rt.metrics.requests.inc({ endpoint: endpointName, status: String(reply.status) });
+    rt.metrics.requestDuration.observe(
+      { endpoint: endpointName },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
+  }
+}
+
+function writeReply(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {
+  if (res.headersSent || res.destroyed) return;
+  let body: string | Buffer | undefined;
+  const headers: Record<string, string | string[]> = {
+    'X-Content-Type-Options': 'nosniff',
+    ...reply.headers,
+  };
+  if (reply.body === undefined) body = undefined;
+  else if (typeof reply.body === 'string' || Buffer.isBuffer(reply.body)) body = reply.body;
+  else {
+    body = JSON.stringify(reply.body);
+    headers['Content-Type'] ??= 'application/json';
+  }
+  if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+  res.writeHead(reply.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+export type { IssuerConfig };

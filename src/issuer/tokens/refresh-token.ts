@@ -1,0 +1,76 @@
+/**
+ * Refresh tokens (for the authorization code and CIBA grants): opaque 256-bit values, stored only as
+ * their SHA-256 (`tokenKey`), bound to the client (RFC 6749 §6: "the refresh token is bound to the
+ * client to which it was issued") and to the grant, rotated on every use; presenting a rotated token
+ * again revokes the grant, i.e. the whole family (RFC 9700 §4.14.2). Client credentials never get one
+ * (RFC 6749 §4.4.3).
+ */
+import type { PresentedCertificate } from '../tls/client-certificate.js';
+import type { IssuerRuntime } from '../runtime.js';
+import { tokenKey, type RefreshTokenRecord } from '../storage/store.js';
+import { invalidGrant } from '../errors.js';
+import { randomValue } from './random.js';
+
+export interface RefreshTokenGrant {
+  grantId: string;
+  clientId: string;
+  sub: string;
+  scope: string;
+  certificate: PresentedCertificate | undefined;
+}
+
+function recordFor(runtime: IssuerRuntime, value: string, grant: RefreshTokenGrant): RefreshTokenRecord {
+  const iat = runtime.clock.nowSeconds();
+  return {
+    key: tokenKey(value),
+    grantId: grant.grantId,
+    clientId: grant.clientId,
+    sub: grant.sub,
+    scope: grant.scope,
+    iat,
+    exp: iat + runtime.config.refreshTokens.ttlSeconds,
+    ...(grant.certificate ? { x5tS256: grant.certificate.thumbprint } : {}),
+  };
+}
+
+/** Issues a new refresh token (first issue of a grant). Resolves the token value. */
+export async function issueRefreshToken(runtime: IssuerRuntime, grant: RefreshTokenGrant): Promise<string> {
+  const value = randomValue();
+  await runtime.storage.refreshTokens.saveRefreshToken(recordFor(runtime, value, grant));
+  return value;
+}
+
+/**
+ * Exchanges `presented` for a new refresh token. Throws invalid_grant for an unknown, expired,
+ * revoked or other client's token, and for a reused one (after revoking its family).
+ */
+export async function rotateRefreshToken(
+  runtime: IssuerRuntime,
+  presented: string,
+  clientId: string,
+  certificate: PresentedCertificate | undefined,
+): Promise<{ value: string; previous: RefreshTokenRecord }> {
+  const key = tokenKey(presented);
+  const current = await runtime.storage.refreshTokens.findRefreshToken(key);
+  if (current && current.clientId !== clientId)
+    throw invalidGrant('the refresh token was issued to another client', 'refresh_token_client_mismatch');
+  const value = randomValue();
+  const next = recordFor(runtime, value, {
+    grantId: current?.grantId ?? '',
+    clientId,
+    sub: current?.sub ?? '',
+    scope: current?.scope ?? '',
+    certificate,
+  });
+  const outcome = await runtime.storage.refreshTokens.rotateRefreshToken(key, next);
+  if (outcome.outcome === 'reused') {
+    runtime.log.warn(
+      { clientId, grantId: outcome.previous.grantId },
+      'rotated refresh token presented again: grant revoked (RFC 9700 §4.14.2)',
+    );
+    throw invalidGrant('the refresh token was already used; the grant is revoked', 'refresh_token_reused');
+  }
+  if (outcome.outcome === 'unknown' || !current)
+    throw invalidGrant('the refresh token is invalid, expired or revoked', 'refresh_token_invalid');
+  return { value, previous: outcome.previous };
+}
