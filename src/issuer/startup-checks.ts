@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { FetchImplementation } from 'jose';
 import { ConfigError, type ConfigProblem } from '../config/load.js';
 import type { IssuerConfig } from './config.js';
+import { authorizationClientProblems } from './authorize/client-policy.js';
 import {
   DistinguishedNameSyntaxError,
   parseDistinguishedName,
@@ -103,6 +104,7 @@ export function prepareIssuer(
       });
   });
 
+  problems.push(...authorizationClientProblems(config));
   if (problems.length > 0 || !keys)
     throw new ConfigError(options.configFile ?? 'issuer configuration', problems);
   return { keys, clientKeys, subjectDns };

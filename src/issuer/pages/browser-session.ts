@@ -9,6 +9,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import type { Json, StateStore } from '../storage/store.js';
 
 export const SESSION_COOKIE = '__Host-fapi-issuer-session';
 export const DEFAULT_SESSION_TTL_SECONDS = 8 * 3600;
@@ -57,6 +58,22 @@ export class InMemoryBrowserSessions implements BrowserSessionStore {
     this.#sessions.delete(id);
     return Promise.resolve();
   }
+}
+
+/** Browser sessions in the issuer's state store (shared by replicas when the store is). */
+export function stateBrowserSessions(
+  state: StateStore,
+  ttlSeconds = DEFAULT_SESSION_TTL_SECONDS,
+): BrowserSessionStore {
+  const KIND = 'browser_session';
+  return {
+    get: (id) => state.get<Json>(KIND, id) as Promise<BrowserSession | undefined>,
+    async save(session) {
+      await state.delete(KIND, session.id);
+      await state.create(KIND, session.id, session as unknown as Json, ttlSeconds);
+    },
+    delete: (id) => state.delete(KIND, id),
+  };
 }
 
 function randomToken(): string {

@@ -9,6 +9,7 @@ export {
   SESSION_COOKIE,
   DEFAULT_SESSION_TTL_SECONDS,
   InMemoryBrowserSessions,
+  stateBrowserSessions,
   browserSessionOf,
   signInBrowserSession,
   newBrowserSession,
