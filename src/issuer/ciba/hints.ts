@@ -1,7 +1,7 @@
 /**
  * Finding the user a backchannel authentication request is about, from its one hint (CIBA Core §7.1):
  *   - `login_hint`: the username;
- *   - `id_token_hint`: an ID token this issuer issued to the client (its `sub` is the username);
+ *   - `id_token_hint`: an ID token this issuer issued to the client (its `sub`);
  *   - `login_hint_token`: a JWT signed by the client with its registered key, carrying `exp` and a
  *     `sub_id` subject identifier (RFC 9493 formats `opaque` {id: username}, `email` {email} or `iss_sub`
  *     {iss: this issuer, sub}); an expired one is `expired_login_hint_token` (§13).
@@ -15,11 +15,20 @@ import { subjectOfIdTokenHint, verifyRequestObject, type KeyLookup } from './req
 type Err = CibaError<AuthenticationErrorCode>;
 
 export interface CibaUser {
+  /** OIDC subject (the users module decides: `claims.sub` or the username). */
+  sub: string;
   username: string;
-  password: string;
   claims: Record<string, unknown>;
   acr?: string;
+  /** The user's CIBA user_code, when one is configured. */
   userCode?: string;
+}
+
+/** How CIBA finds users; the issuer's users module backs it. */
+export interface CibaUserDirectory {
+  byUsername(username: string): Promise<CibaUser | undefined>;
+  bySubject(sub: string): Promise<CibaUser | undefined>;
+  byEmail(email: string): Promise<CibaUser | undefined>;
 }
 
 export interface HintContext {
@@ -30,21 +39,18 @@ export interface HintContext {
   algorithms: readonly string[];
   clientKeys: KeyLookup | undefined;
   issuerKeys: KeyLookup;
-  users: readonly CibaUser[];
+  users: CibaUserDirectory;
 }
 
 const unknownUser = () =>
   fail(refuse('unknown_user_id', 'the hint does not identify a user known to this issuer'));
 
-function byUsername(users: readonly CibaUser[], username: string): Result<CibaUser, Err> {
-  const u = users.find((x) => x.username === username);
-  return u ? ok(u) : unknownUser();
-}
+const found = (u: CibaUser | undefined): Result<CibaUser, Err> => (u ? ok(u) : unknownUser());
 
 export async function userOfHint(hint: Hint, ctx: HintContext): Promise<Result<CibaUser, Err>> {
   switch (hint.kind) {
     case 'login_hint':
-      return byUsername(ctx.users, hint.value);
+      return found(await ctx.users.byUsername(hint.value));
     case 'id_token_hint': {
       const sub = await subjectOfIdTokenHint(
         hint.value,
@@ -53,7 +59,7 @@ export async function userOfHint(hint: Hint, ctx: HintContext): Promise<Result<C
         ctx.issuer,
         ctx.clientId,
       );
-      return sub.ok ? byUsername(ctx.users, sub.value) : sub;
+      return sub.ok ? found(await ctx.users.bySubject(sub.value)) : sub;
     }
     case 'login_hint_token': {
       const verified = await verifyRequestObject(hint.value, ctx.clientKeys, ctx.algorithms);
@@ -70,16 +76,10 @@ export async function userOfHint(hint: Hint, ctx: HintContext): Promise<Result<C
           refuse('invalid_request', 'login_hint_token has no sub_id (RFC 9493 subject identifier)'),
         );
       const s = subId as Record<string, unknown>;
-      if (s.format === 'opaque' && typeof s.id === 'string') return byUsername(ctx.users, s.id);
+      if (s.format === 'opaque' && typeof s.id === 'string') return found(await ctx.users.byUsername(s.id));
       if (s.format === 'iss_sub' && s.iss === ctx.issuer && typeof s.sub === 'string')
-        return byUsername(ctx.users, s.sub);
-      if (s.format === 'email' && typeof s.email === 'string') {
-        const email = s.email.toLowerCase();
-        const u = ctx.users.find(
-          (x) => typeof x.claims.email === 'string' && x.claims.email.toLowerCase() === email,
-        );
-        return u ? ok(u) : unknownUser();
-      }
+        return found(await ctx.users.bySubject(s.sub));
+      if (s.format === 'email' && typeof s.email === 'string') return found(await ctx.users.byEmail(s.email));
       return fail(
         refuse(
           'invalid_request',

@@ -4,10 +4,10 @@
  * `estimateTokenBits` is an upper bound (length x log2 of the alphabet its character classes imply), so a
  * value it rejects is certainly too weak (FAPI-CIBA §5.2.2: at least 128 bits).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomValue } from '../tokens/random.js';
 
 export function newAuthReqId(): string {
-  return randomBytes(32).toString('base64url');
+  return randomValue(32);
 }
 
 export function estimateTokenBits(token: string): number {
@@ -23,15 +23,4 @@ export function estimateTokenBits(token: string): number {
     if (/[^A-Za-z0-9]/.test(token)) alphabet += 8;
   }
   return token.length * Math.log2(alphabet);
-}
-
-/**
- * OpenID Connect Core §3.1.3.6 `at_hash` (and CIBA Core §10.3.1 `urn:openid:params:jwt:claim:rt_hash`): the
- * base64url left half of the hash of the ASCII value, with the hash of the ID token's JWS algorithm
- * (SHA-256 for PS256 and ES256, the only algorithms the issuer signs with).
- */
-export function tokenHash(value: string, alg: string): string {
-  const hash = alg.endsWith('384') ? 'sha384' : alg.endsWith('512') ? 'sha512' : 'sha256';
-  const digest = createHash(hash).update(value, 'ascii').digest();
-  return digest.subarray(0, digest.length / 2).toString('base64url');
 }

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { ClientConfig } from '../config.js';
+import type { TokenResponse } from '../grants/grant.js';
 import {
   checkRequestObjectClaims,
   parseAuthenticationParameters,
@@ -15,10 +16,10 @@ import {
 } from './authentication-request.js';
 import { authenticationError, fail, ok, tokenError, type Result } from './errors.js';
 import type { AuthenticationErrorCode, CibaError, TokenErrorCode } from './errors.js';
-import { userOfHint, type CibaUser } from './hints.js';
+import { userOfHint, type CibaUser, type CibaUserDirectory } from './hints.js';
 import { newAuthReqId } from './identifiers.js';
 import type { CibaMetrics } from './metrics.js';
-import type { NotificationSender} from './notification.js';
+import type { NotificationSender } from './notification.js';
 import { type AttemptReport } from './notification.js';
 import {
   applyDecision,
@@ -34,16 +35,6 @@ import { RETENTION_AFTER_EXPIRY_SECONDS, updateRequest, type CibaRequestStore } 
 import { deviceHandle, type DeviceNotice, type DeviceRequestView } from './device-page.js';
 import { secretsEqual } from '../pages/index.js';
 
-/** The token response of RFC 6749 §5.1 (and the push payload of CIBA Core §10.3.1, with auth_req_id). */
-export interface TokenResponse {
-  access_token: string;
-  token_type: string;
-  expires_in: number;
-  scope: string;
-  refresh_token?: string;
-  id_token?: string;
-}
-
 export interface CibaGrant {
   client: ClientConfig;
   user: CibaUser;
@@ -57,9 +48,10 @@ export interface CibaGrant {
 
 /** Port to the core issuer's token minting (access token, refresh token, ID token). */
 export interface CibaTokenIssuer {
-  issue(grant: CibaGrant): Promise<TokenResponse>;
-  /** Revokes a refresh token that could not be delivered (push mode). */
-  revokeRefreshToken?(refreshToken: string): Promise<void>;
+  /** Mints the tokens of one approved request; `grantId` names them all for revocation. */
+  issue(grant: CibaGrant): Promise<{ response: TokenResponse; grantId: string }>;
+  /** Revokes every token of a grant (push tokens that could not be delivered). */
+  revokeGrant(grantId: string): Promise<void>;
 }
 
 /** A client as the CIBA endpoints need it: its configuration and its request-object keys. */
@@ -77,8 +69,8 @@ export interface CibaServiceOptions {
   store: CibaRequestStore;
   sender: NotificationSender;
   tokens: CibaTokenIssuer;
-  users: readonly CibaUser[];
-  clients: (clientId: string) => ClientConfig | undefined;
+  users: CibaUserDirectory;
+  clients: (clientId: string) => Promise<ClientConfig | undefined>;
   issuerKeys: KeyLookup;
   metrics: CibaMetrics;
   logger: Logger;
@@ -192,7 +184,7 @@ export class CibaService {
     const record: CibaRequestRecord = {
       authReqId: newAuthReqId(),
       clientId: c.clientId,
-      subject: user.value.username,
+      subject: user.value.sub,
       scopes: request.scopes,
       ...(request.bindingMessage !== undefined && { bindingMessage: request.bindingMessage }),
       ...(request.acrValues !== undefined && { acrValues: request.acrValues }),
@@ -262,9 +254,9 @@ export class CibaService {
       case 'access_denied':
         return fail(tokenError('access_denied', 'the user denied the request'));
       case 'issue': {
-        const user = this.#o.users.find((u) => u.username === record!.subject);
+        const user = await this.#o.users.bySubject(record!.subject);
         if (!user) return fail(tokenError('invalid_grant', 'the user no longer exists'));
-        const tokens = await this.#o.tokens.issue({
+        const { response } = await this.#o.tokens.issue({
           client,
           user,
           scopes: record!.scopes,
@@ -273,7 +265,7 @@ export class CibaService {
           authTime: record!.authTime,
           mode: record!.deliveryMode,
         });
-        return ok(tokens);
+        return ok(response);
       }
     }
   }
@@ -281,10 +273,12 @@ export class CibaService {
   /** The requests waiting for `subject` on the authentication device. */
   async pendingFor(subject: string): Promise<DeviceRequestView[]> {
     const now = this.#now();
-    return (await this.#o.store.listBySubject(subject))
-      .filter((r) => currentStatus(r, now) === 'pending')
-      .map((r) => {
-        const client = this.#o.clients(r.clientId);
+    const pending = (await this.#o.store.listBySubject(subject)).filter(
+      (r) => currentStatus(r, now) === 'pending',
+    );
+    return Promise.all(
+      pending.map(async (r) => {
+        const client = await this.#o.clients(r.clientId);
         return {
           handle: deviceHandle(r.authReqId),
           clientName: client?.clientName ?? r.clientId,
@@ -292,7 +286,8 @@ export class CibaService {
           ...(r.bindingMessage !== undefined && { bindingMessage: r.bindingMessage }),
           expiresInSeconds: Math.max(0, r.expiresAt - now),
         };
-      });
+      }),
+    );
   }
 
   /** The user's decision on the device page; starts the ping or push delivery (CIBA Core §10.2, §10.3). */
@@ -331,8 +326,8 @@ export class CibaService {
   }
 
   async #push(record: CibaRequestRecord): Promise<void> {
-    const client = this.#o.clients(record.clientId);
-    const user = this.#o.users.find((u) => u.username === record.subject);
+    const client = await this.#o.clients(record.clientId);
+    const user = await this.#o.users.bySubject(record.subject);
     if (record.status === 'denied' || !client || !user) {
       // CIBA Core §12: a push error payload.
       await this.#deliver(record, {
@@ -347,7 +342,7 @@ export class CibaService {
       r && r.status === 'approved' ? { result: true, next: markPushed(r) } : { result: false },
     );
     if (!consumed) return;
-    const tokens = await this.#o.tokens.issue({
+    const { response, grantId } = await this.#o.tokens.issue({
       client,
       user,
       scopes: record.scopes,
@@ -358,15 +353,16 @@ export class CibaService {
       authTime: record.authTime,
       mode: 'push',
     });
-    const delivered = await this.#deliver(record, { auth_req_id: record.authReqId, ...tokens });
-    if (!delivered && tokens.refresh_token !== undefined && this.#o.tokens.revokeRefreshToken) {
+    const delivered = await this.#deliver(record, { auth_req_id: record.authReqId, ...response });
+    if (!delivered) {
       // Undelivered tokens must not stay usable: nobody legitimate holds them.
-      await this.#o.tokens.revokeRefreshToken(tokens.refresh_token);
+      await this.#o.tokens.revokeGrant(grantId);
+      this.#o.logger.warn({ clientId: record.clientId }, 'undelivered CIBA push tokens revoked');
     }
   }
 
   async #deliver(record: CibaRequestRecord, body: Record<string, unknown>): Promise<boolean> {
-    const client = this.#o.clients(record.clientId);
+    const client = await this.#o.clients(record.clientId);
     const url = client?.backchannelClientNotificationEndpoint;
     const mode = record.deliveryMode === 'push' ? 'push' : 'ping';
     const log = { clientId: record.clientId, mode };

@@ -10,7 +10,9 @@ import { testPki } from '../../helpers/pki.js';
 import { clientSchema, type ClientConfig } from '../../../src/issuer/config.js';
 import { createCibaMetrics } from '../../../src/issuer/ciba/metrics.js';
 import { NotificationSender } from '../../../src/issuer/ciba/notification.js';
-import { CibaService, type CibaGrant, type TokenResponse } from '../../../src/issuer/ciba/service.js';
+import type { TokenResponse } from '../../../src/issuer/grants/grant.js';
+import { CibaService, type CibaGrant } from '../../../src/issuer/ciba/service.js';
+import type { CibaUser } from '../../../src/issuer/ciba/hints.js';
 import { MemoryCibaRequestStore } from '../../../src/issuer/ciba/store.js';
 import { deviceHandle } from '../../../src/issuer/ciba/device-page.js';
 
@@ -79,6 +81,10 @@ async function setup(t: Test, opts: { url?: string; ca?: string } = {}) {
       cibaProfile: 'ciba-core',
     }),
   ];
+  const users: CibaUser[] = [
+    { sub: 'alice', username: 'alice', claims: { email: 'alice@example.com' } },
+    { sub: 'bob', username: 'bob', claims: {}, userCode: '4711' },
+  ];
   const registry = new Registry();
   const metrics = createCibaMetrics(registry);
   const issued: CibaGrant[] = [];
@@ -93,27 +99,29 @@ async function setup(t: Test, opts: { url?: string; ca?: string } = {}) {
     store: new MemoryCibaRequestStore({ clock: () => now }),
     sender,
     tokens: {
-      issue: (grant): Promise<TokenResponse> => {
+      issue: (grant) => {
         issued.push(grant);
-        return Promise.resolve({
+        const response: TokenResponse = {
           access_token: `at-${issued.length}`,
           token_type: 'Bearer',
           expires_in: 600,
           scope: grant.scopes.join(' '),
           refresh_token: `rt-${issued.length}`,
           id_token: 'id.token.jwt',
-        });
+        };
+        return Promise.resolve({ response, grantId: `grant-${issued.length}` });
       },
-      revokeRefreshToken: (rt) => {
-        revoked.push(rt);
+      revokeGrant: (grantId) => {
+        revoked.push(grantId);
         return Promise.resolve();
       },
     },
-    users: [
-      { username: 'alice', password: 'pw', claims: { email: 'alice@example.com' } },
-      { username: 'bob', password: 'pw', claims: {}, userCode: '4711' },
-    ],
-    clients: (id) => clients.find((c) => c.clientId === id),
+    users: {
+      byUsername: (u) => Promise.resolve(users.find((x) => x.username === u)),
+      bySubject: (u) => Promise.resolve(users.find((x) => x.sub === u)),
+      byEmail: (e) => Promise.resolve(users.find((x) => x.claims.email === e)),
+    },
+    clients: (id) => Promise.resolve(clients.find((c) => c.clientId === id)),
     issuerKeys: createLocalJWKSet({ keys: [] }),
     metrics,
     logger: pino({ level: 'silent' }),
@@ -388,6 +396,6 @@ t.test(
       { labels: { mode: 'push' }, value: 1 },
     );
     t.ok((counts.find((c) => c.labels.result === 'failed')?.value ?? 0) >= 1, 'failed attempts counted');
-    t.same(s.revoked, ['rt-1'], 'the undelivered refresh token is revoked');
+    t.same(s.revoked, ['grant-1'], 'the undelivered tokens are revoked');
   },
 );
