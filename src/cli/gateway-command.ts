@@ -1,6 +1,6 @@
 import { loadConfigOrThrow } from '../config/load.js';
 import { gatewayConfigSchema, GATEWAY_ENV_PREFIX } from '../gateway/config.js';
-import { requiredOption, type Command } from './command.js';
+import { requiredOption, UsageError, type Command } from './command.js';
 
 export const gatewayCommand: Command = {
   name: 'gateway',
@@ -11,6 +11,12 @@ export const gatewayCommand: Command = {
     const file = requiredOption(args, 'config');
     const config = loadConfigOrThrow(file, gatewayConfigSchema, { envPrefix: GATEWAY_ENV_PREFIX });
     const { runGateway } = await import('../gateway/run.js');
-    return runGateway(config, { configFile: file });
+    const { StartupError } = await import('../gateway/startup-error.js');
+    try {
+      return await runGateway(config, { configFile: file });
+    } catch (err) {
+      if (err instanceof StartupError) throw new UsageError(err.message);
+      throw err;
+    }
   },
 };

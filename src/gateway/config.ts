@@ -121,6 +121,18 @@ export const gatewayConfigSchema = z
           .max(3600)
           .default(30)
           .describe('At most one JWKS refetch per cooldown on an unknown kid.'),
+        jwksCa: filePath(
+          'PEM CA bundle trusted for jwksUri in addition to the system CAs and NODE_EXTRA_CA_CERTS.',
+        ).optional(),
+        cacheMaxEntries: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000000)
+          .default(10000)
+          .describe(
+            'Verified tokens remembered until their exp, so repeated tokens skip signature checks (0: off).',
+          ),
         jwksRefreshSeconds: z
           .number()
           .int()
@@ -158,6 +170,19 @@ export const gatewayConfigSchema = z
       .array(routeSchema)
       .min(1, 'at least one route is required')
       .describe('First match wins; no match -> 404.'),
+    limits: z
+      .object({
+        formBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(1024 * 1024)
+          .describe('Largest form body read to look for an access_token (larger -> 413).'),
+      })
+      .strict()
+      .default({ formBodyBytes: 1024 * 1024 })
+      .describe('Request limits.'),
     workers: z
       .union([z.literal('auto'), z.number().int().min(1).max(256)])
       .default(1)

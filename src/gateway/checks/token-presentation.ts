@@ -1,0 +1,80 @@
+/**
+ * Where the access token comes from (RFC 6750 §2): only the Authorization header with the Bearer scheme.
+ * FAPI 1 Advanced §6.2.1-1 / FAPI 2 §5.3.3 forbid the query (§2.3) and form-body (§2.2) methods, so a token
+ * there is refused, never forwarded; RFC 6750 §2 allows one method per request, so two tokens are refused.
+ */
+import type { IncomingMessage } from 'node:http';
+import { reject, type Reject } from '../rejections.js';
+import type { Check, RequestContext } from '../request-context.js';
+
+/** RFC 6750 §2.1 b64token after the scheme. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const BEARER = /^bearer(?: +|$)/i;
+
+function authorizationHeaderCount(req: IncomingMessage): number {
+  const raw = req.rawHeaders;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') n++;
+  }
+  return n;
+}
+
+function queryHasToken(query: string): boolean {
+  return query.includes('access_token') && new URLSearchParams(query).has('access_token');
+}
+
+function isFormBody(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  return typeof type === 'string' && /^application\/x-www-form-urlencoded\s*(;|$)/i.test(type);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) return undefined;
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** The header part, once the body question is settled. */
+function tokenFromHeader(ctx: RequestContext): Reject | undefined {
+  const header = ctx.req.headers.authorization;
+  if (header === undefined || !BEARER.test(header)) {
+    // RFC 6750 §3.1: no credentials for this scheme -> challenge without an error code.
+    return reject('token_missing', 'an access token is required (Authorization: Bearer)');
+  }
+  const value = header.replace(BEARER, '').trim();
+  if (value === '') return reject('token_malformed', 'the Bearer credentials are empty');
+  if (/[\s,]/.test(value)) return reject('multiple_tokens', 'only one access token may be presented');
+  if (!B64TOKEN.test(value)) return reject('token_malformed', 'the access token is not a b64token');
+  ctx.token = value;
+  return undefined;
+}
+
+export function tokenPresentationCheck(limits: { formBodyBytes: number }): Check {
+  return (ctx) => {
+    if (ctx.query !== '' && queryHasToken(ctx.query)) {
+      return reject('token_in_query', 'access tokens are not accepted in the query string');
+    }
+    if (authorizationHeaderCount(ctx.req) > 1) {
+      return reject('multiple_tokens', 'only one Authorization header may be sent');
+    }
+    if (!isFormBody(ctx.req)) return tokenFromHeader(ctx);
+    return readBody(ctx.req, limits.formBodyBytes).then((body) => {
+      if (body === undefined) return reject('body_too_large', 'the form body is too large');
+      ctx.body = body;
+      if (new URLSearchParams(body.toString('latin1')).has('access_token')) {
+        return reject('token_in_body', 'access tokens are not accepted in the request body');
+      }
+      return tokenFromHeader(ctx);
+    });
+  };
+}

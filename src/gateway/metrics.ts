@@ -1,0 +1,191 @@
+/**
+ * The gateway's Prometheus metrics (names and labels are a contract: see CONTRACTS.md and the README).
+ * One registry per gateway instance, so several gateways can run in one process (tests) and a cluster
+ * primary can aggregate its workers' registries.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ALL_REJECTION_REASONS, type RejectionReason } from './rejections.js';
+
+export type Outcome = 'forwarded' | 'rejected' | 'upstream_error';
+export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
+export type HandshakeFailureReason =
+  'no_certificate' | 'untrusted_certificate' | 'protocol_version' | 'cipher' | 'other';
+
+export const UPSTREAM_ERROR_KINDS: UpstreamErrorKind[] = ['refused', 'timeout', 'reset', 'other'];
+export const HANDSHAKE_FAILURE_REASONS: HandshakeFailureReason[] = [
+  'no_certificate',
+  'untrusted_certificate',
+  'protocol_version',
+  'cipher',
+  'other',
+];
+const OUTCOMES: Outcome[] = ['forwarded', 'rejected', 'upstream_error'];
+export const UNMATCHED_ROUTE = 'unmatched';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Counter and histogram children bound once per (route, outcome): the hot path does no label hashing. */
+interface RouteInstruments {
+  requests: Record<Outcome, Counter.Internal>;
+  duration: Record<Outcome, Histogram.Internal<string>>;
+  upstreamDuration: Histogram.Internal<string>;
+}
+
+export interface GatewayMetricsSources {
+  jwksAgeSeconds: () => number;
+  jwksKeys: () => number;
+  ready: () => boolean;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'route' | 'outcome'>;
+  readonly rejections: Counter<'reason' | 'client_id'>;
+  readonly requestDuration: Histogram<'route' | 'outcome'>;
+  readonly upstreamDuration: Histogram<'route'>;
+  readonly upstreamErrors: Counter<'kind'>;
+  readonly jwksFetches: Counter<'result'>;
+  readonly tlsHandshakeFailures: Counter<'reason'>;
+  readonly openConnections: Gauge;
+  readonly certificateExpiry: Gauge<'kind' | 'subject'>;
+  readonly configReloads: Counter<'kind' | 'result'>;
+  private readonly routeInstruments = new Map<string, RouteInstruments>();
+  private readonly rejectionsUnknownClient = new Map<RejectionReason, Counter.Internal>();
+
+  constructor(sources: GatewayMetricsSources, options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'fapi_gateway_requests_total',
+      help: 'Requests by route (configured path or "unmatched") and outcome.',
+      labelNames: ['route', 'outcome'],
+      registers,
+    });
+    this.rejections = new Counter({
+      name: 'fapi_gateway_rejections_total',
+      help: 'Rejected requests by reason; client_id only from verified tokens, else "unknown".',
+      labelNames: ['reason', 'client_id'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'fapi_gateway_request_duration_seconds',
+      help: 'Whole request at the gateway, from request to last response byte.',
+      labelNames: ['route', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: 'fapi_gateway_upstream_duration_seconds',
+      help: 'Upstream response time, from forwarding to the upstream response headers.',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'fapi_gateway_upstream_errors_total',
+      help: 'Upstream failures by kind (refused, timeout, reset, other).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.jwksFetches = new Counter({
+      name: 'fapi_gateway_jwks_fetches_total',
+      help: 'JWKS fetches by result.',
+      labelNames: ['result'],
+      registers,
+    });
+    new Gauge({
+      name: 'fapi_gateway_jwks_age_seconds',
+      help: 'Seconds since the JWKS was last fetched successfully (since start if never).',
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.set(sources.jwksAgeSeconds());
+      },
+    });
+    new Gauge({
+      name: 'fapi_gateway_jwks_keys',
+      help: 'Keys in the cached JWKS.',
+      registers,
+      aggregator: 'min',
+      collect() {
+        this.set(sources.jwksKeys());
+      },
+    });
+    this.tlsHandshakeFailures = new Counter({
+      name: 'fapi_gateway_tls_handshake_failures_total',
+      help: 'TLS handshakes refused, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.openConnections = new Gauge({
+      name: 'fapi_gateway_open_connections',
+      help: 'Open client TLS connections.',
+      registers,
+    });
+    this.certificateExpiry = new Gauge({
+      name: 'fapi_gateway_certificate_expiry_timestamp_seconds',
+      help: 'notAfter (unix seconds) of the server certificate and each client CA.',
+      labelNames: ['kind', 'subject'],
+      registers,
+      aggregator: 'min',
+    });
+    this.configReloads = new Counter({
+      name: 'fapi_gateway_config_reloads_total',
+      help: 'Configuration and certificate reloads by result.',
+      labelNames: ['kind', 'result'],
+      registers,
+    });
+    new Gauge({
+      name: 'fapi_gateway_up',
+      help: '1 while the gateway runs.',
+      registers,
+      aggregator: 'max',
+      collect() {
+        this.set(1);
+      },
+    });
+    new Gauge({
+      name: 'fapi_gateway_ready',
+      help: '1 when /readyz answers 200 (signing keys loaded).',
+      registers,
+      aggregator: 'min',
+      collect() {
+        this.set(sources.ready() ? 1 : 0);
+      },
+    });
+    // Every closed-set series exists from the start, so rates and alerts work before the first event.
+    for (const reason of ALL_REJECTION_REASONS) {
+      this.rejectionsUnknownClient.set(reason, this.rejections.labels(reason, 'unknown'));
+      this.rejections.labels(reason, 'unknown').inc(0);
+    }
+    for (const kind of UPSTREAM_ERROR_KINDS) this.upstreamErrors.labels(kind).inc(0);
+    for (const r of HANDSHAKE_FAILURE_REASONS) this.tlsHandshakeFailures.labels(r).inc(0);
+    for (const r of ['success', 'failure']) this.jwksFetches.labels(r).inc(0);
+    for (const kind of ['config', 'certificates'])
+      for (const result of ['success', 'failure']) this.configReloads.labels(kind, result).inc(0);
+    this.instrumentsFor(UNMATCHED_ROUTE);
+    if (options.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'fapi_gateway_' });
+    }
+  }
+
+  instrumentsFor(route: string): RouteInstruments {
+    let i = this.routeInstruments.get(route);
+    if (!i) {
+      const requests = {} as Record<Outcome, Counter.Internal>;
+      const duration = {} as Record<Outcome, Histogram.Internal<string>>;
+      for (const o of OUTCOMES) {
+        requests[o] = this.requests.labels(route, o);
+        requests[o].inc(0);
+        duration[o] = this.requestDuration.labels(route, o);
+      }
+      i = { requests, duration, upstreamDuration: this.upstreamDuration.labels(route) };
+      this.routeInstruments.set(route, i);
+    }
+    return i;
+  }
+
+  countRejection(reason: RejectionReason, clientId: string | undefined): void {
+    if (clientId === undefined) this.rejectionsUnknownClient.get(reason)!.inc();
+    else this.rejections.labels(reason, clientId).inc();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Every way the gateway refuses a request: a closed set of reasons (the `reason` label of
+ * `fapi_gateway_rejections_total`, the log field and the README table), each with its HTTP status and
+ * RFC 6750 §3.1 error code. A check returns a Reject value; `renderReject` turns it into the answer.
+ */
+
+export interface RejectionKind {
+  status: number;
+  /** RFC 6750 §3.1 / RFC 6749 error code; absent when the request carried no credentials (RFC 6750 §3.1). */
+  error?: string;
+  /** What the README's rejection table says about the reason. */
+  meaning: string;
+}
+
+export const REJECTION_REASONS = {
+  route_not_found: { status: 404, error: 'not_found', meaning: 'no configured route matches the path' },
+  method_not_allowed: {
+    status: 405,
+    error: 'method_not_allowed',
+    meaning: 'the route exists but not for this method (Allow header lists the methods)',
+  },
+  invalid_path: {
+    status: 400,
+    error: 'invalid_request',
+    meaning:
+      'encoded separators or dot segments (%2F, %2E, %5C), .. above the root, or a non-origin-form target',
+  },
+  invalid_interaction_id: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'x-fapi-interaction-id is not a UUID',
+  },
+  invalid_auth_date: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'x-fapi-auth-date is not an RFC 7231 IMF-fixdate',
+  },
+  invalid_customer_ip: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'x-fapi-customer-ip-address is not an IPv4/IPv6 address',
+  },
+  token_missing: {
+    status: 401,
+    meaning: 'no Authorization: Bearer credentials (RFC 6750 §3.1: no error code)',
+  },
+  token_in_query: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'access_token in the query string (FAPI forbids RFC 6750 §2.3)',
+  },
+  token_in_body: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'access_token in a form body (FAPI forbids RFC 6750 §2.2)',
+  },
+  multiple_tokens: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'more than one token or Authorization header (RFC 6750 §2)',
+  },
+  token_malformed: { status: 401, error: 'invalid_token', meaning: 'not a compact JWS access token' },
+  token_type: { status: 401, error: 'invalid_token', meaning: 'typ is not at+jwt (RFC 9068 §2.1)' },
+  token_algorithm: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'alg not in tokens.algorithms (none and HMAC never are)',
+  },
+  token_key_unknown: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'no key in the JWKS matches the kid (after one refetch per cooldown)',
+  },
+  token_signature: { status: 401, error: 'invalid_token', meaning: 'the signature does not verify' },
+  token_expired: { status: 401, error: 'invalid_token', meaning: 'exp is in the past (beyond the skew)' },
+  token_not_yet_valid: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'nbf or iat is in the future (beyond the skew)',
+  },
+  token_issuer: { status: 401, error: 'invalid_token', meaning: 'iss is not tokens.issuer' },
+  token_audience: { status: 401, error: 'invalid_token', meaning: 'aud contains none of tokens.audience' },
+  token_claims: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'a required claim (exp, client_id, sub) is missing or has the wrong type',
+  },
+  binding_missing: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'the token has no cnf."x5t#S256" (RFC 8705 §3.1)',
+  },
+  binding_mismatch: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'cnf."x5t#S256" is not this connection\'s certificate: possible token theft',
+  },
+  insufficient_scope: {
+    status: 403,
+    error: 'insufficient_scope',
+    meaning: 'the token lacks a scope the route requires (challenge carries scope=)',
+  },
+  body_too_large: {
+    status: 413,
+    error: 'invalid_request',
+    meaning: 'a form body larger than limits.formBodyBytes (it must be inspected for access_token)',
+  },
+  internal_error: {
+    status: 500,
+    error: 'server_error',
+    meaning: 'an unexpected failure inside the gateway (logged; the request is not forwarded)',
+  },
+  jwks_unavailable: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    meaning: 'no signing keys could ever be loaded from tokens.jwksUri (fail closed)',
+  },
+} as const satisfies Record<string, RejectionKind>;
+
+export type RejectionReason = keyof typeof REJECTION_REASONS;
+
+/** A check's refusal: what `renderReject` answers, logs and counts. */
+export interface Reject {
+  reason: RejectionReason;
+  status: number;
+  error: string | undefined;
+  /** Safe to show: never contains the token or other request input. */
+  description: string;
+  /** RFC 6750 §3: the scope needed, on insufficient_scope. */
+  scope?: string;
+  /** RFC 9110 §15.5.6: methods the route allows, on 405. */
+  allow?: readonly string[];
+}
+
+export function reject(
+  reason: RejectionReason,
+  description: string,
+  extra?: { scope?: string; allow?: readonly string[] },
+): Reject {
+  const kind: RejectionKind = REJECTION_REASONS[reason];
+  return { reason, status: kind.status, error: kind.error, description, ...extra };
+}
+
+export const ALL_REJECTION_REASONS = Object.keys(REJECTION_REASONS) as RejectionReason[];

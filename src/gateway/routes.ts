@@ -1,0 +1,97 @@
+/**
+ * Route matching on a normalised path. The path the gateway matched is the path it forwards, so no
+ * request can reach a route other than the one it was matched to (dot segments, duplicate slashes and
+ * encoded separators are the classic ways proxies and back ends disagree about a path).
+ */
+import type { RouteConfig } from './config.js';
+
+export interface CompiledRoute {
+  /** The configured `path`, used as the `route` metric label. */
+  label: string;
+  /** Normalised prefix without a trailing slash (`''` for `/`). */
+  prefix: string;
+  methods: ReadonlySet<string>;
+  scopes: readonly string[];
+  /** The `scope` attribute of an insufficient_scope challenge (RFC 6750 §3). */
+  scopeChallenge: string;
+}
+
+export type PathResult = { ok: true; path: string } | { ok: false; why: string };
+
+/** Percent-encoded `/`, `.` and `\` (RFC 3986 §2.2, §6.2.2.2), NUL and raw backslashes are refused. */
+const ENCODED_SEPARATOR = /%(2f|2e|5c|00)|\\/i;
+/** Other percent-encoded unreserved characters (RFC 3986 §2.3) are decoded so `/%61ccounts` is `/accounts`. */
+const ENCODED_UNRESERVED = /%(4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2d|5f|7e)/gi;
+
+/**
+ * Normalises the path of an origin-form request target (RFC 9112 §3.2.1): removes dot segments
+ * (RFC 3986 §5.2.4) and empty segments, decodes encoded unreserved characters, refuses encoded separators
+ * and `..` that would climb above the root.
+ */
+export function normalisePath(rawPath: string): PathResult {
+  if (!rawPath.startsWith('/')) return { ok: false, why: 'the request target must be an absolute path' };
+  if (ENCODED_SEPARATOR.test(rawPath)) {
+    return { ok: false, why: 'encoded separators or dot segments are not allowed in the path' };
+  }
+  const decoded = rawPath.includes('%')
+    ? rawPath.replace(ENCODED_UNRESERVED, (m) => String.fromCharCode(parseInt(m.slice(1), 16)))
+    : rawPath;
+  // Fast path: already normal (no empty or dot segments).
+  if (!decoded.includes('//') && !/\/\.\.?(\/|$)/.test(decoded)) return { ok: true, path: decoded };
+  const out: string[] = [];
+  const segments = decoded.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i]!;
+    if (s === '' || s === '.') continue;
+    if (s === '..') {
+      if (out.length === 0) return { ok: false, why: 'the path climbs above the root' };
+      out.pop();
+      continue;
+    }
+    out.push(s);
+  }
+  const trailing = decoded.endsWith('/') && out.length > 0 ? '/' : '';
+  return { ok: true, path: '/' + out.join('/') + trailing };
+}
+
+export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
+  return routes.map((r) => {
+    const normal = normalisePath(r.path);
+    const prefix = (normal.ok ? normal.path : r.path).replace(/\/+$/, '');
+    return {
+      label: r.path,
+      prefix,
+      methods: new Set(r.methods),
+      scopes: [...r.scopes],
+      scopeChallenge: r.scopes.join(' '),
+    };
+  });
+}
+
+function prefixMatches(prefix: string, path: string): boolean {
+  if (prefix === '') return true;
+  return path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47); /* / */
+}
+
+export type RouteMatch =
+  | { kind: 'matched'; route: CompiledRoute }
+  | { kind: 'method_not_allowed'; route: CompiledRoute; allow: string[] }
+  | { kind: 'not_found' };
+
+/**
+ * First route whose prefix and method both match wins. When prefixes match but no method does, the
+ * answer is 405 with every method those routes allow (RFC 9110 §15.5.6), labelled by the first such route.
+ */
+export function matchRoute(routes: readonly CompiledRoute[], path: string, method: string): RouteMatch {
+  let firstPathMatch: CompiledRoute | undefined;
+  for (const route of routes) {
+    if (!prefixMatches(route.prefix, path)) continue;
+    if (route.methods.has(method)) return { kind: 'matched', route };
+    firstPathMatch ??= route;
+  }
+  if (!firstPathMatch) return { kind: 'not_found' };
+  const allow = new Set<string>();
+  for (const route of routes)
+    if (prefixMatches(route.prefix, path)) for (const m of route.methods) allow.add(m);
+  return { kind: 'method_not_allowed', route: firstPathMatch, allow: [...allow] };
+}

@@ -1,0 +1,378 @@
+/**
+ * The gateway process, wired: mTLS listener -> pipeline of checks -> forwarder, plus the admin listener,
+ * the JWKS cache, metrics and logs. `startGateway` is the programmatic entry point (tests, demo, bench);
+ * `runGateway` (run.ts) adds signals, workers and reloads around it.
+ */
+import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config.js';
+import { AccessTokenVerifier } from './access-token.js';
+import { createAdminServer } from './admin.js';
+import { interactionIdFor } from './checks/fapi-headers.js';
+import { Forwarder, type ForwardResult } from './forwarder.js';
+import { JwksCache } from './jwks-cache.js';
+import { connectionIdentityOf, createListener, fapiSecureContextOptions } from './listener.js';
+import { createGatewayLogger } from './logger.js';
+import { GatewayMetrics, UNMATCHED_ROUTE, type Outcome, type UpstreamErrorKind } from './metrics.js';
+import { buildChecks, runChecks } from './pipeline.js';
+import { reject, type Reject } from './rejections.js';
+import type { Check, RequestContext } from './request-context.js';
+import { renderReject, renderUpstreamFailure } from './responses.js';
+import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
+import { StartupError } from './startup-error.js';
+
+export interface StartGatewayOptions {
+  /** Defaults to a pino logger at `logging.level` on stdout. */
+  logger?: Logger;
+  /** prom-client default (process) metrics; default true. */
+  defaultMetrics?: boolean;
+  /** Serve the admin listener (cluster workers leave it to the primary); default true. */
+  admin?: boolean;
+}
+
+export interface GatewayHandle {
+  listenPort: number;
+  /** 0 when the admin listener is off. */
+  adminPort: number;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  /** Resolves once the JWKS is loaded (readiness). */
+  whenReady(): Promise<void>;
+  ready(): boolean;
+  /** Validates and applies a new configuration; throws (and keeps the old one) when it cannot. */
+  reload(config: GatewayConfig): void;
+  /** Re-reads the TLS files; throws (and keeps serving the old material) when they are broken. */
+  reloadCertificates(): void;
+  /** Stops accepting, lets in-flight requests finish (bounded by shutdown.drainTimeoutMs), frees everything. */
+  close(): Promise<void>;
+}
+
+/** Everything derived from one configuration; swapped as a whole on reload. */
+interface Pipeline {
+  config: GatewayConfig;
+  checks: Check[];
+  forwarder: Forwarder;
+  jwks: JwksCache;
+  verifier: AccessTokenVerifier;
+}
+
+function listen(server: HttpServer | HttpsServer, key: string, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'is already in use: choose another port or stop the process using it'
+          : err.code === 'EACCES'
+            ? 'needs privileges: use a port above 1023'
+            : `cannot be opened (${err.code ?? err.message})`;
+      reject(new StartupError(key, `${host}:${port} ${why}`, { cause: err }));
+    };
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function readOptionalFile(key: string, file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
+      cause: err,
+    });
+  }
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export async function startGateway(
+  config: GatewayConfig,
+  options: StartGatewayOptions = {},
+): Promise<GatewayHandle> {
+  const logger = options.logger ?? createGatewayLogger(config.logging.level);
+  const tlsMaterial: LoadedTlsMaterial = readTlsMaterial(config.tls);
+  let pipeline: Pipeline;
+  let draining = false;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  const metrics: GatewayMetrics = new GatewayMetrics(
+    {
+      jwksAgeSeconds: () => pipeline.jwks.ageSeconds(),
+      jwksKeys: () => pipeline.jwks.keyCount,
+      ready: () => pipeline.jwks.ready,
+    },
+    { defaultMetrics: options.defaultMetrics },
+  );
+
+  const publishExpiries = (m: LoadedTlsMaterial) => {
+    metrics.certificateExpiry.reset();
+    for (const e of m.expiries) metrics.certificateExpiry.labels(e.kind, e.subject).set(e.notAfter);
+  };
+  publishExpiries(tlsMaterial);
+
+  const newJwks = (c: GatewayConfig, extraCaPem: string | undefined) => {
+    const jwks = new JwksCache({
+      uri: c.tokens.jwksUri,
+      extraCaPem,
+      cooldownSeconds: c.tokens.jwksCooldownSeconds,
+      refreshSeconds: c.tokens.jwksRefreshSeconds,
+      logger,
+      onFetch: (result) => metrics.jwksFetches.labels(result).inc(),
+    });
+    jwks.start();
+    return jwks;
+  };
+
+  const buildPipeline = (c: GatewayConfig, previous?: Pipeline): Pipeline => {
+    const jwksCaPem = readOptionalFile('tokens.jwksCa', c.tokens.jwksCa);
+    const upstreamCaPem = readOptionalFile('upstream.ca', c.upstream.ca);
+    const keepTokens = previous !== undefined && sameJson(previous.config.tokens, c.tokens);
+    const jwks = keepTokens ? previous.jwks : newJwks(c, jwksCaPem);
+    const verifier = keepTokens
+      ? previous.verifier
+      : new AccessTokenVerifier(
+          {
+            issuer: c.tokens.issuer,
+            audience: c.tokens.audience,
+            algorithms: c.tokens.algorithms,
+            clockSkewSeconds: c.tokens.clockSkewSeconds,
+            cacheMaxEntries: c.tokens.cacheMaxEntries,
+          },
+          jwks,
+        );
+    const keepUpstream =
+      previous !== undefined &&
+      sameJson(previous.config.upstream, c.upstream) &&
+      sameJson(previous.config.forwardHeaders, c.forwardHeaders);
+    const forwarder = keepUpstream
+      ? previous.forwarder
+      : new Forwarder({
+          url: c.upstream.url,
+          timeoutMs: c.upstream.timeoutMs,
+          maxSockets: c.upstream.maxSockets,
+          caPem: upstreamCaPem,
+          forwardHeaders: c.forwardHeaders,
+        });
+    for (const r of c.routes) metrics.instrumentsFor(r.path);
+    return { config: c, checks: buildChecks(c, verifier), forwarder, jwks, verifier };
+  };
+  pipeline = buildPipeline(config);
+
+  const requestEnded = () => {
+    inFlight--;
+    if (draining && inFlight === 0) drained?.();
+  };
+
+  /** One metric update and one log line per request, whatever its outcome. */
+  const record = (
+    ctx: RequestContext,
+    outcome: Outcome,
+    status: number,
+    detail: { reason?: Reject['reason']; upstreamSeconds?: number; upstreamError?: UpstreamErrorKind },
+  ) => {
+    const route = ctx.route?.label ?? UNMATCHED_ROUTE;
+    const instruments = metrics.instrumentsFor(route);
+    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    instruments.requests[outcome].inc();
+    instruments.duration[outcome].observe(seconds);
+    if (detail.upstreamSeconds !== undefined) instruments.upstreamDuration.observe(detail.upstreamSeconds);
+    if (detail.reason !== undefined) metrics.countRejection(detail.reason, ctx.verified?.clientId);
+    if (detail.upstreamError !== undefined) metrics.upstreamErrors.labels(detail.upstreamError).inc();
+    logger.info(
+      {
+        interactionId: ctx.interactionId,
+        method: ctx.req.method,
+        route,
+        outcome,
+        reason: detail.reason,
+        upstreamError: detail.upstreamError,
+        status,
+        latencyMs: Math.round(seconds * 1e4) / 10,
+        clientId: ctx.verified?.clientId,
+        thumbprint: ctx.connection.thumbprint,
+      },
+      'request',
+    );
+  };
+
+  const answerReject = (ctx: RequestContext, r: Reject) => {
+    const bodyPending =
+      ctx.body === undefined &&
+      !ctx.req.readableEnded &&
+      ctx.req.headers['content-length'] !== '0' &&
+      (ctx.req.headers['content-length'] !== undefined || ctx.req.headers['transfer-encoding'] !== undefined);
+    renderReject(ctx.res, r, ctx.interactionId, bodyPending);
+    record(ctx, 'rejected', r.status, { reason: r.reason });
+    requestEnded();
+  };
+
+  const onForwarded = (ctx: RequestContext, result: ForwardResult) => {
+    switch (result.kind) {
+      case 'forwarded':
+        record(ctx, 'forwarded', result.status, { upstreamSeconds: result.upstreamSeconds });
+        break;
+      case 'upstream_error':
+        renderUpstreamFailure(ctx.res, result.status, ctx.interactionId);
+        record(ctx, 'upstream_error', result.status, { upstreamError: result.error });
+        break;
+      case 'aborted':
+        record(ctx, result.error === undefined ? 'forwarded' : 'upstream_error', result.status, {
+          upstreamError: result.error,
+        });
+        break;
+    }
+    requestEnded();
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const connection = connectionIdentityOf(req.socket);
+    if (connection === undefined) {
+      req.socket.destroy(); // cannot happen with requestCert + rejectUnauthorized; fail closed anyway
+      return;
+    }
+    inFlight++;
+    if (draining) res.shouldKeepAlive = false;
+    const p = pipeline;
+    const ctx: RequestContext = {
+      req,
+      res,
+      connection,
+      startedAt: performance.now(),
+      interactionId: interactionIdFor(req),
+      path: '',
+      query: '',
+    };
+    runChecks(
+      p.checks,
+      ctx,
+      () => p.forwarder.forward(ctx, (result) => onForwarded(ctx, result)),
+      (r) => answerReject(ctx, r),
+      (err) => {
+        logger.error({ err, interactionId: ctx.interactionId }, 'check failed unexpectedly');
+        if (res.headersSent) {
+          res.destroy();
+          requestEnded();
+        } else answerReject(ctx, reject('internal_error', 'the gateway could not process the request'));
+      },
+    );
+  };
+
+  const listener = createListener(tlsMaterial, config.tls.sessionTimeoutSeconds, onRequest, {
+    onHandshakeFailure: (reason, err) => {
+      metrics.tlsHandshakeFailures.labels(reason).inc();
+      logger.debug({ event: 'tls_handshake_failed', reason, err: err.message }, 'TLS handshake refused');
+    },
+    onConnectionOpened: () => metrics.openConnections.inc(),
+    onConnectionClosed: () => metrics.openConnections.dec(),
+  });
+
+  const admin =
+    options.admin === false
+      ? undefined
+      : createAdminServer({
+          ready: () => pipeline.jwks.ready,
+          metrics: async () => ({
+            contentType: metrics.registry.contentType,
+            body: await metrics.registry.metrics(),
+          }),
+        });
+
+  let listenPort: number;
+  let adminPort = 0;
+  try {
+    listenPort = await listen(listener, 'listen', config.listen.host, config.listen.port);
+    if (admin) adminPort = await listen(admin, 'admin', config.admin.host, config.admin.port);
+  } catch (err) {
+    listener.close();
+    pipeline.jwks.stop();
+    pipeline.forwarder.close();
+    throw err;
+  }
+  logger.info(
+    {
+      event: 'started',
+      listen: `${config.listen.host}:${listenPort}`,
+      admin: admin ? `${config.admin.host}:${adminPort}` : 'off',
+    },
+    'fapi-gateway listening',
+  );
+
+  /** New connections get the new certificate and CA bundle; open connections keep theirs. */
+  const applyTlsMaterial = (fresh: LoadedTlsMaterial, c: GatewayConfig) => {
+    listener.setSecureContext(fapiSecureContextOptions(fresh, c.tls.sessionTimeoutSeconds));
+    publishExpiries(fresh);
+  };
+
+  const handle: GatewayHandle = {
+    listenPort,
+    adminPort,
+    metrics,
+    logger,
+    whenReady: () => pipeline.jwks.whenReady(),
+    ready: () => pipeline.jwks.ready,
+    reload(next) {
+      for (const key of ['listen', 'admin', 'workers'] as const) {
+        if (!sameJson(pipeline.config[key], next[key])) {
+          logger.warn({ event: 'config_reload', key }, `${key} changes take effect only after a restart`);
+        }
+      }
+      const previous = pipeline;
+      // Everything that can fail (files, parsing) happens before anything is swapped.
+      const fresh = sameJson(previous.config.tls, next.tls) ? undefined : readTlsMaterial(next.tls);
+      pipeline = buildPipeline(next, previous);
+      if (fresh) applyTlsMaterial(fresh, next);
+      if (previous.jwks !== pipeline.jwks) previous.jwks.stop();
+      if (previous.forwarder !== pipeline.forwarder) {
+        const old = previous.forwarder;
+        setTimeout(() => old.close(), next.shutdown.drainTimeoutMs + next.upstream.timeoutMs).unref();
+      }
+    },
+    reloadCertificates() {
+      applyTlsMaterial(readTlsMaterial(pipeline.config.tls), pipeline.config);
+    },
+    async close() {
+      if (draining) return;
+      draining = true;
+      logger.info(
+        { event: 'draining', inFlight },
+        'stopping: no new connections, draining in-flight requests',
+      );
+      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+      listener.closeIdleConnections();
+      const idleSweep = setInterval(() => listener.closeIdleConnections(), 50);
+      const allDone = new Promise<void>((resolve) => {
+        if (inFlight === 0) resolve();
+        else drained = resolve;
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), pipeline.config.shutdown.drainTimeoutMs);
+      });
+      const outcome = await Promise.race([allDone.then(() => 'drained' as const), timeout]);
+      clearInterval(idleSweep);
+      clearTimeout(timer);
+      listener.closeAllConnections();
+      if (outcome === 'timeout')
+        logger.warn({ event: 'drain_timeout', inFlight }, 'drain timeout: closing remaining connections');
+      await closed;
+      pipeline.jwks.stop();
+      pipeline.forwarder.close();
+      if (admin) {
+        admin.closeAllConnections();
+        await new Promise<void>((resolve) => admin.close(() => resolve()));
+      }
+      logger.info({ event: 'stopped' }, 'fapi-gateway stopped');
+      logger.flush();
+    },
+  };
+  return handle;
+}

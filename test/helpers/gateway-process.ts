@@ -1,0 +1,108 @@
+/**
+ * Runs the built CLI (`dist/cli/main.js gateway --config FILE`) as a child process, the way operators do,
+ * and reads its JSON log lines (ports come from the `started` line, so port 0 works).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  listenPort: number;
+  adminPort: number;
+  /** Parsed JSON log lines so far. */
+  logs: Record<string, unknown>[];
+  stderr(): string;
+  /** Resolves with the first log line matching `predicate`. */
+  waitForLog(
+    predicate: (line: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function writeConfig(dir: string, name: string, config: Record<string, unknown>): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, stringify(config));
+  return file;
+}
+
+export async function startGatewayProcess(
+  configFile: string,
+  env: NodeJS.ProcessEnv = {},
+  teardown?: { teardown(fn: () => unknown): void },
+): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [CLI, 'gateway', '--config', configFile], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  teardown?.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const logs: Record<string, unknown>[] = [];
+  const waiters: {
+    predicate: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }[] = [];
+  let buffered = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buffered += d.toString('utf8');
+    let nl;
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (!line.trim()) continue;
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        parsed = { msg: line };
+      }
+      logs.push(parsed);
+      for (const w of [...waiters]) {
+        if (w.predicate(parsed)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(parsed);
+        }
+      }
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const waitForLog = (predicate: (l: Record<string, unknown>) => boolean, timeoutMs = 20_000) => {
+    const found = logs.find(predicate);
+    if (found) return Promise.resolve(found);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line; stderr: ${stderr}`)), timeoutMs);
+      waiters.push({
+        predicate,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then(({ code }) => {
+        clearTimeout(timer);
+        reject(new Error(`gateway exited (${code}) before the expected log line; stderr: ${stderr}`));
+      });
+    });
+  };
+  const started = await waitForLog((l) => l.event === 'started');
+  const port = (s: unknown) => Number(String(s).split(':').pop());
+  return {
+    child,
+    listenPort: port(started.listen),
+    adminPort: port(started.admin),
+    logs,
+    stderr: () => stderr,
+    waitForLog,
+    exited,
+  };
+}
