@@ -157,9 +157,11 @@ export function sameOriginFormPost(
   issuerOrigin: string,
 ): boolean {
   const origin = headers['origin'];
-  if (typeof origin === 'string' && origin !== 'null' && origin !== issuerOrigin) return false;
-  if (origin === 'null') return false;
   const site = headers['sec-fetch-site'];
+  // Under `Referrer-Policy: no-referrer` (every issuer page) Chromium sends `Origin: null` even for a
+  // same-origin form post; then only Fetch Metadata can vouch for it.
+  if (origin === 'null') return site === 'same-origin';
+  if (typeof origin === 'string' && origin !== issuerOrigin) return false;
   if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') return false;
   return true;
 }
