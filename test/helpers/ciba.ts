@@ -214,3 +214,30 @@ export async function startCibaIssuer(
     },
   };
 }
+
+/**
+ * The user's part, in a browser: open the device page, sign in, and Approve or Deny the request showing
+ * `bindingMessage`. Resolves with the page's status text.
+ */
+export async function decideOnDevice(
+  context: import('playwright-core').BrowserContext,
+  issuerUrl: string,
+  o: { user?: { username: string; password: string }; bindingMessage: string; decision: 'Approve' | 'Deny' },
+): Promise<string> {
+  const user = o.user ?? ALICE;
+  await context.clearCookies();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${issuerUrl}/device`);
+    await page.getByLabel('Username').fill(user.username);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/device$/);
+    const request = page.getByRole('region').filter({ hasText: o.bindingMessage });
+    await request.getByRole('button', { name: o.decision }).click();
+    await page.waitForURL(/result=/);
+    return (await page.getByRole('status').textContent()) ?? '';
+  } finally {
+    await page.close();
+  }
+}

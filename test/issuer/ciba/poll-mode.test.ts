@@ -5,7 +5,7 @@
  * certificate only. Also deny, expiry and the device page's own refusals.
  */
 import t from 'tap';
-import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Page } from 'playwright-core';
 import { leftHalfHash } from '../../../src/issuer/tokens/id-token.js';
 import { ALICE, BOB, startCibaIssuer, type CibaIssuer } from '../../helpers/ciba.js';
@@ -166,7 +166,7 @@ t.test(
     t.equal(await page.getByRole('heading', { level: 1 }).textContent(), 'No pending requests');
     t.equal(await page.getByText('ALICE-ONLY').count(), 0);
     const width = await page.evaluate('document.documentElement.scrollWidth');
-    t.ok(Number(width) <= 390, `no horizontal scrolling on a phone (${width}px)`);
+    t.ok(Number(width) <= 390, `no horizontal scrolling on a phone (${String(width)}px)`);
     t.same(external, [], 'no external assets');
     await page.close();
   },
