@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { JWTPayload } from 'jose';
+import type { BrowserContext } from 'playwright-core';
 import {
   ASSERTION_TYPE,
   clientAssertion,
@@ -220,7 +221,7 @@ export async function startCibaIssuer(
  * `bindingMessage`. Resolves with the page's status text.
  */
 export async function decideOnDevice(
-  context: import('playwright-core').BrowserContext,
+  context: BrowserContext,
   issuerUrl: string,
   o: { user?: { username: string; password: string }; bindingMessage: string; decision: 'Approve' | 'Deny' },
 ): Promise<string> {
