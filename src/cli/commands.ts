@@ -1,8 +1,17 @@
 import type { Command } from './command.js';
 import { checkConfigCommand } from './check-config-command.js';
 import { gatewayCommand } from './gateway-command.js';
-import { issuerCommand } from './issuer-command.js';
 import { devTokenCommand } from './dev-token-command.js';
+import { issuerCommand } from './issuer-command.js';
+import { pkiCommand } from './pki-command.js';
+import { demoCommand } from './demo-command.js';
 
 /** Every `fapi-gateway` subcommand, in the order `--help` lists them. */
-export const commands: Command[] = [gatewayCommand, checkConfigCommand, issuerCommand, devTokenCommand];
+export const commands: Command[] = [
+  gatewayCommand,
+  checkConfigCommand,
+  devTokenCommand,
+  issuerCommand,
+  pkiCommand,
+  demoCommand,
+];

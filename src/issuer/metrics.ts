@@ -16,6 +16,7 @@ export interface IssuerMetrics {
   tokensRevoked: Counter<'token_type'>;
   introspections: Counter<'active'>;
   ready: Gauge;
+  tlsHandshakeFailures: Counter<'listener' | 'reason'>;
 }
 
 export function createIssuerMetrics(): IssuerMetrics {
@@ -70,5 +71,11 @@ export function createIssuerMetrics(): IssuerMetrics {
       registers,
     }),
     ready: new Gauge({ name: 'fapi_issuer_ready', help: '1 when /readyz answers 200.', registers }),
+    tlsHandshakeFailures: new Counter({
+      name: 'fapi_issuer_tls_handshake_failures_total',
+      help: 'Failed TLS handshakes, by listener (main|mtls) and reason (protocol_version|cipher|other).',
+      labelNames: ['listener', 'reason'],
+      registers,
+    }),
   };
 }

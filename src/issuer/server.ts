@@ -113,7 +113,18 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     ? https.createServer(issuerTlsOptions(config.tls, true), serve('mtls'))
     : undefined;
   const admin = config.admin ? createAdminServer(metrics, () => storage.healthy()) : undefined;
-  for (const s of [main, mtls]) if (s) hardenServer(s);
+  for (const [name, s] of [
+    ['main', main],
+    ['mtls', mtls],
+  ] as const) {
+    if (!s) continue;
+    hardenServer(s);
+    s.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+      const reason = handshakeFailureReason(err);
+      metrics.tlsHandshakeFailures.inc({ listener: name, reason });
+      log.debug({ listener: name, reason, code: err.code }, 'TLS handshake failed');
+    });
+  }
   const servers = [main, mtls, admin].filter((s): s is http.Server => s !== undefined);
 
   try {
@@ -231,6 +242,15 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       Number(process.hrtime.bigint() - started) / 1e9,
     );
   }
+}
+
+/** Closed set of reasons for the handshake-failure metric (FAPI TLS policy refusals first). */
+function handshakeFailureReason(err: NodeJS.ErrnoException): 'protocol_version' | 'cipher' | 'other' {
+  const code = `${err.code ?? ''} ${err.message}`;
+  if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|WRONG_VERSION|unsupported protocol/i.test(code))
+    return 'protocol_version';
+  if (/NO_SHARED_CIPHER|no shared cipher|NO_CIPHERS/i.test(code)) return 'cipher';
+  return 'other';
 }
 
 function writeReply(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {

@@ -1,0 +1,112 @@
+import t from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+/** The `# N. title -> expect: ...` + command pairs between the copy-paste markers. */
+function printedSteps(out: string): { title: string; command: string }[] {
+  const block = out.split('# --- copy-paste commands (bash) ---')[1]!.split('# --- end of commands ---')[0]!;
+  const lines = block.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('# =='));
+  const steps: { title: string; command: string }[] = [];
+  for (let i = 0; i < lines.length; i += 2) {
+    if (!/^# \d+\. /.test(lines[i]!)) throw new Error(`unexpected line: ${lines[i]}`);
+    steps.push({ title: lines[i]!, command: lines[i + 1]! });
+  }
+  return steps;
+}
+
+function runBash(script: string, cwd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', ['-c', script], { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err && !stdout) reject(new Error(`bash failed: ${err.message}`));
+      else resolve(stdout + stderr);
+    });
+  });
+}
+
+t.test(
+  '`fapi-gateway demo` prints commands that succeed and fail as described; Ctrl-C stops it',
+  async (t) => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'fapi-demo-'));
+    const child = spawn(process.execPath, [CLI, 'demo', '--port-base', '0', '--pki', 'dev-pki/demo'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}${err}`)), 60_000);
+      const check = () => {
+        if (out.includes('Press Ctrl-C to stop everything.')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout.on('data', check);
+      void exited.then(() => reject(new Error(`demo exited: ${out}${err}`)));
+    });
+    t.match(out, /development PKI in dev-pki\/demo, just created/);
+
+    const steps = printedSteps(out);
+    t.equal(steps.length, 5);
+    const script = steps.map((s, i) => `echo "@@${i + 1}"\n${s.command}\necho\n`).join('');
+    const output = await runBash(script, cwd);
+    const section = (n: number) => output.split(`@@${n}\n`)[1]!.split(`@@${n + 1}\n`)[0]!;
+
+    t.match(section(1), /^token: eyJ/m, 'step 1: a JWT');
+    t.match(section(2), /HTTP 200/, 'step 2: accounts through the gateway');
+    t.match(section(2), /"clientId": "acme-tls"/);
+    t.match(section(3), /HTTP 201/, 'step 3: payment');
+    t.match(section(3), /AcceptedSettlementInProcess/);
+    t.match(section(4), /HTTP\/1\.1 401/, "step 4: another client's certificate is refused");
+    t.match(section(4), /www-authenticate: Bearer [^\n]*error="invalid_token"/i);
+    t.match(section(4), /HTTP 401/);
+    t.notMatch(section(4), /acc-001/, 'no account data leaked');
+    t.match(section(5), /HTTP 200/, 'step 5: self-signed client reads balances');
+    t.match(section(5), /"clientId": "acme-self-signed"/);
+
+    child.kill('SIGINT');
+    t.equal(await exited, 0);
+    t.match(out, /stopped\./);
+    t.equal(err, '', 'nothing on stderr');
+
+    // A second run reuses the PKI it made.
+    const again = spawn(process.execPath, [CLI, 'demo', '--port-base', '0', '--pki', 'dev-pki/demo'], {
+      cwd,
+    });
+    let out2 = '';
+    again.stdout.on('data', (c: Buffer) => (out2 += c.toString()));
+    const exited2 = new Promise<number | null>((resolve) => again.on('exit', (code) => resolve(code)));
+    t.teardown(() => {
+      if (again.exitCode === null) again.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve) => {
+      again.stdout.on('data', () => {
+        if (out2.includes('Press Ctrl-C')) resolve();
+      });
+    });
+    t.match(out2, /development PKI in dev-pki\/demo\):/);
+    again.kill('SIGTERM');
+    t.equal(await exited2, 0);
+  },
+);
+
+t.test('demo refuses a bad --port-base', async (t) => {
+  const result = await new Promise<{ code: number; stderr: string }>((resolve) =>
+    execFile(process.execPath, [CLI, 'demo', '--port-base', '80'], (e, _o, stderr) =>
+      resolve({ code: e ? Number(e.code) : 0, stderr }),
+    ),
+  );
+  t.equal(result.code, 2);
+  t.match(result.stderr, /--port-base must be 0/);
+});
