@@ -14,6 +14,15 @@ import { issuerConfigSchema } from '../issuer/config.js';
 import { startIssuer, type RunningIssuer } from '../issuer/server.js';
 import { DEV_ISSUER_SIGNING_KID, createDevPki, devPkiPaths, type DevPkiPaths } from '../pki/dev-pki.js';
 import { startBankApi, type BankApi } from './bank-api.js';
+import {
+  CIBA_DEMO_USER,
+  cibaDemoClients,
+  cibaWalkthrough,
+  renderCibaWalkthrough,
+  startNotificationReceiver,
+  type CibaWalkthroughStep,
+  type NotificationReceiver,
+} from './ciba-demo.js';
 
 export interface DemoOptions {
   /** Folder of the development PKI; created when absent. */
@@ -44,6 +53,8 @@ export interface RunningDemo {
   pki: DevPkiPaths;
   pkiCreated: boolean;
   sections: DemoSection[];
+  /** The CIBA walkthrough (issue 7) and the demo client's notification endpoint. */
+  ciba: { sections: { title: string; steps: CibaWalkthroughStep[] }[]; receiver: NotificationReceiver };
   close(): Promise<void>;
 }
 
@@ -110,6 +121,13 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   try {
     const bank = await startBankApi({ host: '127.0.0.1', port: port(base, 3) });
     closers.push(() => bank.close());
+    const receiver = await startNotificationReceiver({
+      host: '127.0.0.1',
+      port: port(base, 6),
+      certFile: paths.issuerCert,
+      keyFile: paths.issuerKey,
+    });
+    closers.push(() => receiver.close());
     const issuerConfig = issuerConfigSchema.parse({
       issuer: `https://localhost:${port(base, 1)}`,
       listen: { host: '127.0.0.1', port: port(base, 1) },
@@ -118,7 +136,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       tls: { cert: paths.issuerCert, key: paths.issuerKey, clientCa: paths.caCert },
       signingKeys: [{ file: paths.issuerSigningKey, alg: 'PS256', kid: DEV_ISSUER_SIGNING_KID }],
       accessTokens: { audience: DEMO_AUDIENCE, ttlSeconds: 600 },
-      clients: demoClients(paths),
+      clients: [...demoClients(paths), ...cibaDemoClients(paths, receiver.url)],
+      users: [CIBA_DEMO_USER],
+      ciba: {
+        expiresInSeconds: 300,
+        intervalSeconds: 2,
+        devicePath: '/device',
+        notificationCa: paths.caCert,
+      },
       logging: { level },
     });
     const issuer = await startIssuer(issuerConfig, { logger: logger.child({ component: 'issuer' }) });
@@ -144,6 +169,15 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     closers.push(() => gateway.close());
     await gateway.whenReady();
     const sections = demoSections(paths, issuer, gateway, options.cwd ?? process.cwd());
+    const cibaSections = cibaWalkthrough({
+      issuerUrl: issuer.url,
+      mtlsUrl: issuer.mtlsUrl,
+      gatewayUrl: `https://localhost:${gateway.listenPort}`,
+      receiverUrl: receiver.url,
+      devicePath: issuerConfig.ciba.devicePath,
+      rel: relativeTo(options.cwd ?? process.cwd()),
+      paths,
+    });
     return {
       issuer,
       gateway,
@@ -151,6 +185,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       pki: paths,
       pkiCreated: created,
       sections,
+      ciba: { sections: cibaSections, receiver },
       close: closeAll,
     };
   } catch (err) {
@@ -159,16 +194,21 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   }
 }
 
+/** A path as the user's shell in `cwd` should see it (relative when inside it), shell-quoted. */
+function relativeTo(cwd: string): (file: string) => string {
+  return (file) => {
+    const r = path.relative(cwd, file);
+    return sh(r.startsWith('..') ? file : r);
+  };
+}
+
 function demoSections(
   p: DevPkiPaths,
   issuer: RunningIssuer,
   gateway: GatewayHandle,
   cwd: string,
 ): DemoSection[] {
-  const rel = (file: string) => {
-    const r = path.relative(cwd, file);
-    return sh(r.startsWith('..') ? file : r);
-  };
+  const rel = relativeTo(cwd);
   const tls = (cert: string, key: string) =>
     `--cacert ${rel(p.caCert)} --cert ${rel(cert)} --key ${rel(key)}`;
   const acme = tls(p.acmeTlsCert, p.acmeTlsKey);
@@ -218,6 +258,7 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
     `  gateway          https://localhost:${demo.gateway.listenPort}  (admin http://127.0.0.1:${demo.gateway.adminPort}/metrics)`,
     `  token issuer     ${demo.issuer.url}  (mTLS ${demo.issuer.mtlsUrl}, admin http://127.0.0.1:${demo.issuer.adminPort ?? 0}/metrics)`,
     `  banking API      ${demo.bank.url}  (plain HTTP, behind the gateway)`,
+    `  CIBA device page ${demo.issuer.url}/device  (sign in as ${CIBA_DEMO_USER.username} / ${CIBA_DEMO_USER.password}); client notification endpoint ${demo.ciba.receiver.url}`,
     '',
     'Copy and paste these commands into a bash shell in this folder:',
     '# --- copy-paste commands (bash) ---',
@@ -230,6 +271,8 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
       lines.push(`# ${n}. ${step.title} -> expect: ${step.expect}`, step.command);
     }
   }
-  lines.push('# --- end of commands ---', '', 'Press Ctrl-C to stop everything.', '');
+  lines.push('# --- end of commands ---');
+  lines.push(...renderCibaWalkthrough(demo.ciba.sections));
+  lines.push('', 'Press Ctrl-C to stop everything.', '');
   return lines.join('\n');
 }
