@@ -107,7 +107,7 @@ export async function startNotificationReceiver(o: {
         if (size <= 64 * 1024) chunks.push(c);
       });
       req.on('end', () => {
-        let body: unknown = null;
+        let body: unknown;
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
@@ -184,7 +184,7 @@ export function cibaWalkthrough(i: CibaWalkthroughInput): { title: string; steps
         {
           title: 'Start a signed backchannel authentication request as acme-ciba-poll',
           expect: 'an auth_req_id, expires_in 300, interval 2',
-          command: `REQ=$(${sign('acme-ciba-poll', 'POLL-1234')}); POLL_ID=$(curl -sS ${acme} -d client_id=acme-ciba-poll --data-urlencode "request=$REQ" ${backchannel} | tee /dev/stderr | ${field('auth_req_id')}); echo; echo "auth_req_id: $POLL_ID"`,
+          command: `REQ=$(${sign('acme-ciba-poll', 'POLL-1234')}); RESP=$(curl -sS ${acme} -d client_id=acme-ciba-poll --data-urlencode "request=$REQ" ${backchannel}); echo "$RESP"; POLL_ID=$(echo "$RESP" | ${field('auth_req_id')}); echo "auth_req_id: $POLL_ID"`,
         },
         {
           title: 'Poll the token endpoint before the user decides',
@@ -231,7 +231,7 @@ export function cibaWalkthrough(i: CibaWalkthroughInput): { title: string; steps
         {
           title: 'Start a (plain, ciba-core) request as acme-ciba-push',
           expect: 'an auth_req_id and no interval (push clients never poll)',
-          command: `PUSH_ID=$(curl -sS ${acme} -d client_id=acme-ciba-push -d 'scope=openid accounts' -d login_hint=${CIBA_DEMO_USER.username} -d binding_message=PUSH-9012 -d client_notification_token=${newNotificationToken} ${backchannel} | tee /dev/stderr | ${field('auth_req_id')}); echo; echo "auth_req_id: $PUSH_ID"`,
+          command: `RESP=$(curl -sS ${acme} -d client_id=acme-ciba-push -d 'scope=openid accounts' -d login_hint=${CIBA_DEMO_USER.username} -d binding_message=PUSH-9012 -d client_notification_token=${newNotificationToken} ${backchannel}); echo "$RESP"; PUSH_ID=$(echo "$RESP" | ${field('auth_req_id')}); echo "auth_req_id: $PUSH_ID"`,
         },
         device('PUSH-9012'),
         {
