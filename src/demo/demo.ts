@@ -27,7 +27,7 @@ import {
 export interface DemoOptions {
   /** Folder of the development PKI; created when absent. */
   pkiDir: string;
-  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5; 0 = ephemeral. */
+  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5, CIBA notification endpoint = base+6; 0 = ephemeral. */
   portBase: number;
   logLevel?: string;
   /** Paths in the printed commands are relative to this folder (the user's shell). */
