@@ -73,6 +73,7 @@ export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): Ci
     metrics: createCibaMetrics(runtime.metrics.registry),
     logger: runtime.log.child({ feature: 'ciba' }),
     now: () => runtime.clock.nowSeconds(),
+    nowMs: () => runtime.clock.nowMs(),
   });
   services.set(runtime, service);
   return service;

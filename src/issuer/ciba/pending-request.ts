@@ -41,7 +41,8 @@ export interface CibaRequestRecord {
   expiresAt: number;
   /** Minimum seconds between polls; grows by 5 s at each slow_down (CIBA Core §11). */
   interval: number;
-  lastPolledAt?: number;
+  /** Unix milliseconds of the last token request (sub-second, so two quick polls are always seen). */
+  lastPolledAtMs?: number;
   status: RequestStatus;
   decidedAt?: number;
   /** When the user signed in on the authentication device (ID token `auth_time`). */
@@ -88,6 +89,7 @@ export function evaluatePoll(
   record: CibaRequestRecord | undefined,
   clientId: string,
   now: number,
+  nowMs: number = now * 1000,
 ): PollOutcome {
   // An auth_req_id of another client is indistinguishable from an unknown one (RFC 6749 §5.2 invalid_grant).
   if (record === undefined || record.clientId !== clientId)
@@ -108,18 +110,19 @@ export function evaluatePoll(
     case 'denied':
       return { kind: 'access_denied' };
     case 'approved':
-      return { kind: 'issue', next: bump(record, { status: 'consumed', lastPolledAt: now }) };
+      return { kind: 'issue', next: bump(record, { status: 'consumed', lastPolledAtMs: nowMs }) };
     case 'pending': {
-      const tooSoon = record.lastPolledAt !== undefined && now - record.lastPolledAt < record.interval;
+      const tooSoon =
+        record.lastPolledAtMs !== undefined && nowMs - record.lastPolledAtMs < record.interval * 1000;
       if (tooSoon)
         return {
           kind: 'slow_down',
           next: bump(record, {
-            lastPolledAt: now,
+            lastPolledAtMs: nowMs,
             interval: record.interval + SLOW_DOWN_INCREMENT_SECONDS,
           }),
         };
-      return { kind: 'authorization_pending', next: bump(record, { lastPolledAt: now }) };
+      return { kind: 'authorization_pending', next: bump(record, { lastPolledAtMs: nowMs }) };
     }
   }
 }

@@ -76,6 +76,8 @@ export interface CibaServiceOptions {
   logger: Logger;
   /** Unix seconds (tests move time). */
   now?: () => number;
+  /** Unix milliseconds, for poll rate limiting (defaults to `now()` x 1000). */
+  nowMs?: () => number;
 }
 
 export interface AuthenticationResponse {
@@ -102,11 +104,14 @@ export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
 export class CibaService {
   readonly #o: CibaServiceOptions;
   readonly #now: () => number;
+  readonly #nowMs: () => number;
   readonly #deliveries = new Set<Promise<void>>();
 
   constructor(options: CibaServiceOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    const now = this.#now;
+    this.#nowMs = options.nowMs ?? (options.now ? () => now() * 1000 : Date.now);
   }
 
   /** The backchannel authentication endpoint, after client authentication (CIBA Core §7). */
@@ -235,7 +240,7 @@ export class CibaService {
       return fail(tokenError('invalid_request', 'auth_req_id is required'));
     const now = this.#now();
     const outcome = await updateRequest(this.#o.store, authReqId, (record) => {
-      const o = evaluatePoll(record, client.clientId, now);
+      const o = evaluatePoll(record, client.clientId, now, this.#nowMs());
       return { result: { o, record }, ...('next' in o && o.next !== undefined && { next: o.next }) };
     });
     const { o, record } = outcome;

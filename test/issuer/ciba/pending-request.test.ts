@@ -26,10 +26,13 @@ const record = (patch: Partial<CibaRequestRecord> = {}): CibaRequestRecord => ({
 
 t.test('poll: pending, then slow_down when faster than the interval, which grows by 5 s', (t) => {
   const first = evaluatePoll(record(), 'acme-ciba', t0 + 1);
-  t.match(first, { kind: 'authorization_pending', next: { lastPolledAt: t0 + 1, interval: 5, version: 2 } });
+  t.match(first, {
+    kind: 'authorization_pending',
+    next: { lastPolledAtMs: (t0 + 1) * 1000, interval: 5, version: 2 },
+  });
   const r1 = (first as { next: CibaRequestRecord }).next;
   const fast = evaluatePoll(r1, 'acme-ciba', t0 + 3);
-  t.match(fast, { kind: 'slow_down', next: { interval: 10, lastPolledAt: t0 + 3, version: 3 } });
+  t.match(fast, { kind: 'slow_down', next: { interval: 10, lastPolledAtMs: (t0 + 3) * 1000, version: 3 } });
   const r2 = (fast as { next: CibaRequestRecord }).next;
   t.match(evaluatePoll(r2, 'acme-ciba', t0 + 12), { kind: 'slow_down' }, 'the new interval applies');
   t.match(evaluatePoll(r2, 'acme-ciba', t0 + 13), { kind: 'authorization_pending' });
@@ -37,7 +40,7 @@ t.test('poll: pending, then slow_down when faster than the interval, which grows
 });
 
 t.test('poll: approved issues once, then invalid_grant; denied is access_denied', (t) => {
-  const approved = record({ status: 'approved', lastPolledAt: t0 + 1 });
+  const approved = record({ status: 'approved', lastPolledAtMs: (t0 + 1) * 1000 });
   const issue = evaluatePoll(approved, 'acme-ciba', t0 + 2);
   t.match(issue, { kind: 'issue', next: { status: 'consumed' } }, 'an approved request is not rate-limited');
   t.match(evaluatePoll((issue as { next: CibaRequestRecord }).next, 'acme-ciba', t0 + 9), {

@@ -16,7 +16,8 @@ import { outcome } from '../../helpers/issuer.js';
 let ci: CibaIssuer;
 let browser: Awaited<ReturnType<typeof launchChromium>>;
 t.before(async () => {
-  ci = await startCibaIssuer();
+  // A 2 s interval: the two quick polls below are always within it, even on a loaded machine.
+  ci = await startCibaIssuer({ ciba: { intervalSeconds: 2 } });
   browser = await launchChromium();
 });
 t.teardown(async () => {
@@ -56,7 +57,7 @@ t.test(
   async (t) => {
     const started = await start();
     t.equal(started.expires_in, 60);
-    t.equal(started.interval, 1);
+    t.equal(started.interval, 2);
     t.ok(Buffer.from(started.auth_req_id, 'base64url').length >= 16, 'auth_req_id >= 128 bits');
 
     const pending = await ci.poll('ciba-poll', started.auth_req_id);
@@ -80,7 +81,7 @@ t.test(
     t.equal(await page.getByRole('region').count(), 0, 'nothing left to approve');
     await page.close();
 
-    await sleep(6_100); // the slow_down made the interval 1 + 5 s
+    await sleep(7_100); // the slow_down made the interval 2 + 5 s
     const tokens = await ci.poll('ciba-poll', started.auth_req_id);
     t.equal(tokens.status, 200, outcome(tokens));
     t.equal(tokens.json.token_type, 'Bearer');
