@@ -18,4 +18,6 @@ http
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body, null, 2) + '\n');
   })
-  .listen(port, '127.0.0.1', () => console.log(`example upstream on http://127.0.0.1:${port}`));
+  .listen(port, '127.0.0.1', function () {
+    console.log(`example upstream on http://127.0.0.1:${this.address().port}`);
+  });

@@ -14,20 +14,12 @@ import { issuerConfigSchema } from '../issuer/config.js';
 import { startIssuer, type RunningIssuer } from '../issuer/server.js';
 import { DEV_ISSUER_SIGNING_KID, createDevPki, devPkiPaths, type DevPkiPaths } from '../pki/dev-pki.js';
 import { startBankApi, type BankApi } from './bank-api.js';
-import {
-  CIBA_DEMO_USER,
-  cibaDemoClients,
-  cibaWalkthrough,
-  renderCibaWalkthrough,
-  startNotificationReceiver,
-  type CibaWalkthroughStep,
-  type NotificationReceiver,
-} from './ciba-demo.js';
+import { demoFeatures } from './features/index.js';
 
 export interface DemoOptions {
   /** Folder of the development PKI; created when absent. */
   pkiDir: string;
-  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5, CIBA notification endpoint = base+6; 0 = ephemeral. */
+  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5, features base+6..; 0 = ephemeral. */
   portBase: number;
   logLevel?: string;
   /** Paths in the printed commands are relative to this folder (the user's shell). */
@@ -46,6 +38,55 @@ export interface DemoSection {
   steps: DemoStep[];
 }
 
+/** What a demo feature gets once the servers run. */
+export interface DemoContext {
+  paths: DevPkiPaths;
+  issuer: RunningIssuer;
+  gateway: GatewayHandle;
+  bank: BankApi;
+  /** A path as the printed commands should show it (relative to the user's folder when inside it). */
+  shellPath: (file: string) => string;
+  /** The port for `offset` from the demo's port base (0 when ports are ephemeral); features use offsets >= 6. */
+  port(offset: number): number;
+  logger: Logger;
+}
+
+/**
+ * One part of the demo (see features/index.ts): the issuer clients and settings it needs, and what it
+ * starts and prints once everything runs. Issue 6 (customer journey) and issue 7 (CIBA) add theirs.
+ */
+export interface DemoFeature {
+  name: string;
+  /** Issuer clients this feature registers (schema input, merged before the issuer starts). */
+  issuerClients?(paths: DevPkiPaths): Record<string, unknown>[];
+  /** Top-level issuer configuration keys this feature sets (e.g. `users`, `ciba`). */
+  issuerConfig?(paths: DevPkiPaths): Record<string, unknown>;
+  /**
+   * Runs before the issuer starts, for servers whose URL the issuer registration needs (a relying
+   * party's redirect_uri); resolves a function that stops them.
+   */
+  prepare?(context: DemoPrepareContext): Promise<() => Promise<void>>;
+  start(context: DemoContext): Promise<{
+    sections: DemoSection[];
+    /** Pages to open in a browser, printed next to the servers' URLs. */
+    links?: DemoLink[];
+    /** Further printed blocks after the commands (a walkthrough with browser steps, e.g. CIBA's). */
+    text?: string[];
+    close?: () => Promise<void>;
+  }>;
+}
+
+export interface DemoPrepareContext {
+  paths: DevPkiPaths;
+  port: (offset: number) => number;
+}
+
+export interface DemoLink {
+  name: string;
+  url: string;
+  note: string;
+}
+
 export interface RunningDemo {
   issuer: RunningIssuer;
   gateway: GatewayHandle;
@@ -53,43 +94,14 @@ export interface RunningDemo {
   pki: DevPkiPaths;
   pkiCreated: boolean;
   sections: DemoSection[];
-  /** The CIBA walkthrough (issue 7) and the demo client's notification endpoint. */
-  ciba: { sections: { title: string; steps: CibaWalkthroughStep[] }[]; receiver: NotificationReceiver };
+  links: DemoLink[];
+  /** The features' further printed blocks. */
+  text: string[];
   close(): Promise<void>;
 }
 
 export const DEMO_DEFAULT_PORT_BASE = 8443;
 export const DEMO_AUDIENCE = 'https://api.example';
-
-/** The issuer's clients in the demo (the same as config/issuer.example.yaml). */
-function demoClients(p: DevPkiPaths) {
-  return [
-    {
-      clientId: 'acme-tls',
-      authMethod: 'tls_client_auth',
-      tlsClientAuthSubjectDn: 'CN=acme-tls,O=Acme',
-      scopes: ['accounts', 'payments'],
-    },
-    {
-      clientId: 'other-tls',
-      authMethod: 'tls_client_auth',
-      tlsClientAuthSubjectDn: 'CN=other-tls,O=Other Corp',
-      scopes: ['accounts'],
-    },
-    {
-      clientId: 'acme-self-signed',
-      authMethod: 'self_signed_tls_client_auth',
-      jwksFile: p.selfSignedJwks,
-      scopes: ['accounts'],
-    },
-    {
-      clientId: 'acme-jwt',
-      authMethod: 'private_key_jwt',
-      jwksFile: p.jwtJwks,
-      scopes: ['accounts', 'payments'],
-    },
-  ];
-}
 
 async function ensurePki(dir: string): Promise<{ paths: DevPkiPaths; created: boolean }> {
   const paths = devPkiPaths(dir);
@@ -104,8 +116,24 @@ async function ensurePki(dir: string): Promise<{ paths: DevPkiPaths; created: bo
 
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 
+/**
+ * End-users of every feature (issue 6's customer journey and issue 7's CIBA both sign in alice): one
+ * record per username, later features adding to earlier ones (they must agree on the password).
+ */
+function mergedUsers(configs: Record<string, unknown>[]): Record<string, unknown>[] {
+  const byName = new Map<string, Record<string, unknown>>();
+  for (const config of configs) {
+    const users = Array.isArray(config['users']) ? (config['users'] as Record<string, unknown>[]) : [];
+    for (const user of users) {
+      const name = String(user['username']);
+      byName.set(name, { ...byName.get(name), ...user });
+    }
+  }
+  return [...byName.values()];
+}
+
 /** Single-quotes a word for POSIX shells when it needs it. */
-function sh(word: string): string {
+export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -121,13 +149,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   try {
     const bank = await startBankApi({ host: '127.0.0.1', port: port(base, 3) });
     closers.push(() => bank.close());
-    const receiver = await startNotificationReceiver({
-      host: '127.0.0.1',
-      port: port(base, 6),
-      certFile: paths.issuerCert,
-      keyFile: paths.issuerKey,
-    });
-    closers.push(() => receiver.close());
+    for (const feature of demoFeatures) {
+      const stop = await feature.prepare?.({ paths, port: (offset) => port(base, offset) });
+      if (stop) closers.push(stop);
+    }
+    const featureConfigs = demoFeatures.map((f) => f.issuerConfig?.(paths) ?? {});
     const issuerConfig = issuerConfigSchema.parse({
       issuer: `https://localhost:${port(base, 1)}`,
       listen: { host: '127.0.0.1', port: port(base, 1) },
@@ -136,15 +162,10 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       tls: { cert: paths.issuerCert, key: paths.issuerKey, clientCa: paths.caCert },
       signingKeys: [{ file: paths.issuerSigningKey, alg: 'PS256', kid: DEV_ISSUER_SIGNING_KID }],
       accessTokens: { audience: DEMO_AUDIENCE, ttlSeconds: 600 },
-      clients: [...demoClients(paths), ...cibaDemoClients(paths, receiver.url)],
-      users: [CIBA_DEMO_USER],
-      ciba: {
-        expiresInSeconds: 300,
-        intervalSeconds: 2,
-        devicePath: '/device',
-        notificationCa: paths.caCert,
-      },
+      clients: demoFeatures.flatMap((f) => f.issuerClients?.(paths) ?? []),
       logging: { level },
+      ...Object.assign({}, ...featureConfigs),
+      users: mergedUsers(featureConfigs),
     });
     const issuer = await startIssuer(issuerConfig, { logger: logger.child({ component: 'issuer' }) });
     closers.push(() => issuer.close());
@@ -168,16 +189,30 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     const gateway = await startGateway(gatewayConfig, { logger: logger.child({ component: 'gateway' }) });
     closers.push(() => gateway.close());
     await gateway.whenReady();
-    const sections = demoSections(paths, issuer, gateway, options.cwd ?? process.cwd());
-    const cibaSections = cibaWalkthrough({
-      issuerUrl: issuer.url,
-      mtlsUrl: issuer.mtlsUrl,
-      gatewayUrl: `https://localhost:${gateway.listenPort}`,
-      receiverUrl: receiver.url,
-      devicePath: issuerConfig.ciba.devicePath,
-      rel: relativeTo(options.cwd ?? process.cwd()),
+    const cwd = options.cwd ?? process.cwd();
+    const context: DemoContext = {
       paths,
-    });
+      issuer,
+      gateway,
+      bank,
+      shellPath: (file) => {
+        const r = path.relative(cwd, file);
+        return shellWord(r.startsWith('..') ? file : r);
+      },
+      port: (offset) => port(base, offset),
+      logger,
+    };
+    const sections: DemoSection[] = [];
+    const links: DemoLink[] = [];
+    const text: string[] = [];
+    for (const feature of demoFeatures) {
+      const started = await feature.start(context);
+      sections.push(...started.sections);
+      links.push(...(started.links ?? []));
+      text.push(...(started.text ?? []));
+      const stop = started.close;
+      if (stop) closers.push(() => stop());
+    }
     return {
       issuer,
       gateway,
@@ -185,69 +220,14 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       pki: paths,
       pkiCreated: created,
       sections,
-      ciba: { sections: cibaSections, receiver },
+      links,
+      text,
       close: closeAll,
     };
   } catch (err) {
     await closeAll();
     throw err;
   }
-}
-
-/** A path as the user's shell in `cwd` should see it (relative when inside it), shell-quoted. */
-function relativeTo(cwd: string): (file: string) => string {
-  return (file) => {
-    const r = path.relative(cwd, file);
-    return sh(r.startsWith('..') ? file : r);
-  };
-}
-
-function demoSections(
-  p: DevPkiPaths,
-  issuer: RunningIssuer,
-  gateway: GatewayHandle,
-  cwd: string,
-): DemoSection[] {
-  const rel = relativeTo(cwd);
-  const tls = (cert: string, key: string) =>
-    `--cacert ${rel(p.caCert)} --cert ${rel(cert)} --key ${rel(key)}`;
-  const acme = tls(p.acmeTlsCert, p.acmeTlsKey);
-  const api = `https://localhost:${gateway.listenPort}`;
-  const tokenUrl = `${issuer.mtlsUrl}/token`;
-  const extractToken = `sed -E 's/.*"access_token":"([^"]+)".*/\\1/'`;
-  const status = `-w '\\nHTTP %{http_code}\\n'`;
-  return [
-    {
-      title: 'Certificate-bound access tokens (RFC 8705) through the gateway',
-      steps: [
-        {
-          title: 'Get an access token as acme-tls (tls_client_auth), bound to its certificate',
-          expect: 'prints the start of a JWT (eyJ...)',
-          command: `TOKEN=$(curl -sS ${acme} -d grant_type=client_credentials -d client_id=acme-tls -d 'scope=accounts payments' ${tokenUrl} | ${extractToken}); echo "token: \${TOKEN:0:24}..."`,
-        },
-        {
-          title: 'Call the banking API through the gateway with the same certificate',
-          expect: 'HTTP 200 and the accounts, called for client acme-tls',
-          command: `curl -sS ${status} ${acme} -H "Authorization: Bearer $TOKEN" ${api}/accounts`,
-        },
-        {
-          title: 'Make a payment through the gateway',
-          expect: 'HTTP 201 and a payment in status AcceptedSettlementInProcess',
-          command: `curl -sS ${status} ${acme} -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"fromAccountId":"acc-001","amount":"25.00","creditorIban":"DE89370400440532013000"}' ${api}/payments`,
-        },
-        {
-          title: "Present the same token with another client's certificate (a stolen token)",
-          expect: 'HTTP 401 with WWW-Authenticate: Bearer error="invalid_token"; the bank API sees nothing',
-          command: `curl -sS -i ${status} ${tls(p.otherTlsCert, p.otherTlsKey)} -H "Authorization: Bearer $TOKEN" ${api}/accounts`,
-        },
-        {
-          title: 'Get a token as acme-self-signed (self_signed_tls_client_auth) and read balances',
-          expect: 'HTTP 200 and the balance of acc-001',
-          command: `SELF_TOKEN=$(curl -sS ${tls(p.selfSignedCert, p.selfSignedKey)} -d grant_type=client_credentials -d client_id=acme-self-signed ${tokenUrl} | ${extractToken}); curl -sS ${status} ${tls(p.selfSignedCert, p.selfSignedKey)} -H "Authorization: Bearer $SELF_TOKEN" ${api}/accounts/acc-001/balances`,
-        },
-      ],
-    },
-  ];
 }
 
 /** The text `fapi-gateway demo` prints: the URLs, then every section's commands, ready to copy. */
@@ -258,7 +238,7 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
     `  gateway          https://localhost:${demo.gateway.listenPort}  (admin http://127.0.0.1:${demo.gateway.adminPort}/metrics)`,
     `  token issuer     ${demo.issuer.url}  (mTLS ${demo.issuer.mtlsUrl}, admin http://127.0.0.1:${demo.issuer.adminPort ?? 0}/metrics)`,
     `  banking API      ${demo.bank.url}  (plain HTTP, behind the gateway)`,
-    `  CIBA device page ${demo.issuer.url}/device  (sign in as ${CIBA_DEMO_USER.username} / ${CIBA_DEMO_USER.password}); client notification endpoint ${demo.ciba.receiver.url}`,
+    ...demo.links.map((l) => `  ${l.name.padEnd(16)} ${l.url}  (${l.note})`),
     '',
     'Copy and paste these commands into a bash shell in this folder:',
     '# --- copy-paste commands (bash) ---',
@@ -271,8 +251,6 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
       lines.push(`# ${n}. ${step.title} -> expect: ${step.expect}`, step.command);
     }
   }
-  lines.push('# --- end of commands ---');
-  lines.push(...renderCibaWalkthrough(demo.ciba.sections));
-  lines.push('', 'Press Ctrl-C to stop everything.', '');
+  lines.push('# --- end of commands ---', ...demo.text, '', 'Press Ctrl-C to stop everything.', '');
   return lines.join('\n');
 }

@@ -31,6 +31,8 @@ export interface AccessTokenPolicy {
   clockSkewSeconds: number;
   /** Verified tokens remembered (0 disables the cache). */
   cacheMaxEntries: number;
+  /** Called when a token is served from the verification cache (metrics). */
+  onCacheHit?: () => void;
 }
 
 /** Upper bound on a token's length: a JWT access token is a few hundred bytes to a few KiB. */
@@ -143,7 +145,10 @@ export class AccessTokenVerifier {
   verify(token: string): VerifiedAccessToken | Reject | Promise<VerifiedAccessToken | Reject> {
     const cached = this.cache?.get(token);
     if (cached) {
-      if (Date.now() / 1000 <= cached.expiresAt + this.policy.clockSkewSeconds) return cached;
+      if (Date.now() / 1000 <= cached.expiresAt + this.policy.clockSkewSeconds) {
+        this.policy.onCacheHit?.();
+        return cached;
+      }
       this.cache!.delete(token);
     }
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {

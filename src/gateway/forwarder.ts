@@ -3,9 +3,11 @@
  * go unchanged; headers the gateway asserts are removed from the inbound request first and then set from
  * the TLS connection and the verified token, so no client can forge them.
  *
- * Built on node:http(s) with a keep-alive Agent rather than http-proxy-3: it lets the header rules below be
- * one explicit list instead of proxy event hooks (the throughput comparison is in the comment on
- * `Forwarder`).
+ * Built on node:http(s) with a keep-alive Agent rather than http-proxy-3 or undici. Measured on this
+ * 2-core machine (plain-HTTP proxy in front of an echo upstream, autocannon -c 50, 6 s, 3 rounds each,
+ * machine shared with other test runs so load average ~16): medians node:http 1676 req/s, undici 1660,
+ * http-proxy-3 1553. None was clearly faster; node:http has no extra layer and keeps the header rules
+ * below one explicit list instead of proxy event hooks, and its errors arrive on one 'error' listener.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -49,6 +49,7 @@ export class GatewayMetrics {
   readonly openConnections: Gauge;
   readonly certificateExpiry: Gauge<'kind' | 'subject'>;
   readonly configReloads: Counter<'kind' | 'result'>;
+  readonly tokenCacheHits: Counter;
   private readonly routeInstruments = new Map<string, RouteInstruments>();
   private readonly rejectionsUnknownClient = new Map<RejectionReason, Counter.Internal>();
 
@@ -132,6 +133,11 @@ export class GatewayMetrics {
       name: 'fapi_gateway_config_reloads_total',
       help: 'Configuration and certificate reloads by result.',
       labelNames: ['kind', 'result'],
+      registers,
+    });
+    this.tokenCacheHits = new Counter({
+      name: 'fapi_gateway_token_cache_hits_total',
+      help: 'Requests whose token was found in the verification cache (signature not re-verified).',
       registers,
     });
     new Gauge({

@@ -1,62 +1,64 @@
 /**
- * `fapi-gateway gateway --config FILE`: one gateway process with signal handling.
- * SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the configuration file (validate first, keep the old
- * configuration on any error).
+ * `fapi-gateway gateway --config FILE`: the gateway with signals, reloads and (with `workers` > 1) a
+ * cluster of worker processes.
+ *  - SIGTERM/SIGINT: stop accepting, drain in-flight requests, exit 0.
+ *  - SIGHUP: re-read and validate the configuration file; keep the running one on any problem.
+ *  - TLS files are watched; new certificates and CA bundles apply to new connections.
  */
-import { loadConfig } from '../config/load.js';
-import { gatewayConfigSchema, GATEWAY_ENV_PREFIX, type GatewayConfig } from './config.js';
+import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config.js';
 import { createGatewayLogger } from './logger.js';
-import { startGateway, type GatewayHandle } from './server.js';
+import { applyReloadedConfig, loadReloadedConfig, watchCertificates } from './reloads.js';
+import { startGateway } from './server.js';
 
-/** Re-reads and validates the file, then applies it; on any problem the running configuration stays. */
-export function reloadFromFile(gateway: GatewayHandle, configFile: string): boolean {
-  const { logger, metrics } = gateway;
-  const loaded = loadConfig(configFile, gatewayConfigSchema, { envPrefix: GATEWAY_ENV_PREFIX });
-  if (!loaded.ok) {
-    metrics.configReloads.labels('config', 'failure').inc();
-    logger.error(
-      { event: 'config_reload', result: 'failure', problems: loaded.problems },
-      'configuration reload refused; the running configuration stays',
-    );
-    return false;
-  }
-  try {
-    gateway.reload(loaded.config);
-  } catch (err) {
-    metrics.configReloads.labels('config', 'failure').inc();
-    logger.error(
-      { event: 'config_reload', result: 'failure', err: (err as Error).message },
-      'configuration reload refused; the running configuration stays',
-    );
-    return false;
-  }
-  metrics.configReloads.labels('config', 'success').inc();
-  logger.info({ event: 'config_reload', result: 'success' }, 'configuration reloaded');
-  return true;
+export function workerCount(workers: GatewayConfig['workers']): number {
+  return workers === 'auto' ? availableParallelism() : workers;
 }
 
-export async function runGateway(config: GatewayConfig, options: { configFile: string }): Promise<number> {
-  const logger = createGatewayLogger(config.logging.level);
-  const gateway = await startGateway(config, { logger });
-  return new Promise<number>((resolve) => {
+/** Resolves with the first of SIGTERM/SIGINT; SIGHUP calls `onHangup` meanwhile. */
+export function untilStopSignal(logger: Logger, onHangup: () => void): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ event: 'signal', signal }, `received ${signal}`);
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       process.off('SIGHUP', onHangup);
-      gateway.close().then(
-        () => resolve(0),
-        (err: unknown) => {
-          logger.error({ err }, 'error while stopping');
-          resolve(1);
-        },
-      );
-    };
-    const onHangup = () => {
-      reloadFromFile(gateway, options.configFile);
+      resolve(signal);
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', onHangup);
   });
+}
+
+async function runSingleProcess(config: GatewayConfig, configFile: string, logger: Logger): Promise<number> {
+  const gateway = await startGateway(config, { logger });
+  let running = config;
+  const certificates = watchCertificates(
+    config.tls,
+    (m) => gateway.useTlsMaterial(m),
+    logger,
+    gateway.metrics,
+  );
+  await untilStopSignal(logger, () => {
+    const next = loadReloadedConfig(configFile, logger, gateway.metrics);
+    if (next === undefined) return;
+    if (applyReloadedConfig(() => gateway.reload(next), logger, gateway.metrics)) {
+      if (JSON.stringify(next.tls) !== JSON.stringify(running.tls)) certificates.retarget(next.tls);
+      running = next;
+    }
+  });
+  certificates.close();
+  await gateway.close();
+  return 0;
+}
+
+export async function runGateway(config: GatewayConfig, options: { configFile: string }): Promise<number> {
+  const logger = createGatewayLogger(config.logging.level);
+  if (workerCount(config.workers) > 1) {
+    const { runPrimary } = await import('./cluster.js');
+    return runPrimary(config, options.configFile, logger);
+  }
+  return runSingleProcess(config, options.configFile, logger);
 }

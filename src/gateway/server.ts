@@ -46,6 +46,8 @@ export interface GatewayHandle {
   reload(config: GatewayConfig): void;
   /** Re-reads the TLS files; throws (and keeps serving the old material) when they are broken. */
   reloadCertificates(): void;
+  /** Uses already validated TLS material for new connections (certificate watch, cluster primary). */
+  useTlsMaterial(material: LoadedTlsMaterial): void;
   /** Stops accepting, lets in-flight requests finish (bounded by shutdown.drainTimeoutMs), frees everything. */
   close(): Promise<void>;
 }
@@ -146,6 +148,7 @@ export async function startGateway(
             algorithms: c.tokens.algorithms,
             clockSkewSeconds: c.tokens.clockSkewSeconds,
             cacheMaxEntries: c.tokens.cacheMaxEntries,
+            onCacheHit: () => metrics.tokenCacheHits.inc(),
           },
           jwks,
         );
@@ -339,6 +342,9 @@ export async function startGateway(
     reloadCertificates() {
       applyTlsMaterial(readTlsMaterial(pipeline.config.tls), pipeline.config);
     },
+    useTlsMaterial(material) {
+      applyTlsMaterial(material, pipeline.config);
+    },
     async close() {
       if (draining) return;
       draining = true;
@@ -371,7 +377,7 @@ export async function startGateway(
         await new Promise<void>((resolve) => admin.close(() => resolve()));
       }
       logger.info({ event: 'stopped' }, 'fapi-gateway stopped');
-      logger.flush();
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
   };
   return handle;

@@ -94,7 +94,8 @@ export async function startGatewayProcess(
       });
     });
   };
-  const started = await waitForLog((l) => l.event === 'started');
+  // Cluster workers log their own `started` line (marked worker: true); the primary's names the admin port.
+  const started = await waitForLog((l) => l.event === 'started' && l.worker === undefined);
   const port = (s: unknown) => Number(String(s).split(':').pop());
   return {
     child,

@@ -127,7 +127,7 @@ export async function startGatewayFixture(
     logText: () => raw,
     token: (o = {}) => {
       const bindTo = o.bindTo === undefined ? pki.clientA : o.bindTo;
-      return mintAccessToken(key, { ...o, thumbprint: bindTo?.thumbprint });
+      return mintAccessToken(key, { ...o, thumbprint: o.thumbprint ?? bindTo?.thumbprint });
     },
     request: (o = {}) => {
       const headers: Record<string, string | string[]> = { ...o.headers };

@@ -162,12 +162,11 @@ export async function startTestIssuer(opts: TestIssuerOptions = {}): Promise<Tes
   writeFileSync(signingKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const jwtClient = await rsaClientKeys('jwt-client-1');
   const clientSecret = randomBytes(32).toString('base64url');
+  // RFC 8705 §2.2.2: the certificate in x5c, next to the key members it must match.
   const selfSignedJwk: JWK = {
-    kty: 'EC',
+    ...(new X509Certificate(pki.selfSigned.der).publicKey.export({ format: 'jwk' }) as JWK),
     x5c: [pki.selfSigned.der.toString('base64')],
   };
-  // The JWK members must be present too (RFC 8705 §2.2.2); take them from the certificate's key.
-  Object.assign(selfSignedJwk, new X509Certificate(pki.selfSigned.der).publicKey.export({ format: 'jwk' }));
 
   const baseClients: Record<string, unknown>[] = [
     {

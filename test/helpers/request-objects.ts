@@ -2,13 +2,13 @@
  * Client-side helpers for authorization code flow tests: a client signing key pair with its public
  * JWKS, signed request objects (RFC 9101) with overridable claims and header, and PKCE pairs.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { SignJWT, exportJWK, type JWK, type JWTPayload } from 'jose';
 
 export interface ClientSigningKey {
   alg: 'PS256' | 'ES256';
   kid: string;
-  privateKey: CryptoKey;
+  privateKey: KeyObject;
   publicJwk: JWK;
   jwks: { keys: JWK[] };
 }
@@ -17,7 +17,10 @@ export async function clientSigningKey(
   alg: 'PS256' | 'ES256' = 'PS256',
   kid = `k-${randomBytes(4).toString('hex')}`,
 ): Promise<ClientSigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const { privateKey, publicKey } =
+    alg === 'PS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   return { alg, kid, privateKey, publicJwk, jwks: { keys: [publicJwk] } };
 }

@@ -75,6 +75,8 @@ export interface HandshakeResult {
   ok: boolean;
   protocol?: string | null;
   cipher?: string;
+  /** SHA-256 fingerprint of the server certificate presented. */
+  serverFingerprint?: string;
   error?: string;
 }
 
@@ -113,7 +115,12 @@ export function tlsHandshake(o: {
     socket.on('data', (d: Buffer) => {
       received += d.toString('latin1');
       if (received.includes('\r\n\r\n'))
-        done({ ok: true, protocol: socket.getProtocol(), cipher: socket.getCipher()?.name });
+        done({
+          ok: true,
+          protocol: socket.getProtocol(),
+          cipher: socket.getCipher()?.name,
+          serverFingerprint: socket.getPeerX509Certificate()?.fingerprint256,
+        });
     });
     socket.on('error', (err: Error & { code?: string }) =>
       done({ ok: false, error: err.code ?? err.message }),

@@ -68,7 +68,8 @@ export async function continueInteraction(
   const { request, target } = interaction;
   const auth = session.authentication;
   const now = ctx.now();
-  const tooOld = auth !== undefined && request.maxAge !== undefined && now - auth.authTime > request.maxAge;
+  // OIDC Core §3.1.2.1 max_age; at whole-second resolution `>=` makes max_age=0 always re-authenticate.
+  const tooOld = auth !== undefined && request.maxAge !== undefined && now - auth.authTime >= request.maxAge;
   const needsLogin = !auth || (!justSignedIn && (request.prompt.includes('login') || tooOld));
   if (needsLogin) {
     if (request.prompt.includes('none')) {

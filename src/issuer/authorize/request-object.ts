@@ -45,6 +45,8 @@ function describeJoseError(e: unknown): string {
   if (e instanceof errors.JOSEAlgNotAllowed)
     return 'the request object is not signed with the registered algorithm';
   if (e instanceof errors.JWSSignatureVerificationFailed) return 'the request object signature is invalid';
+  if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid)
+    return "the client's registered jwks_uri could not be read; the request object cannot be verified";
   if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys)
     return 'no registered key of the client verifies the request object';
   if (e instanceof errors.JWTInvalid) return 'the request object claims are not a valid JWT claims set';

@@ -1,7 +1,7 @@
 /**
  * Server-rendered issuer pages (authorization login and consent, CIBA device page): the layout and its
  * Content-Security-Policy, the browser session cookie and CSRF token, the login form, consent, error and
- * form_post pages. Pages return plain values (`PageResponse`); `writePage` is the only socket code.
+ * form_post pages. Pages return plain values (`PageResponse`); the issuer's server writes them.
  */
 export { html, escapeHtml, SafeHtml } from './html.js';
 export { renderPage, contentSecurityPolicy, PAGE_SECURITY_HEADERS, type PageResponse } from './layout.js';
@@ -27,5 +27,4 @@ export { loginForm, renderLoginPage, hiddenInputs, type LoginFormOptions } from 
 export { renderConsentPage } from './consent-page.js';
 export { renderErrorPage } from './error-page.js';
 export { renderFormPostPage } from './form-post-page.js';
-export { writePage, redirectResponse } from './respond.js';
-export { readFormBody, FormBodyError } from './form-body.js';
+export { redirectResponse } from './respond.js';

@@ -54,6 +54,8 @@ ul.scopes li{margin:.25rem 0}
 .error{color:var(--err);font-weight:600}
 .muted{color:var(--muted);font-size:.9rem}
 code{overflow-wrap:anywhere}
+h2{font-size:1.05rem;margin:1.25rem 0 .5rem}
+pre{overflow:auto;font-size:.8rem;background:rgba(127,127,127,.12);padding:.75rem;border-radius:8px}
 `;
 
 function nonce(): string {
@@ -70,7 +72,8 @@ export function contentSecurityPolicy(opts: {
     "default-src 'none'",
     `style-src 'nonce-${opts.styleNonce}'`,
     opts.scriptNonce ? `script-src 'nonce-${opts.scriptNonce}'` : "script-src 'none'",
-    "img-src 'self'",
+    // The only image is the empty data: favicon that keeps browsers from requesting /favicon.ico.
+    'img-src data:',
     `form-action 'self'${(opts.formTargets ?? []).map((o) => ` ${o}`).join('')}`,
     "frame-ancestors 'none'",
     "base-uri 'none'",
@@ -83,7 +86,9 @@ export const PAGE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   Pragma: 'no-cache',
   'X-Frame-Options': 'DENY',
   'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
+  // Not no-referrer: with it browsers send `Origin: null` on our own form posts (Fetch §3.1,
+  // "serializing a request origin"), defeating the Origin check. same-origin leaks nothing cross-site.
+  'Referrer-Policy': 'same-origin',
   'Cross-Origin-Opener-Policy': 'same-origin',
 };
 
@@ -96,7 +101,7 @@ export function renderPage(opts: PageOptions): PageResponse {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
+        <link rel="icon" href="data:," />
         <title>${opts.title}</title>
         <style nonce="${styleNonce}">
           ${new SafeHtml(STYLE)}

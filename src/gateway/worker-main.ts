@@ -1,0 +1,82 @@
+/**
+ * Entry point of a cluster worker (see cluster.ts): asks the primary for the configuration, runs one
+ * gateway without an admin listener, answers metric scrapes and applies reloads the primary validated.
+ * Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP is the primary's business and is ignored here.
+ */
+import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './cluster-messages.js';
+import type { GatewayConfig } from './config.js';
+import { createGatewayLogger } from './logger.js';
+import { startGateway } from './server.js';
+
+function send(m: WorkerMessage): void {
+  process.send?.(m);
+}
+
+function nextConfig(): Promise<GatewayConfig> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      if (isPrimaryMessage(m) && m.type === 'fapi:config') {
+        process.off('message', onMessage);
+        resolve(m.config);
+      }
+    };
+    process.on('message', onMessage);
+    send({ type: 'fapi:want-config' });
+  });
+}
+
+async function main(): Promise<void> {
+  process.on('SIGHUP', () => undefined);
+  const config = await nextConfig();
+  const logger = createGatewayLogger(config.logging.level).child({ worker: true });
+  let gateway;
+  try {
+    gateway = await startGateway(config, { logger, admin: false });
+  } catch (err) {
+    send({ type: 'fapi:start-failed', error: (err as Error).message });
+    process.exit(2);
+  }
+  const g = gateway;
+  process.on('message', (m: unknown) => {
+    if (!isPrimaryMessage(m)) return;
+    const message: PrimaryMessage = m;
+    switch (message.type) {
+      case 'fapi:metrics-request':
+        void g.metrics.registry
+          .getMetricsAsJSON()
+          .then((metrics) => send({ type: 'fapi:metrics', id: message.id, metrics }));
+        break;
+      case 'fapi:reload-config':
+        try {
+          g.reload(message.config);
+          send({ type: 'fapi:reload-result', id: message.id, ok: true });
+        } catch (err) {
+          logger.error(
+            { event: 'config_reload', err: (err as Error).message },
+            'configuration reload failed',
+          );
+          send({ type: 'fapi:reload-result', id: message.id, ok: false, error: (err as Error).message });
+        }
+        break;
+      case 'fapi:use-tls':
+        g.useTlsMaterial(message.material);
+        break;
+      case 'fapi:config':
+        break;
+    }
+  });
+  send({ type: 'fapi:listening', port: g.listenPort });
+  void g.whenReady().then(() => send({ type: 'fapi:ready' }));
+  const stop = () => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    process.off('disconnect', stop);
+    void g.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // The primary is gone (killed without a drain): do not linger as an orphan holding the port.
+  process.on('disconnect', stop);
+}
+
+void main();
