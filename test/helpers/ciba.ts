@@ -4,7 +4,6 @@
  * request with the CIBA grant. The device page is driven separately (chromium).
  */
 import https from 'node:https';
-import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { JWTPayload } from 'jose';
@@ -169,7 +168,7 @@ export async function startCibaIssuer(
           client_assertion: await clientAssertion({
             clientId,
             audience: ti.issuer.url,
-            key: pingKey.privateKey as unknown as KeyObject,
+            key: pingKey.privateKey,
             kid: pingKey.kid,
           }),
         }
