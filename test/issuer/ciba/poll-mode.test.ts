@@ -104,6 +104,21 @@ t.test(
     );
     t.type(id.auth_time, 'number');
 
+    const refresh = (token: string) =>
+      ci.postForm(
+        '/token',
+        { grant_type: 'refresh_token', refresh_token: token, client_id: 'ciba-poll' },
+        { credential: ci.pki.clientA },
+      );
+    const refreshed = await refresh(tokens.json.refresh_token as string);
+    t.equal(refreshed.status, 200, `the CIBA refresh token works: ${outcome(refreshed)}`);
+    t.not(refreshed.json.refresh_token, tokens.json.refresh_token, 'and is rotated');
+    t.equal(
+      (await refresh(tokens.json.refresh_token as string)).json.error,
+      'invalid_grant',
+      'the rotated one is refused',
+    );
+
     const reuse = await ci.poll('ciba-poll', started.auth_req_id);
     t.equal(reuse.status, 400);
     t.equal(reuse.json.error, 'invalid_grant', 'auth_req_id is single use');
