@@ -6,6 +6,7 @@ import { issuerCommand } from './issuer-command.js';
 import { pkiCommand } from './pki-command.js';
 import { demoCommand } from './demo-command.js';
 import { clientAssertionCommand } from './client-assertion-command.js';
+import { cibaRequestCommand } from './ciba-request-command.js';
 
 /** Every `fapi-gateway` subcommand, in the order `--help` lists them. */
 export const commands: Command[] = [
@@ -16,4 +17,5 @@ export const commands: Command[] = [
   pkiCommand,
   demoCommand,
   clientAssertionCommand,
+  cibaRequestCommand,
 ];

@@ -19,7 +19,7 @@ import { demoFeatures } from './features/index.js';
 export interface DemoOptions {
   /** Folder of the development PKI; created when absent. */
   pkiDir: string;
-  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5; 0 = ephemeral. */
+  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5, features base+6..; 0 = ephemeral. */
   portBase: number;
   logLevel?: string;
   /** Paths in the printed commands are relative to this folder (the user's shell). */
@@ -70,6 +70,8 @@ export interface DemoFeature {
     sections: DemoSection[];
     /** Pages to open in a browser, printed next to the servers' URLs. */
     links?: DemoLink[];
+    /** Further printed blocks after the commands (a walkthrough with browser steps, e.g. CIBA's). */
+    text?: string[];
     close?: () => Promise<void>;
   }>;
 }
@@ -93,6 +95,8 @@ export interface RunningDemo {
   pkiCreated: boolean;
   sections: DemoSection[];
   links: DemoLink[];
+  /** The features' further printed blocks. */
+  text: string[];
   close(): Promise<void>;
 }
 
@@ -200,10 +204,12 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
     };
     const sections: DemoSection[] = [];
     const links: DemoLink[] = [];
+    const text: string[] = [];
     for (const feature of demoFeatures) {
       const started = await feature.start(context);
       sections.push(...started.sections);
       links.push(...(started.links ?? []));
+      text.push(...(started.text ?? []));
       const stop = started.close;
       if (stop) closers.push(() => stop());
     }
@@ -215,6 +221,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       pkiCreated: created,
       sections,
       links,
+      text,
       close: closeAll,
     };
   } catch (err) {
@@ -244,6 +251,6 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
       lines.push(`# ${n}. ${step.title} -> expect: ${step.expect}`, step.command);
     }
   }
-  lines.push('# --- end of commands ---', '', 'Press Ctrl-C to stop everything.', '');
+  lines.push('# --- end of commands ---', ...demo.text, '', 'Press Ctrl-C to stop everything.', '');
   return lines.join('\n');
 }

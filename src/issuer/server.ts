@@ -21,6 +21,7 @@ import pino, { type Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { IssuerConfig } from './config.js';
 import { createAdminServer } from './admin.js';
+import { startCiba, stopCiba, type CibaOptions } from './ciba/context.js';
 import { endpoints } from './endpoints/index.js';
 import { OAuthError } from './errors.js';
 import type { IssuerRequest, ListenerName, Reply } from './http.js';
@@ -44,6 +45,8 @@ export interface IssuerOptions {
   clock?: () => number;
   /** fetch for clients' jwks_uri (e.g. one trusting a private CA). */
   fetch?: FetchImplementation;
+  /** CIBA notification delivery (tests shorten the retry delays). */
+  ciba?: CibaOptions;
 }
 
 export interface RunningIssuer {
@@ -101,7 +104,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
   const storage = options.storage ?? createMemoryStorage({ clients: config.clients, clock });
-  const router = createRouter(endpoints);
+  const router = createRouter(
+    endpoints.map((e) => (e.configuredPath ? { ...e, path: e.configuredPath(config) } : e)),
+  );
 
   const separateMtls = config.mtls !== undefined;
   let runtime: IssuerRuntime | undefined;
@@ -172,6 +177,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       log,
       clock: { nowMs: clock, nowSeconds: () => Math.floor(clock() / 1000) },
     };
+    startCiba(runtime, options.ciba);
     metrics.ready.set(1);
     log.info(
       { issuer, mtls: separateMtls ? mtlsBase : undefined, adminPort, clients: config.clients.length },
@@ -188,6 +194,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
         closed = true;
         metrics.ready.set(0);
         await Promise.all(servers.map(closeServer));
+        if (runtime) await stopCiba(runtime);
         await storage.close();
       },
     };

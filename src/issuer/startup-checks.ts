@@ -10,6 +10,7 @@ import type { FetchImplementation } from 'jose';
 import { ConfigError, type ConfigProblem } from '../config/load.js';
 import type { IssuerConfig } from './config.js';
 import { authorizationClientProblems } from './authorize/client-policy.js';
+import { cibaClientProblems } from './ciba/client-checks.js';
 import {
   DistinguishedNameSyntaxError,
   parseDistinguishedName,
@@ -105,6 +106,7 @@ export function prepareIssuer(
   });
 
   problems.push(...authorizationClientProblems(config));
+  problems.push(...cibaClientProblems(config));
   if (problems.length > 0 || !keys)
     throw new ConfigError(options.configFile ?? 'issuer configuration', problems);
   return { keys, clientKeys, subjectDns };

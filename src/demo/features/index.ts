@@ -2,5 +2,6 @@
 import type { DemoFeature } from '../demo.js';
 import { boundTokensFeature } from './bound-tokens.js';
 import { customerJourneyFeature } from './customer-journey.js';
+import { cibaFeature } from './ciba.js';
 
-export const demoFeatures: DemoFeature[] = [boundTokensFeature, customerJourneyFeature];
+export const demoFeatures: DemoFeature[] = [boundTokensFeature, customerJourneyFeature, cibaFeature];

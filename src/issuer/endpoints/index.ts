@@ -9,6 +9,7 @@ import {
   pushedAuthorizationRequestEndpoint,
 } from '../authorize/endpoints.js';
 import { userinfoEndpoint } from '../authorize/userinfo.js';
+import { cibaEndpoints } from '../ciba/endpoints.js';
 import { discoveryEndpoints } from './discovery.js';
 import type { Endpoint } from './endpoint.js';
 import { introspectionEndpoint } from './introspection.js';
@@ -26,5 +27,6 @@ export const endpoints: readonly Endpoint[] = [
   consentEndpoint,
   pushedAuthorizationRequestEndpoint,
   userinfoEndpoint,
+  ...cibaEndpoints,
   ...discoveryEndpoints(() => endpoints),
 ];
