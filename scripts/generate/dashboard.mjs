@@ -78,7 +78,8 @@ function timeseries(title, description, gridPos, targets, unit, stacked = false)
 }
 
 const green = (v = null) => ({ color: 'green', value: v });
-const color = (c, v) => ({ color: c, value: v });
+// Grafana's base threshold step has value null (JSON null, not absent).
+const color = (c, v = null) => ({ color: c, value: v });
 
 const quantiles = (metric, by = '') =>
   [0.5, 0.95, 0.99].map((q) => [
@@ -280,11 +281,13 @@ export function buildDashboard() {
       },
     ),
     timeseries(
-      'Connections, token cache, reloads',
-      'Open client connections; requests served from the verified-token cache per second; configuration and certificate reloads by result.',
+      'Connections, workers, token cache, reloads',
+      'Open client connections; live workers and replaced (crashed) workers; requests served from the verified-token cache per second; configuration and certificate reloads by result.',
       { h: 8, w: 12, x: 0, y: 48 },
       [
         [`sum(fapi_gateway_open_connections${sel()})`, 'open connections'],
+        [`sum(fapi_gateway_workers${sel()})`, 'workers'],
+        [`sum(increase(fapi_gateway_worker_restarts_total${sel()}[$__rate_interval]))`, 'worker restarts'],
         [`sum(rate(fapi_gateway_token_cache_hits_total${sel()}[$__rate_interval]))`, 'token cache hits / s'],
         [
           `sum by (kind, result) (increase(fapi_gateway_config_reloads_total${sel()}[$__rate_interval]))`,
@@ -314,7 +317,6 @@ export function buildDashboard() {
     type: 'query',
     datasource: { type: 'prometheus', uid: '${datasource}' },
     query: { query, refId: name },
-    definition: query,
     refresh: 2,
     includeAll: true,
     multi: true,
@@ -342,7 +344,6 @@ export function buildDashboard() {
           label: 'Data source',
           type: 'datasource',
           query: 'prometheus',
-          current: {},
           hide: 0,
         },
         variable('namespace', 'Namespace', 'label_values(fapi_gateway_up, namespace)'),

@@ -5,6 +5,8 @@ import { devTokenCommand } from './dev-token-command.js';
 import { issuerCommand } from './issuer-command.js';
 import { pkiCommand } from './pki-command.js';
 import { demoCommand } from './demo-command.js';
+import { clientAssertionCommand } from './client-assertion-command.js';
+import { cibaRequestCommand } from './ciba-request-command.js';
 
 /** Every `fapi-gateway` subcommand, in the order `--help` lists them. */
 export const commands: Command[] = [
@@ -14,4 +16,6 @@ export const commands: Command[] = [
   issuerCommand,
   pkiCommand,
   demoCommand,
+  clientAssertionCommand,
+  cibaRequestCommand,
 ];

@@ -20,10 +20,10 @@ export const demoCommand: Command = {
     if (
       !Number.isInteger(portBase) ||
       portBase < 0 ||
-      (portBase !== 0 && (portBase < 1024 || portBase > 65530))
+      (portBase !== 0 && (portBase < 1024 || portBase > 65528))
     )
       throw new UsageError(
-        `--port-base must be 0 (ephemeral ports) or between 1024 and 65530 (got "${raw}")`,
+        `--port-base must be 0 (ephemeral ports) or between 1024 and 65528 (got "${raw}")`,
       );
     let demo;
     try {

@@ -19,7 +19,7 @@ import { demoFeatures } from './features/index.js';
 export interface DemoOptions {
   /** Folder of the development PKI; created when absent. */
   pkiDir: string;
-  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5; 0 = ephemeral. */
+  /** gateway = base, issuer = base+1, issuer mTLS = base+2, bank API = base+3, admins = base+4/+5, features base+6..; 0 = ephemeral. */
   portBase: number;
   logLevel?: string;
   /** Paths in the printed commands are relative to this folder (the user's shell). */
@@ -61,7 +61,30 @@ export interface DemoFeature {
   issuerClients?(paths: DevPkiPaths): Record<string, unknown>[];
   /** Top-level issuer configuration keys this feature sets (e.g. `users`, `ciba`). */
   issuerConfig?(paths: DevPkiPaths): Record<string, unknown>;
-  start(context: DemoContext): Promise<{ sections: DemoSection[]; close?: () => Promise<void> }>;
+  /**
+   * Runs before the issuer starts, for servers whose URL the issuer registration needs (a relying
+   * party's redirect_uri); resolves a function that stops them.
+   */
+  prepare?(context: DemoPrepareContext): Promise<() => Promise<void>>;
+  start(context: DemoContext): Promise<{
+    sections: DemoSection[];
+    /** Pages to open in a browser, printed next to the servers' URLs. */
+    links?: DemoLink[];
+    /** Further printed blocks after the commands (a walkthrough with browser steps, e.g. CIBA's). */
+    text?: string[];
+    close?: () => Promise<void>;
+  }>;
+}
+
+export interface DemoPrepareContext {
+  paths: DevPkiPaths;
+  port: (offset: number) => number;
+}
+
+export interface DemoLink {
+  name: string;
+  url: string;
+  note: string;
 }
 
 export interface RunningDemo {
@@ -71,6 +94,9 @@ export interface RunningDemo {
   pki: DevPkiPaths;
   pkiCreated: boolean;
   sections: DemoSection[];
+  links: DemoLink[];
+  /** The features' further printed blocks. */
+  text: string[];
   close(): Promise<void>;
 }
 
@@ -90,6 +116,22 @@ async function ensurePki(dir: string): Promise<{ paths: DevPkiPaths; created: bo
 
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 
+/**
+ * End-users of every feature (issue 6's customer journey and issue 7's CIBA both sign in alice): one
+ * record per username, later features adding to earlier ones (they must agree on the password).
+ */
+function mergedUsers(configs: Record<string, unknown>[]): Record<string, unknown>[] {
+  const byName = new Map<string, Record<string, unknown>>();
+  for (const config of configs) {
+    const users = Array.isArray(config['users']) ? (config['users'] as Record<string, unknown>[]) : [];
+    for (const user of users) {
+      const name = String(user['username']);
+      byName.set(name, { ...byName.get(name), ...user });
+    }
+  }
+  return [...byName.values()];
+}
+
 /** Single-quotes a word for POSIX shells when it needs it. */
 export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
@@ -107,6 +149,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   try {
     const bank = await startBankApi({ host: '127.0.0.1', port: port(base, 3) });
     closers.push(() => bank.close());
+    for (const feature of demoFeatures) {
+      const stop = await feature.prepare?.({ paths, port: (offset) => port(base, offset) });
+      if (stop) closers.push(stop);
+    }
+    const featureConfigs = demoFeatures.map((f) => f.issuerConfig?.(paths) ?? {});
     const issuerConfig = issuerConfigSchema.parse({
       issuer: `https://localhost:${port(base, 1)}`,
       listen: { host: '127.0.0.1', port: port(base, 1) },
@@ -117,7 +164,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       accessTokens: { audience: DEMO_AUDIENCE, ttlSeconds: 600 },
       clients: demoFeatures.flatMap((f) => f.issuerClients?.(paths) ?? []),
       logging: { level },
-      ...Object.assign({}, ...demoFeatures.map((f) => f.issuerConfig?.(paths) ?? {})),
+      ...Object.assign({}, ...featureConfigs),
+      users: mergedUsers(featureConfigs),
     });
     const issuer = await startIssuer(issuerConfig, { logger: logger.child({ component: 'issuer' }) });
     closers.push(() => issuer.close());
@@ -155,9 +203,13 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       logger,
     };
     const sections: DemoSection[] = [];
+    const links: DemoLink[] = [];
+    const text: string[] = [];
     for (const feature of demoFeatures) {
       const started = await feature.start(context);
       sections.push(...started.sections);
+      links.push(...(started.links ?? []));
+      text.push(...(started.text ?? []));
       const stop = started.close;
       if (stop) closers.push(() => stop());
     }
@@ -168,6 +220,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       pki: paths,
       pkiCreated: created,
       sections,
+      links,
+      text,
       close: closeAll,
     };
   } catch (err) {
@@ -184,6 +238,7 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
     `  gateway          https://localhost:${demo.gateway.listenPort}  (admin http://127.0.0.1:${demo.gateway.adminPort}/metrics)`,
     `  token issuer     ${demo.issuer.url}  (mTLS ${demo.issuer.mtlsUrl}, admin http://127.0.0.1:${demo.issuer.adminPort ?? 0}/metrics)`,
     `  banking API      ${demo.bank.url}  (plain HTTP, behind the gateway)`,
+    ...demo.links.map((l) => `  ${l.name.padEnd(16)} ${l.url}  (${l.note})`),
     '',
     'Copy and paste these commands into a bash shell in this folder:',
     '# --- copy-paste commands (bash) ---',
@@ -196,6 +251,6 @@ export function renderDemoInstructions(demo: RunningDemo, pkiDirShown: string): 
       lines.push(`# ${n}. ${step.title} -> expect: ${step.expect}`, step.command);
     }
   }
-  lines.push('# --- end of commands ---', '', 'Press Ctrl-C to stop everything.', '');
+  lines.push('# --- end of commands ---', ...demo.text, '', 'Press Ctrl-C to stop everything.', '');
   return lines.join('\n');
 }

@@ -46,6 +46,8 @@ export function parseJwks(text: string): JSONWebKeySet {
     throw new Error('the document has no "keys" array');
   }
   const keys = (doc as { keys: unknown[] }).keys;
+  // An empty set is an issuer misconfiguration, not a rotation: keep serving the keys already cached.
+  if (keys.length === 0) throw new Error('the "keys" array is empty');
   for (const k of keys) {
     if (typeof k !== 'object' || k === null || typeof (k as { kty?: unknown }).kty !== 'string') {
       throw new Error('a key has no "kty"');

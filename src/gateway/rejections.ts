@@ -25,6 +25,21 @@ export const REJECTION_REASONS = {
     meaning:
       'encoded separators or dot segments (%2F, %2E, %5C), .. above the root, or a non-origin-form target',
   },
+  malformed_request: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'not parseable as HTTP/1.1 (answered by the gateway, connection closed)',
+  },
+  headers_too_large: {
+    status: 431,
+    error: 'invalid_request',
+    meaning: 'request headers larger than the HTTP parser allows (16 KiB)',
+  },
+  request_timeout: {
+    status: 408,
+    error: 'invalid_request',
+    meaning: 'headers not complete within 10 s, or the request within 60 s (slow clients)',
+  },
   invalid_interaction_id: {
     status: 400,
     error: 'invalid_request',

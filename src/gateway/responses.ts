@@ -3,7 +3,7 @@
  * headers, body, metric and log line) and upstream failures. RFC 6750 §3 challenge, JSON body,
  * `Cache-Control: no-store`, the interaction id; Node adds `Date` (RFC 9110 §6.6.1) to every response.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Reject } from './rejections.js';
 
 export const REALM = 'fapi-gateway';
@@ -74,5 +74,23 @@ export function renderUpstreamFailure(res: ServerResponse, status: 502 | 504, in
     errorBody(status === 504 ? 'gateway_timeout' : 'bad_gateway', description),
     {},
     false,
+  );
+}
+
+/**
+ * The answer to a request Node's HTTP parser refused (no ServerResponse exists then): written to the
+ * socket directly, with the same body, headers and interaction id as every other rejection.
+ */
+export function rawRejectResponse(r: Reject, interactionId: string): string {
+  const body = errorBody(r.error, r.description);
+  return (
+    `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? 'Error'}\r\n` +
+    `Date: ${new Date().toUTCString()}\r\n` +
+    'Content-Type: application/json\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Cache-Control: no-store\r\n' +
+    `x-fapi-interaction-id: ${interactionId}\r\n` +
+    'Connection: close\r\n\r\n' +
+    body
   );
 }

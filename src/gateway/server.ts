@@ -20,7 +20,8 @@ import { GatewayMetrics, UNMATCHED_ROUTE, type Outcome, type UpstreamErrorKind }
 import { buildChecks, runChecks } from './pipeline.js';
 import { reject, type Reject } from './rejections.js';
 import type { Check, RequestContext } from './request-context.js';
-import { renderReject, renderUpstreamFailure } from './responses.js';
+import { rawRejectResponse, renderReject, renderUpstreamFailure } from './responses.js';
+import { randomUUID } from 'node:crypto';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
 
@@ -276,6 +277,36 @@ export async function startGateway(
     },
     onConnectionOpened: () => metrics.openConnections.inc(),
     onConnectionClosed: () => metrics.openConnections.dec(),
+  });
+
+  // Requests the HTTP parser refuses never reach onRequest; they still get a FAPI-shaped answer.
+  listener.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const r =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? reject('headers_too_large', 'the request headers are too large')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? reject('request_timeout', 'the request was not received in time')
+          : reject('malformed_request', 'the request is not valid HTTP/1.1');
+    const interactionId = randomUUID();
+    socket.end(rawRejectResponse(r, interactionId));
+    const instruments = metrics.instrumentsFor(UNMATCHED_ROUTE);
+    instruments.requests.rejected.inc();
+    metrics.countRejection(r.reason, undefined);
+    logger.info(
+      {
+        interactionId,
+        route: UNMATCHED_ROUTE,
+        outcome: 'rejected',
+        reason: r.reason,
+        status: r.status,
+        thumbprint: connectionIdentityOf(socket)?.thumbprint,
+      },
+      'request',
+    );
   });
 
   const admin =

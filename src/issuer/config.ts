@@ -156,6 +156,11 @@ export const clientSchema = z
           `required for ${c.backchannelTokenDeliveryMode} mode`,
         );
       }
+      need(
+        c.scopes.includes('openid'),
+        'scopes',
+        'the CIBA grant is an OpenID Connect flow: list openid in scopes',
+      );
       // FAPI-CIBA §5.2.2: push mode bypasses the token endpoint where tokens get bound.
       need(
         !(c.backchannelTokenDeliveryMode === 'push' && c.cibaProfile === 'fapi-ciba'),
@@ -171,6 +176,13 @@ const userSchema = z
     password: z.string().min(1).describe('Development users only; compared in constant time.'),
     claims: z.record(z.string(), z.unknown()).default({}),
     acr: z.string().min(1).optional(),
+    userCode: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'CIBA user_code: a secret the user gives the consumption device (clients with backchannelUserCodeParameter).',
+      ),
   })
   .strict();
 
@@ -254,6 +266,9 @@ export const issuerConfigSchema = z
           .string()
           .regex(/^\/[A-Za-z0-9/_-]*$/)
           .default('/device'),
+        notificationCa: filePath(
+          "PEM CA bundle trusted for clients' ping/push notification endpoints (default: the system CAs).",
+        ).optional(),
       })
       .strict()
       .default({ expiresInSeconds: 120, intervalSeconds: 5, devicePath: '/device' }),

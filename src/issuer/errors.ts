@@ -21,6 +21,7 @@ export type OAuthErrorCode =
   | 'slow_down'
   | 'expired_token'
   | 'unknown_user_id'
+  | 'expired_login_hint_token'
   | 'invalid_binding_message'
   | 'invalid_user_code'
   | 'missing_user_code'

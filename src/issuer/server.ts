@@ -18,8 +18,10 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FetchImplementation } from 'jose';
 import pino, { type Logger } from 'pino';
+import { ConfigError } from '../config/load.js';
 import type { IssuerConfig } from './config.js';
 import { createAdminServer } from './admin.js';
+import { startCiba, stopCiba, type CibaOptions } from './ciba/context.js';
 import { endpoints } from './endpoints/index.js';
 import { OAuthError } from './errors.js';
 import type { IssuerRequest, ListenerName, Reply } from './http.js';
@@ -43,6 +45,8 @@ export interface IssuerOptions {
   clock?: () => number;
   /** fetch for clients' jwks_uri (e.g. one trusting a private CA). */
   fetch?: FetchImplementation;
+  /** CIBA notification delivery (tests shorten the retry delays). */
+  ciba?: CibaOptions;
 }
 
 export interface RunningIssuer {
@@ -55,11 +59,21 @@ export interface RunningIssuer {
   close(): Promise<void>;
 }
 
-function listen(server: http.Server, host: string, port: number): Promise<number> {
+/** Binds a listener; a port that cannot be opened is a configuration problem named by its key. */
+function listen(server: http.Server, key: string, host: string, port: number, file: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'is already in use: choose another port or stop the process using it'
+          : err.code === 'EACCES'
+            ? 'needs privileges: use a port above 1023'
+            : `cannot be opened (${err.code ?? err.message})`;
+      reject(new ConfigError(file, [{ path: key, message: `${host}:${port} ${why}` }]));
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve((server.address() as AddressInfo).port);
     });
   });
@@ -90,7 +104,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
   const storage = options.storage ?? createMemoryStorage({ clients: config.clients, clock });
-  const router = createRouter(endpoints);
+  const router = createRouter(
+    endpoints.map((e) => (e.configuredPath ? { ...e, path: e.configuredPath(config) } : e)),
+  );
 
   const separateMtls = config.mtls !== undefined;
   let runtime: IssuerRuntime | undefined;
@@ -123,10 +139,16 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   const servers = [main, mtls, admin].filter((s): s is http.Server => s !== undefined);
 
   try {
-    const mainPort = await listen(main, config.listen.host, config.listen.port);
-    const mtlsPort = mtls && config.mtls ? await listen(mtls, config.mtls.host, config.mtls.port) : undefined;
+    const file = options.configFile ?? 'issuer configuration';
+    const mainPort = await listen(main, 'listen.port', config.listen.host, config.listen.port, file);
+    const mtlsPort =
+      mtls && config.mtls
+        ? await listen(mtls, 'mtls.port', config.mtls.host, config.mtls.port, file)
+        : undefined;
     const adminPort =
-      admin && config.admin ? await listen(admin, config.admin.host, config.admin.port) : undefined;
+      admin && config.admin
+        ? await listen(admin, 'admin.port', config.admin.host, config.admin.port, file)
+        : undefined;
 
     const issuer = withPort(config.issuer, mainPort);
     let mtlsBase = issuer;
@@ -155,6 +177,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       log,
       clock: { nowMs: clock, nowSeconds: () => Math.floor(clock() / 1000) },
     };
+    startCiba(runtime, options.ciba);
     metrics.ready.set(1);
     log.info(
       { issuer, mtls: separateMtls ? mtlsBase : undefined, adminPort, clients: config.clients.length },
@@ -171,6 +194,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
         closed = true;
         metrics.ready.set(0);
         await Promise.all(servers.map(closeServer));
+        if (runtime) await stopCiba(runtime);
         await storage.close();
       },
     };

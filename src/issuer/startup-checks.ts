@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import type { FetchImplementation } from 'jose';
 import { ConfigError, type ConfigProblem } from '../config/load.js';
 import type { IssuerConfig } from './config.js';
+import { authorizationClientProblems } from './authorize/client-policy.js';
+import { cibaClientProblems } from './ciba/client-checks.js';
 import {
   DistinguishedNameSyntaxError,
   parseDistinguishedName,
@@ -103,6 +105,8 @@ export function prepareIssuer(
       });
   });
 
+  problems.push(...authorizationClientProblems(config));
+  problems.push(...cibaClientProblems(config));
   if (problems.length > 0 || !keys)
     throw new ConfigError(options.configFile ?? 'issuer configuration', problems);
   return { keys, clientKeys, subjectDns };

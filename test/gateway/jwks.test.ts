@@ -74,3 +74,25 @@ t.test('no keys ever loaded: /readyz is 503 and requests fail closed with 503', 
   t.match(metrics, /fapi_gateway_rejections_total\{reason="jwks_unavailable",client_id="unknown"\} 1/);
   t.match(metrics, /fapi_gateway_ready 0/);
 });
+
+t.test('a JWKS that turns empty or invalid is a failed fetch; the cached keys keep serving', async (t) => {
+  const f = await startGatewayFixture(t, { tokens: { jwksCooldownSeconds: 0 } });
+  const token = await f.token();
+  const unknown = await createSigningKey('ES256', 'unknown');
+  const unknownToken = await mintAccessToken(unknown, { thumbprint: f.pki.clientA.thumbprint });
+  for (const keys of [
+    [],
+    [{ kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' }],
+    [{ ...f.key.publicJwk, d: 'private' }],
+  ]) {
+    f.jwks.setKeys(keys);
+    await f.request({ token: unknownToken }); // forces a refetch
+  }
+  t.equal(
+    await f.metric('fapi_gateway_jwks_fetches_total', { result: 'failure' }),
+    3,
+    'empty, symmetric, private: refused',
+  );
+  t.equal(await f.metric('fapi_gateway_jwks_keys'), 1, 'the cached key stays');
+  t.equal((await f.request({ token })).status, 200);
+});

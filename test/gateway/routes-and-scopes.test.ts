@@ -85,3 +85,35 @@ t.test('routes: first match on whole segments, 404/405, unsafe paths, scopes', a
     f.upstream.reset();
   });
 });
+
+t.test('requests the HTTP parser refuses still get a FAPI-shaped answer and are counted', async (t) => {
+  const f = await startGatewayFixture(t);
+  const tls = await import('node:tls');
+  const raw = (request: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: f.gateway.listenPort,
+        servername: 'localhost',
+        ca: f.pki.ca.certPem,
+        cert: f.pki.clientA.certPem,
+        key: f.pki.clientA.keyPem,
+      });
+      let answer = '';
+      socket.on('secureConnect', () => socket.write(request));
+      socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      socket.on('end', () => resolve(answer));
+      socket.on('error', reject);
+    });
+  const answer = await raw('GET /accounts HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n');
+  t.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  t.match(answer, /\r\nx-fapi-interaction-id: [0-9a-f-]{36}\r\n/);
+  t.match(answer, /\r\nCache-Control: no-store\r\n/);
+  t.match(answer, /\r\nDate: /);
+  t.match(answer, /"error":"invalid_request"/);
+  const huge = await raw(`GET /accounts HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  t.match(huge, /^HTTP\/1\.1 431 /);
+  t.equal(await f.metric('fapi_gateway_rejections_total', { reason: 'malformed_request' }), 1);
+  t.equal(await f.metric('fapi_gateway_rejections_total', { reason: 'headers_too_large' }), 1);
+  t.equal(f.upstream.hits, 0);
+});

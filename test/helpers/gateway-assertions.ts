@@ -2,11 +2,9 @@
 import type { GatewayFixture } from './gateway.js';
 import type { TestResponse } from './tls-client.js';
 
-interface Asserts {
-  equal(a: unknown, b: unknown, msg?: string): void;
-  match(a: unknown, b: unknown, msg?: string): void;
-  ok(a: unknown, msg?: string): void;
-}
+import type { Test } from 'tap';
+
+type Asserts = Pick<Test, 'equal' | 'match' | 'ok'>;
 
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,19 +1,22 @@
 /**
- * Validation of rendered manifests against the Kubernetes API schemas (kubernetes-models), plus a strict
+ * Validation of rendered manifests against the Kubernetes API schemas (kubernetes-models; the Prometheus
+ * Operator and cert-manager CRD schemas from @kubernetes-models/*), plus a strict
  * pass: kubernetes-models' JSON schemas accept unknown fields (the API server would silently drop or, with
  * strict field validation, refuse them), so every object is also type-checked as an object literal against
  * the package's TypeScript interfaces, where excess-property checks reject any misspelt field.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import ts from 'typescript';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import {
+  PrometheusRule,
+  ServiceMonitor,
+} from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import type { Manifest } from './helm.js';
-import { repoRoot } from './helm.js';
+import { typeProblems } from './type-check.js';
 
 interface Validatable {
   validate(): void;
@@ -42,14 +45,23 @@ const MODELS: Record<string, [ModelClass, string, string]> = {
     'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
     'INetworkPolicy',
   ],
+  // Custom resources: the CRD schemas of the Prometheus Operator and cert-manager, packaged the same way.
+  'monitoring.coreos.com/v1/ServiceMonitor': [
+    ServiceMonitor,
+    '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
+    'IServiceMonitor',
+  ],
+  'monitoring.coreos.com/v1/PrometheusRule': [
+    PrometheusRule,
+    '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
+    'IPrometheusRule',
+  ],
+  'cert-manager.io/v1/Certificate': [
+    Certificate,
+    '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate',
+    'ICertificate',
+  ],
 };
-
-/** Custom resources the chart renders; their shape is checked by checkCustomResource. */
-export const CUSTOM_RESOURCES = new Set([
-  'cert-manager.io/v1/Certificate',
-  'monitoring.coreos.com/v1/ServiceMonitor',
-  'monitoring.coreos.com/v1/PrometheusRule',
-]);
 
 export const typeKey = (m: Manifest) => `${m.apiVersion}/${m.kind}`;
 
@@ -67,9 +79,6 @@ export function validateBuiltIn(m: Manifest): void {
 
 /** Diagnostics of type-checking the objects as literals of their kubernetes-models interfaces. */
 export function strictFieldProblems(manifests: Manifest[]): string[] {
-  const dir = path.join(repoRoot, 'test-artifacts', 'ops');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `manifests-${process.pid}-${Date.now()}.ts`);
   const imports = new Set<string>();
   const lines: string[] = [];
   manifests.forEach((m, i) => {
@@ -82,25 +91,5 @@ export function strictFieldProblems(manifests: Manifest[]): string[] {
       `export const o${i}: ${iface} = ${JSON.stringify(m, null, 1)};`,
     );
   });
-  writeFileSync(file, [...imports, ...lines].join('\n'));
-  try {
-    const program = ts.createProgram([file], {
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      target: ts.ScriptTarget.ES2022,
-      types: [],
-    });
-    return ts.getPreEmitDiagnostics(program).map((d) => {
-      const where =
-        d.file && d.start !== undefined
-          ? `line ${d.file.getLineAndCharacterOfPosition(d.start).line + 1}: `
-          : '';
-      return where + ts.flattenDiagnosticMessageText(d.messageText, ' ');
-    });
-  } finally {
-    rmSync(file, { force: true });
-  }
+  return typeProblems([...imports, ...lines].join('\n'));
 }

@@ -58,7 +58,7 @@ t.test(
     t.match(out, /development PKI in dev-pki\/demo, just created/);
 
     const steps = printedSteps(out);
-    t.equal(steps.length, 5);
+    t.equal(steps.length, 7);
     const script = steps.map((s, i) => `echo "@@${i + 1}"\n${s.command}\necho\n`).join('');
     const output = await runBash(script, cwd);
     const section = (n: number) => output.split(`@@${n}\n`)[1]!.split(`@@${n + 1}\n`)[0]!;
@@ -74,6 +74,12 @@ t.test(
     t.notMatch(section(4), /acc-001/, 'no account data leaked');
     t.match(section(5), /HTTP 200/, 'step 5: self-signed client reads balances');
     t.match(section(5), /"clientId": "acme-self-signed"/);
+    t.match(section(6), /HTTP 200/, 'step 6: private_key_jwt client reads transactions');
+    t.match(section(6), /"clientId": "acme-jwt"/);
+    t.match(section(7), /"error":"invalid_client"/, 'step 7: the replayed assertion is refused');
+    t.match(section(7), /replay/);
+    t.match(section(7), /HTTP 401/);
+    t.notMatch(section(7), /access_token/);
 
     child.kill('SIGINT');
     t.equal(await exited, 0);

@@ -33,6 +33,9 @@ t.test('both well-known URLs serve the same metadata with mtls_endpoint_aliases'
     token_endpoint: `${ti.issuer.mtlsUrl}/token`,
     introspection_endpoint: `${ti.issuer.mtlsUrl}/introspect`,
     revocation_endpoint: `${ti.issuer.mtlsUrl}/revoke`,
+    pushed_authorization_request_endpoint: `${ti.issuer.mtlsUrl}/par`,
+    userinfo_endpoint: `${ti.issuer.mtlsUrl}/userinfo`,
+    backchannel_authentication_endpoint: `${ti.issuer.mtlsUrl}/backchannel-authentication`,
   });
   t.not(ti.issuer.mtlsUrl, base);
   t.equal(d.tls_client_certificate_bound_access_tokens, true);
@@ -43,7 +46,12 @@ t.test('both well-known URLs serve the same metadata with mtls_endpoint_aliases'
     'self_signed_tls_client_auth',
   ]);
   t.same(d.token_endpoint_auth_signing_alg_values_supported, ['PS256', 'ES256', 'HS256']);
-  t.same(d.grant_types_supported, ['client_credentials']);
+  t.same(d.grant_types_supported, [
+    'client_credentials',
+    'authorization_code',
+    'refresh_token',
+    'urn:openid:params:grant-type:ciba',
+  ]);
   t.same(d.scopes_supported, ['accounts', 'payments']);
   const jwks = await ti.get('/jwks');
   t.equal(jwks.headers['content-type'], 'application/jwk-set+json');

@@ -98,8 +98,26 @@ t.test(
     });
     const port = Number(new URL(url).port);
     t.match(await handshake(port, { ca: ti.pki.ca.certPem }), { ok: true });
+    // The JSON log line and the summary line are written by different streams: wait for both.
+    for (let i = 0; i < 100 && !out.includes('"msg":"issuer listening"'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     t.match(out, /"msg":"issuer listening"/);
     child.kill('SIGTERM');
     t.equal(await exited, 0);
   },
 );
+
+t.test('a port in use stops the start with the key that names it', async (t) => {
+  const first = await startTestIssuer();
+  t.teardown(() => first.close());
+  const taken = Number(new URL(first.issuer.mtlsUrl).port);
+  await t.rejects(startTestIssuer({ config: { mtls: { host: '127.0.0.1', port: taken } } }), {
+    name: 'ConfigError',
+    problems: [
+      {
+        path: 'mtls.port',
+        message: `127.0.0.1:${taken} is already in use: choose another port or stop the process using it`,
+      },
+    ],
+  });
+});

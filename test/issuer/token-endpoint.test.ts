@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { httpsRequest, outcome, startTestIssuer, type TestIssuer } from '../helpers/issuer.js';
+import { httpsRequest, outcome, rsaClientKeys, startTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 
 let ti: TestIssuer;
 t.before(async () => {
@@ -12,6 +12,8 @@ t.before(async () => {
         tlsClientAuthSubjectDn: 'O=Other,CN=client-b',
         grantTypes: ['authorization_code'],
         redirectUris: ['https://client.example/cb'],
+        // an authorization_code client needs keys for its request objects (checked at start)
+        jwks: { keys: [(await rsaClientKeys('no-cc-1')).publicJwk] },
         scopes: ['accounts'],
       },
     ],

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { repoRoot } from '../helpers/helm.js';
 import { promtool } from '../helpers/promtool.js';
+import { JSON_OF, typeProblems } from '../helpers/type-check.js';
 
 interface Panel {
   id: number;
@@ -20,9 +21,15 @@ interface Panel {
   targets?: { refId: string; expr: string; datasource?: { uid: string } }[];
 }
 
-const dashboard = JSON.parse(
-  readFileSync(path.join(repoRoot, 'charts/fapi-gateway/dashboards/fapi-gateway.json'), 'utf8'),
-) as { uid: string; panels: Panel[]; templating: { list: { name: string; type: string }[] } };
+const dashboardText = readFileSync(
+  path.join(repoRoot, 'charts/fapi-gateway/dashboards/fapi-gateway.json'),
+  'utf8',
+);
+const dashboard = JSON.parse(dashboardText) as {
+  uid: string;
+  panels: Panel[];
+  templating: { list: { name: string; type: string }[] };
+};
 
 const GRAFANA_BUILTINS: Record<string, string> = { __rate_interval: '2m', __range: '6h', __interval: '30s' };
 
@@ -81,3 +88,25 @@ t.test('every panel query is valid PromQL (promtool check rules)', async (t) => 
   writeFileSync(path.join(dir, 'dashboard.yaml'), stringify({ groups: [{ name: 'dashboard', rules }] }));
   t.not((await promtool(['check', 'rules', 'dashboard.yaml'], { cwd: dir })).code, 0);
 });
+
+t.test(
+  "the dashboard matches Grafana's published Dashboard type (@grafana/schema), with no unknown field",
+  (t) => {
+    const check = (json: string) =>
+      typeProblems(
+        [
+          `import type { Dashboard } from '@grafana/schema';`,
+          JSON_OF,
+          `export const d: JsonOf<Dashboard> = ${json};`,
+        ].join('\n'),
+      );
+    t.same(check(dashboardText), []);
+    // The check is strict: a misspelt field or a wrong enum value is reported.
+    t.ok(check(dashboardText.replace('"gridPos"', '"gridPosition"')).length > 0, 'misspelt field refused');
+    t.ok(
+      check(dashboardText.replace('"mode": "absolute"', '"mode": "absolut"')).length > 0,
+      'bad enum value refused',
+    );
+    t.end();
+  },
+);

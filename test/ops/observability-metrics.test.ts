@@ -37,6 +37,9 @@ function withoutKnownPromtoolComplaints(text: string): string {
     .join('\n');
 }
 
+/** The /metrics bodies the tests below scraped (single process, then workers: 2). */
+const scrapes: string[] = [];
+
 interface Sample {
   name: string;
   labels: Record<string, string>;
@@ -114,7 +117,8 @@ t.test('a live scrape passes promtool and holds every metric the dashboard and a
 
   const scrape = await fetchText(gateway.adminPort, '/metrics');
   t.equal(scrape.status, 200);
-  const { types, samples } = parseExposition(scrape.body);
+  scrapes.push(scrape.body);
+  const { samples } = parseExposition(scrape.body);
 
   t.test('promtool check metrics', async (t) => {
     // Unfiltered, the only complaints are prom-client's three `_total` gauges (FACTS.md)...
@@ -158,55 +162,6 @@ t.test('a live scrape passes promtool and holds every metric the dashboard and a
     );
     t.end();
   });
-
-  t.test('every metric and label the dashboard and the alerts query exists in the scrape', async (t) => {
-    const names = new Set([...types.keys(), ...samples.map((s) => s.name)]);
-    const labelsOf = (name: string) =>
-      new Set(samples.filter((s) => s.name === name).flatMap((s) => Object.keys(s.labels)));
-    const all = await queries();
-    t.ok(all.length > 25, `${all.length} queries`);
-    const used = new Set<string>();
-    for (const { where, expr } of all) {
-      const metrics = [...expr.matchAll(/\b(fapi_gateway_[a-z0-9_]+)\b/g)].map((m) => m[1]!);
-      t.ok(metrics.length > 0, `${where} queries a gateway metric`);
-      // No other metric source (kube-state-metrics, node exporter) is assumed.
-      const otherSelectors = [...expr.matchAll(/\b([a-z_:][a-z0-9_:]*)\{/g)]
-        .map((m) => m[1]!)
-        .filter((n) => !n.startsWith('fapi_gateway_'));
-      t.same(otherSelectors, [], `${where}: only fapi_gateway_* selectors`);
-      const labels = new Set<string>();
-      for (const m of expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g))
-        for (const l of m[1]!.split(',')) if (l.trim()) labels.add(l.trim());
-      for (const m of expr.matchAll(/\{([^}]*)\}/g))
-        for (const l of m[1]!.matchAll(/(\w+)\s*(?:=~|!~|!=|=)/g)) labels.add(l[1]!);
-      for (const m of expr.matchAll(/\{\{\s*(\w+)\s*\}\}/g)) labels.add(m[1]!);
-      for (const name of metrics) {
-        used.add(name);
-        t.ok(names.has(name), `${where}: ${name} is exposed`);
-      }
-      for (const label of labels) {
-        if (TARGET_LABELS.has(label) || label === 'le') continue;
-        t.ok(
-          metrics.some((n) => labelsOf(n).has(label)),
-          `${where}: label ${label} is on ${metrics.join(', ')}`,
-        );
-      }
-    }
-    // The issue's list: each of these is on the dashboard or in an alert.
-    for (const required of [
-      'fapi_gateway_requests_total',
-      'fapi_gateway_rejections_total',
-      'fapi_gateway_request_duration_seconds_bucket',
-      'fapi_gateway_upstream_duration_seconds_bucket',
-      'fapi_gateway_upstream_errors_total',
-      'fapi_gateway_jwks_age_seconds',
-      'fapi_gateway_jwks_fetches_total',
-      'fapi_gateway_tls_handshake_failures_total',
-      'fapi_gateway_certificate_expiry_timestamp_seconds',
-      'fapi_gateway_ready',
-    ])
-      t.ok(used.has(required), `${required} is used`);
-  });
 });
 
 t.test(
@@ -243,6 +198,7 @@ t.test(
     }
     const scrape = await fetchText(gateway.adminPort, '/metrics');
     t.equal(scrape.status, 200);
+    scrapes.push(scrape.body);
     const { samples } = parseExposition(scrape.body);
     const value = (name: string, labels: Record<string, string> = {}) =>
       samples
@@ -255,9 +211,62 @@ t.test(
     );
     t.equal(value('fapi_gateway_up'), 1);
     t.equal(value('fapi_gateway_ready'), 1);
+    t.equal(value('fapi_gateway_workers'), 2, 'the primary reports its live workers');
     const check = await promtool(['check', 'metrics'], {
       input: withoutKnownPromtoolComplaints(scrape.body),
     });
     t.equal(check.code, 0, check.output);
   },
 );
+
+t.test('every metric and label the dashboard and the alerts query exists in the scrapes', async (t) => {
+  // Single-process and multi-worker gateways together (the primary adds the worker metrics).
+  t.equal(scrapes.length, 2, 'both scrapes were taken');
+  const { types, samples } = parseExposition(scrapes.join('\n'));
+  const names = new Set([...types.keys(), ...samples.map((s) => s.name)]);
+  const labelsOf = (name: string) =>
+    new Set(samples.filter((s) => s.name === name).flatMap((s) => Object.keys(s.labels)));
+  const all = await queries();
+  t.ok(all.length > 25, `${all.length} queries`);
+  const used = new Set<string>();
+  for (const { where, expr } of all) {
+    const metrics = [...expr.matchAll(/\b(fapi_gateway_[a-z0-9_]+)\b/g)].map((m) => m[1]!);
+    t.ok(metrics.length > 0, `${where} queries a gateway metric`);
+    // No other metric source (kube-state-metrics, node exporter) is assumed.
+    const otherSelectors = [...expr.matchAll(/\b([a-z_:][a-z0-9_:]*)\{/g)]
+      .map((m) => m[1]!)
+      .filter((n) => !n.startsWith('fapi_gateway_'));
+    t.same(otherSelectors, [], `${where}: only fapi_gateway_* selectors`);
+    const labels = new Set<string>();
+    for (const m of expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g))
+      for (const l of m[1]!.split(',')) if (l.trim()) labels.add(l.trim());
+    for (const m of expr.matchAll(/\{([^}]*)\}/g))
+      for (const l of m[1]!.matchAll(/(\w+)\s*(?:=~|!~|!=|=)/g)) labels.add(l[1]!);
+    for (const m of expr.matchAll(/\{\{\s*(\w+)\s*\}\}/g)) labels.add(m[1]!);
+    for (const name of metrics) {
+      used.add(name);
+      t.ok(names.has(name), `${where}: ${name} is exposed`);
+    }
+    for (const label of labels) {
+      if (TARGET_LABELS.has(label) || label === 'le') continue;
+      t.ok(
+        metrics.some((n) => labelsOf(n).has(label)),
+        `${where}: label ${label} is on ${metrics.join(', ')}`,
+      );
+    }
+  }
+  // The issue's list: each of these is on the dashboard or in an alert.
+  for (const required of [
+    'fapi_gateway_requests_total',
+    'fapi_gateway_rejections_total',
+    'fapi_gateway_request_duration_seconds_bucket',
+    'fapi_gateway_upstream_duration_seconds_bucket',
+    'fapi_gateway_upstream_errors_total',
+    'fapi_gateway_jwks_age_seconds',
+    'fapi_gateway_jwks_fetches_total',
+    'fapi_gateway_tls_handshake_failures_total',
+    'fapi_gateway_certificate_expiry_timestamp_seconds',
+    'fapi_gateway_ready',
+  ])
+    t.ok(used.has(required), `${required} is used`);
+});

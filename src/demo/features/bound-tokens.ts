@@ -2,7 +2,9 @@
  * The demo's first part: certificate-bound access tokens (RFC 8705) end to end, with curl only. One
  * client per certificate-based authentication method, plus a private_key_jwt client for scripts.
  */
-import type { DevPkiPaths } from '../../pki/dev-pki.js';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEV_JWT_CLIENT_KID, type DevPkiPaths } from '../../pki/dev-pki.js';
 import type { DemoFeature } from '../demo.js';
 
 /** The same clients as config/issuer.example.yaml. */
@@ -39,10 +41,13 @@ export const boundTokensFeature: DemoFeature = {
   name: 'certificate-bound tokens',
   issuerClients: clients,
   start({ paths: p, issuer, gateway, shellPath }) {
+    // The CLI that runs the demo prints commands that run it again (`node <main.js> client-assertion`).
+    const cli = `node ${shellPath(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js'))}`;
     const tls = (cert: string, key: string) =>
       `--cacert ${shellPath(p.caCert)} --cert ${shellPath(cert)} --key ${shellPath(key)}`;
     const acme = tls(p.acmeTlsCert, p.acmeTlsKey);
     const selfSigned = tls(p.selfSignedCert, p.selfSignedKey);
+    const jwtTls = tls(p.jwtCert, p.jwtKey);
     const api = `https://localhost:${gateway.listenPort}`;
     const tokenUrl = `${issuer.mtlsUrl}/token`;
     const extractToken = `sed -E 's/.*"access_token":"([^"]+)".*/\\1/'`;
@@ -77,6 +82,17 @@ export const boundTokensFeature: DemoFeature = {
               title: 'Get a token as acme-self-signed (self_signed_tls_client_auth) and read balances',
               expect: 'HTTP 200 and the balance of acc-001',
               command: `SELF_TOKEN=$(curl -sS ${selfSigned} -d grant_type=client_credentials -d client_id=acme-self-signed ${tokenUrl} | ${extractToken}); curl -sS ${status} ${selfSigned} -H "Authorization: Bearer $SELF_TOKEN" ${api}/accounts/acc-001/balances`,
+            },
+            {
+              title:
+                'Get a token as acme-jwt (private_key_jwt: a signed client assertion) and list transactions',
+              expect: 'HTTP 200 and the transactions of acc-001, called for client acme-jwt',
+              command: `ASSERTION=$(${cli} client-assertion --client-id acme-jwt --key ${shellPath(p.jwtSigningKey)} --kid ${DEV_JWT_CLIENT_KID} --audience ${issuer.url}); JWT_TOKEN=$(curl -sS ${jwtTls} -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d "client_assertion=$ASSERTION" ${tokenUrl} | ${extractToken}); curl -sS ${status} ${jwtTls} -H "Authorization: Bearer $JWT_TOKEN" ${api}/accounts/acc-001/transactions`,
+            },
+            {
+              title: 'Replay the same client assertion',
+              expect: 'HTTP 401 invalid_client: the assertion jti was already used',
+              command: `curl -sS ${status} ${jwtTls} -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d "client_assertion=$ASSERTION" ${tokenUrl}`,
             },
           ],
         },

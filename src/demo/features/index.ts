@@ -1,5 +1,7 @@
 /** The parts of `fapi-gateway demo`, in the order they print: one module each, one line here. */
 import type { DemoFeature } from '../demo.js';
 import { boundTokensFeature } from './bound-tokens.js';
+import { customerJourneyFeature } from './customer-journey.js';
+import { cibaFeature } from './ciba.js';
 
-export const demoFeatures: DemoFeature[] = [boundTokensFeature];
+export const demoFeatures: DemoFeature[] = [boundTokensFeature, customerJourneyFeature, cibaFeature];

@@ -2,6 +2,14 @@
  * Every endpoint of the issuer: one module each, one line here (issue 6 adds authorize, PAR, userinfo
  * and its pages; issue 7 the backchannel authentication endpoint and the device page).
  */
+import {
+  authorizationEndpoint,
+  consentEndpoint,
+  loginEndpoint,
+  pushedAuthorizationRequestEndpoint,
+} from '../authorize/endpoints.js';
+import { userinfoEndpoint } from '../authorize/userinfo.js';
+import { cibaEndpoints } from '../ciba/endpoints.js';
 import { discoveryEndpoints } from './discovery.js';
 import type { Endpoint } from './endpoint.js';
 import { introspectionEndpoint } from './introspection.js';
@@ -14,5 +22,11 @@ export const endpoints: readonly Endpoint[] = [
   introspectionEndpoint,
   revocationEndpoint,
   jwksEndpoint,
+  authorizationEndpoint,
+  loginEndpoint,
+  consentEndpoint,
+  pushedAuthorizationRequestEndpoint,
+  userinfoEndpoint,
+  ...cibaEndpoints,
   ...discoveryEndpoints(() => endpoints),
 ];

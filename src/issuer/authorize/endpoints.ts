@@ -1,0 +1,137 @@
+/**
+ * The authorization code flow's HTTP endpoints, registered in endpoints/index.ts: PAR (client
+ * authenticated, JSON), the authorization endpoint and its login and consent form posts (browser,
+ * HTML). Browser endpoints never answer with JSON: every failure, even an unexpected one, is a page.
+ */
+import type { Endpoint } from '../endpoints/endpoint.js';
+import { clientAuthDiscovery } from '../endpoints/client-auth-discovery.js';
+import { OAuthError } from '../errors.js';
+import { jsonReply, type IssuerRequest, type Reply } from '../http.js';
+import { renderErrorPage, type PageResponse } from '../pages/index.js';
+import type { IssuerRuntime } from '../runtime.js';
+import { authenticateClient } from '../steps/authenticate-client.js';
+import { readForm, type FormParams } from '../steps/form-body.js';
+import { authorizationContextOf, AUTHORIZATION_PATHS } from './authorization-context.js';
+import { authorize } from './authorization-endpoint.js';
+import { authorizationDiscovery } from './discovery.js';
+import { submitConsent, submitLogin } from './interaction.js';
+import { pushAuthorizationRequest } from './pushed-authorization-endpoint.js';
+
+export function formRecord(params: FormParams): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const name of params.names()) {
+    const v = params.get(name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
+function queryRecord(query: URLSearchParams): Record<string, string> | OAuthError {
+  const out = Object.create(null) as Record<string, string>;
+  for (const [name, value] of query) {
+    // RFC 6749 §3.1: parameters must not be repeated.
+    if (name in out)
+      return new OAuthError('invalid_request', `parameter ${name.slice(0, 40)} is repeated`, {
+        reason: 'repeated_parameter',
+      });
+    if (value !== '') out[name] = value;
+  }
+  return out;
+}
+
+function pageReply(page: PageResponse): Reply {
+  return { status: page.status, headers: page.headers, body: page.body };
+}
+
+/** Runs a browser endpoint so that any failure is an HTML page (never JSON, never a stack trace). */
+async function asPage(
+  runtime: IssuerRuntime,
+  name: string,
+  run: () => Promise<PageResponse>,
+): Promise<Reply> {
+  try {
+    return pageReply(await run());
+  } catch (err) {
+    if (err instanceof OAuthError) {
+      runtime.metrics.failures.inc({ endpoint: name, error: err.error, reason: err.reason });
+      return pageReply(
+        renderErrorPage({ status: err.status, error: err.error, description: err.description }),
+      );
+    }
+    runtime.log.error({ err, endpoint: name }, 'unexpected error');
+    runtime.metrics.failures.inc({ endpoint: name, error: 'server_error', reason: 'internal_error' });
+    return pageReply(
+      renderErrorPage({
+        status: 500,
+        error: 'server_error',
+        description: 'The sign-in service could not complete the request.',
+      }),
+    );
+  }
+}
+
+export const pushedAuthorizationRequestEndpoint: Endpoint = {
+  name: 'par',
+  path: '/par',
+  methods: ['POST'],
+  metadataName: 'pushed_authorization_request_endpoint',
+  mtlsAlias: true,
+  discovery: () => clientAuthDiscovery('pushed_authorization_request_endpoint'),
+  async respond(request, runtime) {
+    const params = await readForm(request);
+    const client = await authenticateClient(request, params, runtime);
+    const answer = await pushAuthorizationRequest(
+      authorizationContextOf(runtime),
+      client.client,
+      formRecord(params),
+    );
+    if (answer.status !== 201)
+      runtime.metrics.failures.inc({
+        endpoint: 'par',
+        error: String(answer.body['error']),
+        reason: 'authorization_request_refused',
+      });
+    return jsonReply(answer.body, answer.status);
+  },
+};
+
+export const authorizationEndpoint: Endpoint = {
+  name: 'authorize',
+  path: AUTHORIZATION_PATHS.authorize,
+  methods: ['GET'],
+  metadataName: 'authorization_endpoint',
+  discovery: authorizationDiscovery,
+  respond(request, runtime) {
+    return asPage(runtime, 'authorize', () => {
+      const query = queryRecord(request.query);
+      if (query instanceof OAuthError) throw query;
+      return authorize(authorizationContextOf(runtime), query, cookieOf(request));
+    });
+  },
+};
+
+function cookieOf(request: IssuerRequest): string | undefined {
+  const c = request.headers.cookie;
+  return typeof c === 'string' ? c : undefined;
+}
+
+function interactionPost(name: 'login' | 'consent', path: string, submit: typeof submitLogin): Endpoint {
+  return {
+    name,
+    path,
+    methods: ['POST'],
+    respond(request, runtime) {
+      return asPage(runtime, name, async () => {
+        const form = formRecord(await readForm(request, { limitBytes: 16 * 1024 }));
+        return submit(authorizationContextOf(runtime), {
+          form,
+          cookie: cookieOf(request),
+          headers: request.headers,
+        });
+      });
+    },
+  };
+}
+
+export const loginEndpoint = interactionPost('login', AUTHORIZATION_PATHS.login, submitLogin);
+export const consentEndpoint = interactionPost('consent', AUTHORIZATION_PATHS.consent, submitConsent);

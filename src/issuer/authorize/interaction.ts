@@ -1,0 +1,222 @@
+/**
+ * Driving one authorization request through the end-user's browser: sign-in (unless the session is
+ * already signed in and neither `prompt=login` nor `max_age` asks again), the essential-acr rule,
+ * consent (remembered per user, client and scope set), then the code. The login and consent forms post
+ * back here with the interaction id and the session's CSRF token; the interaction only continues in the
+ * browser session that started it.
+ */
+import {
+  browserSessionOf,
+  csrfTokenValid,
+  renderConsentPage,
+  renderErrorPage,
+  renderLoginPage,
+  sameOriginFormPost,
+  sessionCookie,
+  signInBrowserSession,
+  type BrowserSession,
+  type PageResponse,
+} from '../pages/index.js';
+import type { AuthorizationContext } from './authorization-context.js';
+import { codeToClient, errorToClient } from './authorization-outcome.js';
+import type { Interaction } from './authorization-store.js';
+import { acrForIdToken } from './claims-request.js';
+
+type Endpoint = 'authorize' | 'login' | 'consent';
+
+function withHeaders(page: PageResponse, headers: Record<string, string | string[]>): PageResponse {
+  return { ...page, headers: { ...page.headers, ...headers } };
+}
+
+/** Form targets of the interaction's pages: CSP form-action must allow the redirect to the client. */
+function formTargets(interaction: Interaction): string[] {
+  return [new URL(interaction.target.redirectUri).origin];
+}
+
+async function clientName(ctx: AuthorizationContext, clientId: string): Promise<string> {
+  return (await ctx.findClient(clientId))?.clientName ?? clientId;
+}
+
+export async function loginPage(
+  ctx: AuthorizationContext,
+  interaction: Interaction,
+  session: BrowserSession,
+  opts: { errorMessage?: string; username?: string } = {},
+): Promise<PageResponse> {
+  return renderLoginPage({
+    action: ctx.paths.login,
+    csrfToken: session.csrfToken,
+    hidden: { interaction: interaction.id },
+    intro: `${await clientName(ctx, interaction.request.clientId)} asks you to sign in.`,
+    formTargets: formTargets(interaction),
+    ...(opts.errorMessage !== undefined ? { errorMessage: opts.errorMessage } : {}),
+    ...(opts.username !== undefined ? { username: opts.username } : {}),
+  });
+}
+
+/**
+ * The next step for an interaction in `session`. `justSignedIn` is set right after the login form
+ * succeeded, so `prompt=login` and `max_age` do not ask again.
+ */
+export async function continueInteraction(
+  ctx: AuthorizationContext,
+  interaction: Interaction,
+  session: BrowserSession,
+  endpoint: Endpoint,
+  justSignedIn = false,
+): Promise<PageResponse> {
+  const { request, target } = interaction;
+  const auth = session.authentication;
+  const now = ctx.now();
+  // OIDC Core §3.1.2.1 max_age; at whole-second resolution `>=` makes max_age=0 always re-authenticate.
+  const tooOld = auth !== undefined && request.maxAge !== undefined && now - auth.authTime >= request.maxAge;
+  const needsLogin = !auth || (!justSignedIn && (request.prompt.includes('login') || tooOld));
+  if (needsLogin) {
+    if (request.prompt.includes('none')) {
+      await ctx.store.deleteInteraction(interaction.id);
+      return errorToClient(
+        ctx,
+        target,
+        { error: 'login_required', description: 'the end-user is not signed in' },
+        endpoint,
+      );
+    }
+    return loginPage(ctx, interaction, session);
+  }
+  const acr = acrForIdToken(request.acr, auth.acr);
+  if (!acr.ok) {
+    await ctx.store.deleteInteraction(interaction.id);
+    return errorToClient(ctx, target, acr.refusal, endpoint);
+  }
+  const remembered = await ctx.store.hasConsent(auth.sub, request.clientId, request.scopes);
+  if (!remembered || request.prompt.includes('consent')) {
+    if (request.prompt.includes('none')) {
+      await ctx.store.deleteInteraction(interaction.id);
+      return errorToClient(
+        ctx,
+        target,
+        { error: 'consent_required', description: 'the end-user has not consented' },
+        endpoint,
+      );
+    }
+    const user = await ctx.users.findBySubject(auth.sub);
+    return renderConsentPage({
+      action: ctx.paths.consent,
+      csrfToken: session.csrfToken,
+      hidden: { interaction: interaction.id },
+      clientName: await clientName(ctx, request.clientId),
+      username: user?.username ?? auth.sub,
+      scopes: request.scopes.map((scope) => ({
+        scope,
+        ...(ctx.scopeDescriptions[scope] !== undefined ? { description: ctx.scopeDescriptions[scope] } : {}),
+      })),
+      formTargets: formTargets(interaction),
+    });
+  }
+  await ctx.store.deleteInteraction(interaction.id);
+  return codeToClient(ctx, request, target, auth, acr.value, endpoint);
+}
+
+interface FormPost {
+  form: Record<string, string>;
+  cookie: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+function stalePage(description: string, status = 400): PageResponse {
+  return renderErrorPage({ status, error: 'invalid_request', description });
+}
+
+/** The checks every interaction form post passes: same origin, known session, its CSRF token, its interaction. */
+async function interactionOfPost(
+  ctx: AuthorizationContext,
+  post: FormPost,
+): Promise<
+  { ok: true; session: BrowserSession; interaction: Interaction } | { ok: false; page: PageResponse }
+> {
+  if (!sameOriginFormPost(post.headers, new URL(ctx.issuer).origin))
+    return { ok: false, page: stalePage('This form was not submitted from the sign-in page.', 403) };
+  const { session, isNew } = await browserSessionOf(ctx.sessions, post.cookie);
+  if (isNew)
+    return {
+      ok: false,
+      page: stalePage(
+        'Your session has expired or cookies are disabled. Return to the application and start again.',
+      ),
+    };
+  if (!csrfTokenValid(session, post.form['csrf_token']))
+    return {
+      ok: false,
+      page: stalePage('This form has expired. Return to the application and start again.', 403),
+    };
+  const id = post.form['interaction'];
+  const interaction = id !== undefined ? await ctx.store.getInteraction(id) : undefined;
+  if (!interaction || interaction.sessionId !== session.id || interaction.expiresAt < ctx.now())
+    return {
+      ok: false,
+      page: stalePage(
+        'This sign-in request has expired or was already completed. Return to the application and start again.',
+      ),
+    };
+  return { ok: true, session, interaction };
+}
+
+export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Promise<PageResponse> {
+  const checked = await interactionOfPost(ctx, post);
+  if (!checked.ok) return checked.page;
+  const { interaction } = checked;
+  const username = post.form['username'] ?? '';
+  const password = post.form['password'] ?? '';
+  const user =
+    username !== '' && password !== '' ? await ctx.users.authenticate(username, password) : undefined;
+  if (!user) {
+    interaction.failedLogins += 1;
+    if (interaction.failedLogins >= ctx.maxFailedLogins) {
+      await ctx.store.deleteInteraction(interaction.id);
+      return errorToClient(
+        ctx,
+        interaction.target,
+        { error: 'access_denied', description: 'too many failed sign-in attempts' },
+        'login',
+      );
+    }
+    await ctx.store.saveInteraction(interaction);
+    ctx.outcome('login', interaction.request.clientId, 'login_failed');
+    return loginPage(ctx, interaction, checked.session, {
+      errorMessage: 'The username or password is not correct.',
+      username,
+    });
+  }
+  const session = await signInBrowserSession(ctx.sessions, checked.session, {
+    sub: user.sub,
+    authTime: ctx.now(),
+    ...(user.acr !== undefined ? { acr: user.acr } : {}),
+    amr: ['pwd'],
+  });
+  interaction.sessionId = session.id;
+  await ctx.store.saveInteraction(interaction);
+  const page = await continueInteraction(ctx, interaction, session, 'login', true);
+  return withHeaders(page, { 'Set-Cookie': sessionCookie(session.id, ctx.lifetimes.sessionSeconds) });
+}
+
+export async function submitConsent(ctx: AuthorizationContext, post: FormPost): Promise<PageResponse> {
+  const checked = await interactionOfPost(ctx, post);
+  if (!checked.ok) return checked.page;
+  const { session, interaction } = checked;
+  const auth = session.authentication;
+  if (!auth) return stalePage('You are not signed in. Return to the application and start again.');
+  const decision = post.form['decision'];
+  if (decision !== 'approve' && decision !== 'deny') return stalePage('Choose Approve or Deny.');
+  await ctx.store.deleteInteraction(interaction.id);
+  if (decision === 'deny')
+    return errorToClient(
+      ctx,
+      interaction.target,
+      { error: 'access_denied', description: 'the end-user denied the request' },
+      'consent',
+    );
+  const acr = acrForIdToken(interaction.request.acr, auth.acr);
+  if (!acr.ok) return errorToClient(ctx, interaction.target, acr.refusal, 'consent');
+  await ctx.store.rememberConsent(auth.sub, interaction.request.clientId, interaction.request.scopes);
+  return codeToClient(ctx, interaction.request, interaction.target, auth, acr.value, 'consent');
+}

@@ -1,0 +1,75 @@
+/**
+ * The pushed authorization request endpoint (RFC 9126): the client, already authenticated like at the
+ * token endpoint, posts its signed request object; it is verified and checked completely here (an
+ * invalid one is refused now with 400, RFC 9126 §2.3), stored, and referenced by a single-use
+ * `request_uri` that expires in at most 600 seconds.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ClientConfig } from '../config.js';
+import type { AuthorizationRefusal } from './authorization-error.js';
+import type { AuthorizationContext } from './authorization-context.js';
+import { authorizationRequestOf, responseTargetOf } from './authorization-request.js';
+import { authorizationClientOf } from './client-policy.js';
+import { signedAuthorizationParameters } from './request-parameters.js';
+
+export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
+const MAX_PUSHED_REQUEST_SECONDS = 600;
+
+export interface JsonAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+function refusal(r: AuthorizationRefusal): JsonAnswer {
+  return { status: 400, body: { error: r.error, error_description: r.description } };
+}
+
+export async function pushAuthorizationRequest(
+  ctx: AuthorizationContext,
+  client: ClientConfig,
+  form: Record<string, string>,
+): Promise<JsonAnswer> {
+  const answer = await pushedRequestAnswer(ctx, client, form);
+  ctx.outcome('par', client.clientId, answer.status === 201 ? 'accepted' : String(answer.body['error']));
+  return answer;
+}
+
+async function pushedRequestAnswer(
+  ctx: AuthorizationContext,
+  client: ClientConfig,
+  form: Record<string, string>,
+): Promise<JsonAnswer> {
+  if (form['request_uri'] !== undefined)
+    return refusal({
+      error: 'invalid_request',
+      description: 'request_uri must not be sent to the PAR endpoint (RFC 9126 §2.1)',
+    });
+  if (form['client_id'] !== undefined && form['client_id'] !== client.clientId)
+    return refusal({
+      error: 'invalid_request',
+      description: 'client_id does not match the authenticated client',
+    });
+  if (!client.grantTypes.includes('authorization_code'))
+    return refusal({
+      error: 'unauthorized_client',
+      description: 'the client is not registered for the authorization_code grant',
+    });
+
+  const params = await signedAuthorizationParameters(ctx, client, form);
+  if (!params.ok) return refusal(params.refusal);
+  const authorizationClient = authorizationClientOf(client, ctx.profile);
+  const target = responseTargetOf(params.value, authorizationClient);
+  if (!target.ok) return refusal(target.refusal);
+  if (target.refusal) return refusal(target.refusal);
+  const request = authorizationRequestOf(params.value, authorizationClient, target.value);
+  if (!request.ok) return refusal(request.refusal);
+
+  const expiresIn = Math.min(ctx.lifetimes.pushedRequestSeconds, MAX_PUSHED_REQUEST_SECONDS);
+  const requestUri = REQUEST_URI_PREFIX + randomBytes(32).toString('base64url');
+  await ctx.store.savePushedRequest(requestUri, {
+    clientId: client.clientId,
+    parameters: params.value,
+    expiresAt: ctx.now() + expiresIn,
+  });
+  return { status: 201, body: { request_uri: requestUri, expires_in: expiresIn } };
+}

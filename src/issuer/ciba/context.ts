@@ -1,0 +1,91 @@
+/**
+ * The CIBA service of a running issuer, built once from its runtime (store, users, keys, metrics, clock)
+ * and closed with it. Endpoints find it with `cibaOf(runtime)`.
+ */
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet } from 'jose';
+import type { IssuerRuntime } from '../runtime.js';
+import { endUsersOf, type EndUser } from '../users/authenticator.js';
+import type { CibaUser, CibaUserDirectory } from './hints.js';
+import { createCibaMetrics } from './metrics.js';
+import { NotificationSender } from './notification.js';
+import { CibaService } from './service.js';
+import { stateCibaRequestStore } from './state-store.js';
+import { runtimeCibaTokens } from './tokens.js';
+
+export interface CibaOptions {
+  /** First retry delay of ping/push deliveries in ms (default 1000: 1 s, 2 s, 4 s, ...). */
+  notificationBaseDelayMs?: number;
+  /** Per-attempt timeout in ms (default 10 000). */
+  notificationAttemptTimeoutMs?: number;
+  /** CA bundle (PEM) for notification endpoints; overrides `ciba.notificationCa`. */
+  notificationCa?: string | Buffer;
+}
+
+function userDirectory(runtime: IssuerRuntime): CibaUserDirectory {
+  const users = endUsersOf(runtime);
+  const withCode = (u: EndUser | undefined): CibaUser | undefined => {
+    if (!u) return undefined;
+    const configured = runtime.config.users.find((c) => c.username === u.username);
+    return { ...u, ...(configured?.userCode !== undefined ? { userCode: configured.userCode } : {}) };
+  };
+  return {
+    byUsername: async (username) => withCode(await users.findByUsername(username)),
+    bySubject: async (sub) => withCode(await users.findBySubject(sub)),
+    byEmail: async (email) => {
+      const wanted = email.toLowerCase();
+      const c = runtime.config.users.find(
+        (u) => typeof u.claims.email === 'string' && u.claims.email.toLowerCase() === wanted,
+      );
+      return c ? withCode(await users.findByUsername(c.username)) : undefined;
+    },
+  };
+}
+
+const services = new WeakMap<IssuerRuntime, CibaService>();
+
+export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): CibaService {
+  const { config } = runtime;
+  const ca =
+    options.notificationCa ??
+    (config.ciba.notificationCa !== undefined ? readFileSync(config.ciba.notificationCa) : undefined);
+  const service = new CibaService({
+    issuer: runtime.urls.issuer,
+    expiresInSeconds: config.ciba.expiresInSeconds,
+    intervalSeconds: config.ciba.intervalSeconds,
+    clockSkewSeconds: config.clientAssertions.clockSkewSeconds,
+    signingAlgorithms: ['PS256', 'ES256'],
+    store: stateCibaRequestStore(runtime.storage.state, runtime.storage.replay, () =>
+      runtime.clock.nowSeconds(),
+    ),
+    sender: new NotificationSender({
+      now: () => runtime.clock.nowMs(),
+      ...(options.notificationBaseDelayMs !== undefined && { baseDelayMs: options.notificationBaseDelayMs }),
+      ...(options.notificationAttemptTimeoutMs !== undefined && {
+        attemptTimeoutMs: options.notificationAttemptTimeoutMs,
+      }),
+      ...(ca !== undefined && { ca }),
+    }),
+    tokens: runtimeCibaTokens(runtime),
+    users: userDirectory(runtime),
+    clients: (clientId) => runtime.storage.clients.findClient(clientId),
+    issuerKeys: createLocalJWKSet(runtime.keys.jwks),
+    metrics: createCibaMetrics(runtime.metrics.registry),
+    logger: runtime.log.child({ feature: 'ciba' }),
+    now: () => runtime.clock.nowSeconds(),
+    nowMs: () => runtime.clock.nowMs(),
+  });
+  services.set(runtime, service);
+  return service;
+}
+
+export function cibaOf(runtime: IssuerRuntime): CibaService {
+  return services.get(runtime) ?? startCiba(runtime);
+}
+
+/** Stops notification retries (each ends as abandoned, logged and counted) and waits for them. */
+export async function stopCiba(runtime: IssuerRuntime): Promise<void> {
+  const service = services.get(runtime);
+  services.delete(runtime);
+  if (service) await service.close();
+}

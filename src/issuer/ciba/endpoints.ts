@@ -1,0 +1,245 @@
+/**
+ * The CIBA HTTP edges: the backchannel authentication endpoint (CIBA Core §7, client-authenticated like
+ * the token endpoint and also served on the mTLS alias) and the authentication-device page at
+ * `ciba.devicePath` (sign in, list the user's pending requests, Approve/Deny, sign out). They only
+ * translate between HTTP and the CIBA service; the rules live in the modules the service composes.
+ */
+import { formRecord } from '../authorize/endpoints.js';
+import type { Endpoint } from '../endpoints/endpoint.js';
+import { OAuthError } from '../errors.js';
+import { jsonReply, type IssuerRequest, type Reply } from '../http.js';
+import {
+  browserSessionOf,
+  clearedSessionCookie,
+  csrfTokenValid,
+  renderErrorPage,
+  sameOriginFormPost,
+  sessionCookie,
+  signInBrowserSession,
+  stateBrowserSessions,
+  type BrowserSession,
+  type PageResponse,
+} from '../pages/index.js';
+import { redirectResponse } from '../pages/respond.js';
+import type { IssuerRuntime } from '../runtime.js';
+import { authenticateClient } from '../steps/authenticate-client.js';
+import { readForm } from '../steps/form-body.js';
+import { endUsersOf } from '../users/authenticator.js';
+import { cibaOf } from './context.js';
+import { renderDeviceRequests, renderDeviceSignIn, type DeviceNotice } from './device-page.js';
+import type { CibaError } from './errors.js';
+
+/** Browser sessions last a working day, like the authorization flow's. */
+const SESSION_SECONDS = 8 * 3600;
+
+export function oauthErrorOf(e: CibaError): OAuthError {
+  // The error code is the metric reason: both come from the closed sets of CIBA §11 and §13.
+  return new OAuthError(e.error, e.description, { status: e.status, reason: `ciba_${e.error}` });
+}
+
+export const backchannelAuthenticationEndpoint: Endpoint = {
+  name: 'backchannel_authentication',
+  path: '/backchannel-authentication',
+  methods: ['POST'],
+  metadataName: 'backchannel_authentication_endpoint',
+  mtlsAlias: true,
+  discovery: () => ({
+    backchannel_token_delivery_modes_supported: ['poll', 'ping', 'push'],
+    backchannel_authentication_request_signing_alg_values_supported: ['PS256', 'ES256'],
+    backchannel_user_code_parameter_supported: true,
+  }),
+  async respond(request, runtime) {
+    const params = await readForm(request);
+    const client = await authenticateClient(request, params, runtime);
+    const result = await cibaOf(runtime).startAuthentication(
+      { config: client.client, keys: runtime.clientKeys.get(client.client.clientId)?.resolver },
+      formRecord(params),
+      request.certificate?.thumbprint,
+    );
+    if (!result.ok) throw oauthErrorOf(result.error);
+    return jsonReply({ ...result.value });
+  },
+};
+
+function pageReply(page: PageResponse): Reply {
+  return { status: page.status, headers: page.headers, body: page.body };
+}
+
+function cookieOf(request: IssuerRequest): string | undefined {
+  const c = request.headers.cookie;
+  return typeof c === 'string' ? c : undefined;
+}
+
+const devicePaths = (devicePath: string) => ({
+  page: devicePath,
+  decision: `${devicePath}/decision`,
+  signOut: `${devicePath}/sign-out`,
+});
+
+const NOTICES: readonly DeviceNotice[] = ['approved', 'denied', 'expired', 'unavailable'];
+
+async function devicePage(
+  runtime: IssuerRuntime,
+  session: BrowserSession,
+  notice: string | null,
+  headers: Record<string, string | string[]> = {},
+): Promise<PageResponse> {
+  const paths = devicePaths(runtime.config.ciba.devicePath);
+  const auth = session.authentication;
+  if (!auth) return renderDeviceSignIn({ action: paths.page, csrfToken: session.csrfToken, headers });
+  const user = await endUsersOf(runtime).findBySubject(auth.sub);
+  return renderDeviceRequests({
+    decisionAction: paths.decision,
+    signOutAction: paths.signOut,
+    refreshHref: paths.page,
+    csrfToken: session.csrfToken,
+    username: user?.username ?? auth.sub,
+    requests: await cibaOf(runtime).pendingFor(auth.sub),
+    ...(NOTICES.includes(notice as DeviceNotice) && { notice: notice as DeviceNotice }),
+    headers,
+  });
+}
+
+/** Runs a device-page action so that every failure is a page, never JSON or a stack trace. */
+async function asPage(runtime: IssuerRuntime, run: () => Promise<PageResponse>): Promise<Reply> {
+  try {
+    return pageReply(await run());
+  } catch (err) {
+    const known = err instanceof OAuthError;
+    if (!known) runtime.log.error({ err, endpoint: 'ciba_device' }, 'unexpected error');
+    runtime.metrics.failures.inc({
+      endpoint: 'ciba_device',
+      error: known ? err.error : 'server_error',
+      reason: known ? err.reason : 'internal_error',
+    });
+    return pageReply(
+      renderErrorPage({
+        status: known ? err.status : 500,
+        error: known ? err.error : 'server_error',
+        description: known ? err.description : 'The request could not be completed. Try again.',
+      }),
+    );
+  }
+}
+
+/** Checks shared by every device-page form post: same origin, a known session, its CSRF token. */
+async function checkedPost(
+  request: IssuerRequest,
+  runtime: IssuerRuntime,
+): Promise<
+  { ok: true; session: BrowserSession; form: Record<string, string> } | { ok: false; page: PageResponse }
+> {
+  const stale = (description: string, status: number) => ({
+    ok: false as const,
+    page: renderErrorPage({ status, error: 'invalid_request', description, title: 'Please start again' }),
+  });
+  if (!sameOriginFormPost(request.headers, new URL(runtime.urls.issuer).origin))
+    return stale('This form was not submitted from the device page.', 403);
+  const form = formRecord(await readForm(request, { limitBytes: 16 * 1024 }));
+  const { session, isNew } = await browserSessionOf(
+    stateBrowserSessions(runtime.storage.state),
+    cookieOf(request),
+  );
+  if (isNew)
+    return stale('Your session has expired or cookies are disabled. Open the device page again.', 400);
+  if (!csrfTokenValid(session, form['csrf_token']))
+    return stale('This form has expired. Open the device page again.', 403);
+  return { ok: true, session, form };
+}
+
+export const devicePageEndpoint: Endpoint = {
+  name: 'ciba_device',
+  path: '/device',
+  configuredPath: (config) => config.ciba.devicePath,
+  methods: ['GET', 'POST'],
+  respond(request, runtime) {
+    return asPage(runtime, async () => {
+      const sessions = stateBrowserSessions(runtime.storage.state);
+      if (request.method === 'GET') {
+        const { session, isNew } = await browserSessionOf(sessions, cookieOf(request));
+        if (isNew) await sessions.save(session);
+        return devicePage(
+          runtime,
+          session,
+          request.query.get('result'),
+          isNew ? { 'Set-Cookie': sessionCookie(session.id, SESSION_SECONDS) } : {},
+        );
+      }
+      // POST: the sign-in form.
+      const checked = await checkedPost(request, runtime);
+      if (!checked.ok) return checked.page;
+      const username = checked.form['username'] ?? '';
+      const password = checked.form['password'] ?? '';
+      const user =
+        username !== '' && password !== ''
+          ? await endUsersOf(runtime).authenticate(username, password)
+          : undefined;
+      if (!user) {
+        runtime.log.info({ endpoint: 'ciba_device' }, 'device sign-in failed');
+        return renderDeviceSignIn({
+          action: runtime.config.ciba.devicePath,
+          csrfToken: checked.session.csrfToken,
+          username,
+          errorMessage: 'The username or password is not correct.',
+          status: 401,
+        });
+      }
+      const session = await signInBrowserSession(sessions, checked.session, {
+        sub: user.sub,
+        authTime: runtime.clock.nowSeconds(),
+        ...(user.acr !== undefined ? { acr: user.acr } : {}),
+        amr: ['pwd'],
+      });
+      return redirectResponse(runtime.config.ciba.devicePath, {
+        'Set-Cookie': sessionCookie(session.id, SESSION_SECONDS),
+      });
+    });
+  },
+};
+
+export const deviceDecisionEndpoint: Endpoint = {
+  name: 'ciba_device_decision',
+  path: '/device/decision',
+  configuredPath: (config) => devicePaths(config.ciba.devicePath).decision,
+  methods: ['POST'],
+  respond(request, runtime) {
+    return asPage(runtime, async () => {
+      const checked = await checkedPost(request, runtime);
+      if (!checked.ok) return checked.page;
+      const auth = checked.session.authentication;
+      if (!auth) return redirectResponse(runtime.config.ciba.devicePath);
+      const decision = checked.form['decision'];
+      const handle = checked.form['request'];
+      if ((decision !== 'approve' && decision !== 'deny') || handle === undefined)
+        return renderErrorPage({
+          status: 400,
+          error: 'invalid_request',
+          description: 'Choose Approve or Deny.',
+        });
+      const notice = await cibaOf(runtime).decide(auth.sub, handle, decision, auth.authTime);
+      return redirectResponse(`${runtime.config.ciba.devicePath}?result=${notice}`);
+    });
+  },
+};
+
+export const deviceSignOutEndpoint: Endpoint = {
+  name: 'ciba_device_sign_out',
+  path: '/device/sign-out',
+  configuredPath: (config) => devicePaths(config.ciba.devicePath).signOut,
+  methods: ['POST'],
+  respond(request, runtime) {
+    return asPage(runtime, async () => {
+      const checked = await checkedPost(request, runtime);
+      if (!checked.ok) return checked.page;
+      await stateBrowserSessions(runtime.storage.state).delete(checked.session.id);
+      return redirectResponse(runtime.config.ciba.devicePath, { 'Set-Cookie': clearedSessionCookie() });
+    });
+  },
+};
+
+export const cibaEndpoints: readonly Endpoint[] = [
+  backchannelAuthenticationEndpoint,
+  devicePageEndpoint,
+  deviceDecisionEndpoint,
+  deviceSignOutEndpoint,
+];

@@ -1,0 +1,411 @@
+/**
+ * The CIBA flow, composed from the pure rules (authentication-request, pending-request), the store and
+ * the notification sender. The HTTP edges (backchannel endpoint, CIBA grant, device page) call into this
+ * and only translate values to HTTP. The parts the core issuer owns (client authentication, token minting,
+ * signing keys) come in through the ports below.
+ */
+import type { Logger } from 'pino';
+import type { ClientConfig } from '../config.js';
+import type { TokenResponse } from '../grants/grant.js';
+import {
+  checkRequestObjectClaims,
+  parseAuthenticationParameters,
+  selectRequestSource,
+  type CibaClientPolicy,
+  type DeliveryMode,
+} from './authentication-request.js';
+import { authenticationError, fail, ok, tokenError, type Result } from './errors.js';
+import type { AuthenticationErrorCode, CibaError, TokenErrorCode } from './errors.js';
+import { userOfHint, type CibaUser, type CibaUserDirectory } from './hints.js';
+import { newAuthReqId } from './identifiers.js';
+import type { CibaMetrics } from './metrics.js';
+import type { NotificationSender } from './notification.js';
+import { type AttemptReport } from './notification.js';
+import {
+  applyDecision,
+  currentStatus,
+  evaluatePoll,
+  markPushed,
+  recordNotificationAttempt,
+  type CibaRequestRecord,
+  type Decision,
+} from './pending-request.js';
+import { verifyRequestObject, type KeyLookup } from './request-object.js';
+import { RETENTION_AFTER_EXPIRY_SECONDS, updateRequest, type CibaRequestStore } from './store.js';
+import { deviceHandle, type DeviceNotice, type DeviceRequestView } from './device-page.js';
+import { secretsEqual } from '../pages/index.js';
+
+export interface CibaGrant {
+  client: ClientConfig;
+  user: CibaUser;
+  scopes: string[];
+  /** x5t#S256 the access token is bound to (RFC 8705 §3), if the client presented a certificate. */
+  certificateThumbprint: string | undefined;
+  authReqId: string;
+  authTime: number | undefined;
+  mode: DeliveryMode;
+}
+
+/** Port to the core issuer's token minting (access token, refresh token, ID token). */
+export interface CibaTokenIssuer {
+  /** Mints the tokens of one approved request; `grantId` names them all for revocation. */
+  issue(grant: CibaGrant): Promise<{ response: TokenResponse; grantId: string }>;
+  /** Revokes every token of a grant (push tokens that could not be delivered). */
+  revokeGrant(grantId: string): Promise<void>;
+}
+
+/** A client as the CIBA endpoints need it: its configuration and its request-object keys. */
+export interface CibaClient {
+  config: ClientConfig;
+  keys: KeyLookup | undefined;
+}
+
+export interface CibaServiceOptions {
+  issuer: string;
+  expiresInSeconds: number;
+  intervalSeconds: number;
+  clockSkewSeconds: number;
+  signingAlgorithms: readonly string[];
+  store: CibaRequestStore;
+  sender: NotificationSender;
+  tokens: CibaTokenIssuer;
+  users: CibaUserDirectory;
+  clients: (clientId: string) => Promise<ClientConfig | undefined>;
+  issuerKeys: KeyLookup;
+  metrics: CibaMetrics;
+  logger: Logger;
+  /** Unix seconds (tests move time). */
+  now?: () => number;
+  /** Unix milliseconds, for poll rate limiting (defaults to `now()` x 1000). */
+  nowMs?: () => number;
+}
+
+export interface AuthenticationResponse {
+  auth_req_id: string;
+  expires_in: number;
+  interval?: number;
+}
+
+export function clientPolicy(c: ClientConfig): CibaClientPolicy {
+  return {
+    clientId: c.clientId,
+    cibaProfile: c.cibaProfile,
+    deliveryMode: c.backchannelTokenDeliveryMode ?? 'poll',
+    ...(c.backchannelAuthenticationRequestSigningAlg !== undefined && {
+      requestSigningAlg: c.backchannelAuthenticationRequestSigningAlg,
+    }),
+    userCodeParameter: c.backchannelUserCodeParameter,
+    scopes: c.scopes,
+  };
+}
+
+export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
+
+export class CibaService {
+  readonly #o: CibaServiceOptions;
+  readonly #now: () => number;
+  readonly #nowMs: () => number;
+  readonly #deliveries = new Set<Promise<void>>();
+
+  constructor(options: CibaServiceOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    const now = this.#now;
+    this.#nowMs = options.nowMs ?? (options.now ? () => now() * 1000 : Date.now);
+  }
+
+  /** The backchannel authentication endpoint, after client authentication (CIBA Core §7). */
+  async startAuthentication(
+    client: CibaClient,
+    form: Readonly<Record<string, string>>,
+    certificateThumbprint: string | undefined,
+  ): Promise<Result<AuthenticationResponse, CibaError<AuthenticationErrorCode>>> {
+    const mode = client.config.backchannelTokenDeliveryMode ?? 'poll';
+    const r = await this.#authenticate(client, form, certificateThumbprint);
+    this.#o.metrics.requests.inc({ mode, outcome: r.ok ? 'accepted' : r.error.error });
+    if (!r.ok)
+      this.#o.logger.info(
+        { clientId: client.config.clientId, error: r.error.error, description: r.error.description },
+        'CIBA authentication request refused',
+      );
+    return r;
+  }
+
+  async #authenticate(
+    client: CibaClient,
+    form: Readonly<Record<string, string>>,
+    certificateThumbprint: string | undefined,
+  ): Promise<Result<AuthenticationResponse, CibaError<AuthenticationErrorCode>>> {
+    const c = client.config;
+    if (!c.grantTypes.includes(CIBA_GRANT_TYPE) || c.backchannelTokenDeliveryMode === undefined)
+      return fail(authenticationError('unauthorized_client', 'this client is not registered for CIBA'));
+    const policy = clientPolicy(c);
+    const now = this.#now();
+    const limits = {
+      issuer: this.#o.issuer,
+      expiresInSeconds: this.#o.expiresInSeconds,
+      clockSkewSeconds: this.#o.clockSkewSeconds,
+    };
+    const source = selectRequestSource(form, policy);
+    if (!source.ok) return source;
+    let params: Record<string, unknown>;
+    if (source.value.kind === 'signed') {
+      const algs = policy.requestSigningAlg ? [policy.requestSigningAlg] : this.#o.signingAlgorithms;
+      const verified = await verifyRequestObject(source.value.jwt, client.keys, algs);
+      if (!verified.ok) return verified;
+      const claims = checkRequestObjectClaims(verified.value, policy, limits, now);
+      if (!claims.ok) return claims;
+      // CIBA §7.1.1 jti: a signed request is accepted once (replay of a captured request is refused).
+      const fresh = await this.#o.store.claimOnce(
+        `request-jti:${c.clientId}:${String(verified.value.jti)}`,
+        Number(verified.value.exp) + this.#o.clockSkewSeconds,
+      );
+      if (!fresh)
+        return fail(authenticationError('invalid_request', 'request object jti has already been used'));
+      params = claims.value;
+    } else {
+      params = source.value.params;
+    }
+    const parsed = parseAuthenticationParameters(params, policy, limits);
+    if (!parsed.ok) return parsed;
+    const request = parsed.value;
+    const user = await userOfHint(request.hint, {
+      issuer: this.#o.issuer,
+      clientId: c.clientId,
+      clockSkewSeconds: this.#o.clockSkewSeconds,
+      now,
+      algorithms: policy.requestSigningAlg ? [policy.requestSigningAlg] : this.#o.signingAlgorithms,
+      clientKeys: client.keys,
+      issuerKeys: this.#o.issuerKeys,
+      users: this.#o.users,
+    });
+    if (!user.ok) return user;
+    if (policy.userCodeParameter && user.value.userCode !== undefined) {
+      if (request.userCode === undefined)
+        return fail(authenticationError('missing_user_code', 'user_code is required for this user'));
+      if (!secretsEqual(request.userCode, user.value.userCode))
+        return fail(authenticationError('invalid_user_code', 'user_code is not correct'));
+    }
+    const record: CibaRequestRecord = {
+      authReqId: newAuthReqId(),
+      clientId: c.clientId,
+      subject: user.value.sub,
+      scopes: request.scopes,
+      ...(request.bindingMessage !== undefined && { bindingMessage: request.bindingMessage }),
+      ...(request.acrValues !== undefined && { acrValues: request.acrValues }),
+      deliveryMode: policy.deliveryMode,
+      ...(request.clientNotificationToken !== undefined && {
+        clientNotificationToken: request.clientNotificationToken,
+      }),
+      ...(certificateThumbprint !== undefined && { certificateThumbprint }),
+      createdAt: now,
+      expiresAt: now + request.expiresIn,
+      interval: this.#o.intervalSeconds,
+      status: 'pending',
+      version: 1,
+    };
+    if (!(await this.#o.store.insert(record, record.expiresAt + RETENTION_AFTER_EXPIRY_SECONDS)))
+      throw new Error('auth_req_id collision (random source broken?)');
+    this.#o.logger.info(
+      { clientId: c.clientId, mode: record.deliveryMode, expiresIn: request.expiresIn },
+      'CIBA authentication request accepted',
+    );
+    return ok({
+      auth_req_id: record.authReqId,
+      expires_in: request.expiresIn,
+      // CIBA Core §7.3: interval is for clients that poll (poll, and ping clients may poll too).
+      ...(record.deliveryMode !== 'push' && { interval: record.interval }),
+    });
+  }
+
+  /** The token endpoint, grant `urn:openid:params:grant-type:ciba` (CIBA Core §10.1, §11). */
+  async redeem(
+    client: ClientConfig,
+    authReqId: string | undefined,
+    certificateThumbprint: string | undefined,
+  ): Promise<Result<TokenResponse, CibaError<TokenErrorCode>>> {
+    const r = await this.#redeem(client, authReqId, certificateThumbprint);
+    this.#o.metrics.polls.inc({ outcome: r.ok ? 'issued' : r.error.error });
+    return r;
+  }
+
+  async #redeem(
+    client: ClientConfig,
+    authReqId: string | undefined,
+    certificateThumbprint: string | undefined,
+  ): Promise<Result<TokenResponse, CibaError<TokenErrorCode>>> {
+    if (!client.grantTypes.includes(CIBA_GRANT_TYPE))
+      return fail(tokenError('unauthorized_client', 'this client is not registered for the CIBA grant'));
+    if (authReqId === undefined || authReqId === '')
+      return fail(tokenError('invalid_request', 'auth_req_id is required'));
+    const now = this.#now();
+    const outcome = await updateRequest(this.#o.store, authReqId, (record) => {
+      const o = evaluatePoll(record, client.clientId, now, this.#nowMs());
+      return { result: { o, record }, ...('next' in o && o.next !== undefined && { next: o.next }) };
+    });
+    const { o, record } = outcome;
+    switch (o.kind) {
+      case 'invalid_grant':
+      case 'unauthorized_client':
+        return fail(tokenError(o.kind, o.description));
+      case 'authorization_pending':
+        return fail(tokenError('authorization_pending', 'the user has not yet decided'));
+      case 'slow_down':
+        return fail(tokenError('slow_down', `poll at most every ${o.next.interval} s`));
+      case 'expired_token':
+        return fail(
+          tokenError('expired_token', 'auth_req_id has expired; start a new authentication request'),
+        );
+      case 'access_denied':
+        return fail(tokenError('access_denied', 'the user denied the request'));
+      case 'issue': {
+        const user = await this.#o.users.bySubject(record!.subject);
+        if (!user) return fail(tokenError('invalid_grant', 'the user no longer exists'));
+        const { response } = await this.#o.tokens.issue({
+          client,
+          user,
+          scopes: record!.scopes,
+          certificateThumbprint,
+          authReqId,
+          authTime: record!.authTime,
+          mode: record!.deliveryMode,
+        });
+        return ok(response);
+      }
+    }
+  }
+
+  /** The requests waiting for `subject` on the authentication device. */
+  async pendingFor(subject: string): Promise<DeviceRequestView[]> {
+    const now = this.#now();
+    const pending = (await this.#o.store.listBySubject(subject)).filter(
+      (r) => currentStatus(r, now) === 'pending',
+    );
+    return Promise.all(
+      pending.map(async (r) => {
+        const client = await this.#o.clients(r.clientId);
+        return {
+          handle: deviceHandle(r.authReqId),
+          clientName: client?.clientName ?? r.clientId,
+          scopes: r.scopes,
+          ...(r.bindingMessage !== undefined && { bindingMessage: r.bindingMessage }),
+          expiresInSeconds: Math.max(0, r.expiresAt - now),
+        };
+      }),
+    );
+  }
+
+  /** The user's decision on the device page; starts the ping or push delivery (CIBA Core §10.2, §10.3). */
+  async decide(subject: string, handle: string, decision: Decision, authTime: number): Promise<DeviceNotice> {
+    const now = this.#now();
+    const target = (await this.#o.store.listBySubject(subject)).find(
+      (r) => deviceHandle(r.authReqId) === handle,
+    );
+    if (!target) return 'unavailable';
+    const outcome = await updateRequest(this.#o.store, target.authReqId, (record) => {
+      const d = applyDecision(record, subject, decision, authTime, now);
+      return { result: d, ...(d.kind === 'decided' && { next: d.next }) };
+    });
+    if (outcome.kind === 'refused') return outcome.reason === 'expired' ? 'expired' : 'unavailable';
+    this.#o.metrics.decisions.inc({ decision });
+    this.#o.logger.info(
+      { clientId: target.clientId, mode: target.deliveryMode, decision },
+      'CIBA request decided on the authentication device',
+    );
+    const record = outcome.next;
+    if (record.deliveryMode === 'ping') this.#track(this.#ping(record));
+    if (record.deliveryMode === 'push') this.#track(this.#push(record));
+    return decision === 'approve' ? 'approved' : 'denied';
+  }
+
+  #track(p: Promise<void>): void {
+    const tracked = p.catch((e: unknown) =>
+      this.#o.logger.error({ err: e }, 'CIBA notification failed unexpectedly'),
+    );
+    this.#deliveries.add(tracked);
+    void tracked.finally(() => this.#deliveries.delete(tracked));
+  }
+
+  async #ping(record: CibaRequestRecord): Promise<void> {
+    await this.#deliver(record, { auth_req_id: record.authReqId });
+  }
+
+  async #push(record: CibaRequestRecord): Promise<void> {
+    const client = await this.#o.clients(record.clientId);
+    const user = await this.#o.users.bySubject(record.subject);
+    if (record.status === 'denied' || !client || !user) {
+      // CIBA Core §12: a push error payload.
+      await this.#deliver(record, {
+        auth_req_id: record.authReqId,
+        error: 'access_denied',
+        error_description: 'the user denied the request',
+      });
+      return;
+    }
+    // Consume before minting: whatever happens next, this auth_req_id never yields tokens twice.
+    const consumed = await updateRequest(this.#o.store, record.authReqId, (r) =>
+      r && r.status === 'approved' ? { result: true, next: markPushed(r) } : { result: false },
+    );
+    if (!consumed) return;
+    const { response, grantId } = await this.#o.tokens.issue({
+      client,
+      user,
+      scopes: record.scopes,
+      // CIBA §10.3: push tokens never pass the token endpoint; they are bound to the certificate of the
+      // backchannel authentication request (if the client presented one there).
+      certificateThumbprint: record.certificateThumbprint,
+      authReqId: record.authReqId,
+      authTime: record.authTime,
+      mode: 'push',
+    });
+    const delivered = await this.#deliver(record, { auth_req_id: record.authReqId, ...response });
+    if (!delivered) {
+      // Undelivered tokens must not stay usable: nobody legitimate holds them.
+      await this.#o.tokens.revokeGrant(grantId);
+      this.#o.logger.warn({ clientId: record.clientId }, 'undelivered CIBA push tokens revoked');
+    }
+  }
+
+  async #deliver(record: CibaRequestRecord, body: Record<string, unknown>): Promise<boolean> {
+    const client = await this.#o.clients(record.clientId);
+    const url = client?.backchannelClientNotificationEndpoint;
+    const mode = record.deliveryMode === 'push' ? 'push' : 'ping';
+    const log = { clientId: record.clientId, mode };
+    if (url === undefined || record.clientNotificationToken === undefined) {
+      this.#o.metrics.notifications.inc({ mode, result: 'abandoned' });
+      this.#o.logger.error(log, 'CIBA notification impossible: no endpoint or client_notification_token');
+      return false;
+    }
+    const last = await this.#o.sender.deliver(
+      { mode, url, bearer: record.clientNotificationToken, body, deadline: record.expiresAt * 1000 },
+      async (report: AttemptReport) => {
+        const result = report.delivered ? 'delivered' : report.abandoned ? 'abandoned' : 'failed';
+        this.#o.metrics.notifications.inc({ mode, result });
+        if (report.delivered)
+          this.#o.logger.info({ ...log, attempt: report.attempt }, 'CIBA notification delivered');
+        else
+          this.#o.logger[report.abandoned ? 'error' : 'warn'](
+            { ...log, attempt: report.attempt, error: report.error },
+            report.abandoned
+              ? 'CIBA notification abandoned: the request expired before the client accepted it'
+              : 'CIBA notification failed; will retry',
+          );
+        await updateRequest(this.#o.store, record.authReqId, (r) =>
+          r ? { result: undefined, next: recordNotificationAttempt(r, report) } : { result: undefined },
+        );
+      },
+    );
+    return last.delivered;
+  }
+
+  /** Resolves when every notification started so far has been delivered or abandoned. */
+  async settled(): Promise<void> {
+    while (this.#deliveries.size > 0) await Promise.allSettled([...this.#deliveries]);
+  }
+
+  /** Waits for running deliveries after the sender was closed (they end as abandoned). */
+  async close(): Promise<void> {
+    await this.#o.sender.close();
+    await Promise.allSettled([...this.#deliveries]);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * grant_type=authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3). The code is bound to
+ * the client, the redirect_uri and the PKCE challenge, is short-lived and single use: presenting a
+ * redeemed code again fails with invalid_grant and revokes every token the first use produced
+ * (RFC 6749 §4.1.2). Tokens are sender-constrained (FAPI 1 Advanced §5.2.2-5, FAPI 2.0 §5.3.2.1): the
+ * access token is bound to the connection's client certificate, so a request without one is refused.
+ */
+import { OAuthError, invalidGrant } from '../errors.js';
+import type { Json } from '../storage/store.js';
+import { issueAccessToken } from '../tokens/access-token.js';
+import { signIdToken } from '../tokens/id-token.js';
+import { issueRefreshToken } from '../tokens/refresh-token.js';
+import { authorizationContextOf } from '../authorize/authorization-context.js';
+import { codeVerifierMatches } from '../authorize/pkce.js';
+import { idTokenUserClaims } from '../authorize/user-claims.js';
+import { endUsersOf } from '../users/authenticator.js';
+import type { Grant, TokenResponse } from './grant.js';
+
+export const authorizationCodeGrant: Grant = {
+  grantType: 'authorization_code',
+  async exchange({ params, client, request }, runtime) {
+    const code = params.required('code');
+    const store = authorizationContextOf(runtime).store;
+    const found = await store.findCode(code);
+    if (!found) throw invalidGrant('the authorization code is invalid or expired', 'code_invalid');
+    const { grant } = found;
+    const revokeFirstUse = async () => {
+      await runtime.storage.grants.revokeGrant(grant.grantId, runtime.config.refreshTokens.ttlSeconds);
+      runtime.log.warn(
+        { clientId: grant.clientId, grantId: grant.grantId },
+        'authorization code used twice: tokens from its first use revoked (RFC 6749 §4.1.2)',
+      );
+      return invalidGrant(
+        'the authorization code was already used; tokens issued from it are revoked',
+        'code_reused',
+      );
+    };
+    if (found.used) throw await revokeFirstUse();
+    if (grant.clientId !== client.client.clientId)
+      throw invalidGrant('the authorization code was issued to another client', 'code_client_mismatch');
+    if (grant.expiresAt <= runtime.clock.nowSeconds())
+      throw invalidGrant('the authorization code has expired', 'code_expired');
+    // RFC 6749 §4.1.3: required, and identical to the authorization request's value.
+    if (params.get('redirect_uri') !== grant.redirectUri)
+      throw invalidGrant('redirect_uri does not match the authorization request', 'redirect_uri_mismatch');
+    if (!codeVerifierMatches(params.get('code_verifier'), grant.codeChallenge))
+      throw invalidGrant('code_verifier does not match the code_challenge (PKCE S256)', 'pkce_mismatch');
+    if (!request.certificate)
+      throw new OAuthError(
+        'invalid_request',
+        'a client certificate is required: FAPI access tokens are certificate-bound (RFC 8705); use the mtls_endpoint_aliases token endpoint',
+        { reason: 'certificate_required' },
+      );
+
+    const redemption = await store.redeemCode(code);
+    if (!redemption) throw invalidGrant('the authorization code is invalid or expired', 'code_invalid');
+    if (!redemption.firstUse) throw await revokeFirstUse();
+
+    const scope = grant.scopes.join(' ');
+    await runtime.storage.grants.saveGrant(
+      {
+        grantId: grant.grantId,
+        clientId: grant.clientId,
+        sub: grant.sub,
+        scope,
+        grantType: 'authorization_code',
+        authTime: grant.authTime,
+        ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
+        ...(grant.claims !== undefined
+          ? { claims: { claims_request: grant.claims as unknown as Json } }
+          : {}),
+      },
+      runtime.config.refreshTokens.ttlSeconds,
+    );
+    const issued = await issueAccessToken(runtime, {
+      sub: grant.sub,
+      clientId: grant.clientId,
+      scope,
+      grantId: grant.grantId,
+      certificate: request.certificate,
+      authTime: grant.authTime,
+      ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
+    });
+    const response: TokenResponse = {
+      access_token: issued.token,
+      token_type: 'Bearer',
+      expires_in: issued.expiresIn,
+      scope,
+    };
+    if (client.client.grantTypes.includes('refresh_token'))
+      response.refresh_token = await issueRefreshToken(runtime, {
+        grantId: grant.grantId,
+        clientId: grant.clientId,
+        sub: grant.sub,
+        scope,
+        certificate: request.certificate,
+      });
+    if (grant.scopes.includes('openid')) {
+      const user = await endUsersOf(runtime).findBySubject(grant.sub);
+      response.id_token = await signIdToken(runtime, {
+        client: client.client,
+        sub: grant.sub,
+        authTime: grant.authTime,
+        accessToken: issued.token,
+        claims: idTokenUserClaims(user?.claims ?? {}, grant.claims),
+        ...(grant.nonce !== undefined ? { nonce: grant.nonce } : {}),
+        ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
+        ...(grant.amr !== undefined ? { amr: grant.amr } : {}),
+      });
+    }
+    return response;
+  },
+};
