@@ -1,7 +1,7 @@
 // The benchmark's peers must be valid and must do the job they are compared on: nginx terminates mTLS,
 // HAProxy also rejects every token the gateway would reject on signature, exp, iss, aud and binding.
 // Servers listen on Unix sockets here (no fixed ports in tests); the bench itself uses TCP.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,8 +21,6 @@ interface Setup {
   forwarded: () => number;
   base: Omit<ProxyConfigOptions, 'listen'>;
 }
-
-type Test = typeof t;
 
 async function setup(t: Test): Promise<Setup> {
   // A short folder: Unix socket paths are limited to 107 bytes.
