@@ -42,3 +42,13 @@ export function artifactPath(name: string): string {
   mkdirSync(dir, { recursive: true });
   return path.join(dir, name);
 }
+
+/** A phone-sized (iPhone 12-class) viewport: the CIBA device page must work there. */
+export const PHONE_VIEWPORT = { width: 390, height: 844 };
+
+/** One browser with one phone-sized context, closed together (the device-page tests' shape). */
+export async function launchPhoneBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const browser = await launchChromium();
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: PHONE_VIEWPORT });
+  return { context, close: () => browser.close() };
+}

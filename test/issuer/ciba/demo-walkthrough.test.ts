@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decideOnDevice } from '../../helpers/ciba.js';
-import { launchChromium } from '../../helpers/chromium.js';
+import { launchPhoneBrowser } from '../../helpers/browser.js';
 
 const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
 
@@ -105,7 +105,7 @@ t.test('the printed CIBA walkthrough works for poll, ping and push', async (t) =
   t.equal(steps.filter((s) => s.kind === 'device').length, 3, 'one browser step per mode');
   t.equal(steps.filter((s) => s.kind === 'command').length, 9);
 
-  const browser = await launchChromium();
+  const browser = await launchPhoneBrowser();
   t.teardown(() => browser.close());
   const bash = bashSession(cwd);
   t.teardown(() => bash.close());

@@ -16,15 +16,15 @@ import {
   startCibaIssuer,
   type CibaIssuer,
 } from '../../helpers/ciba.js';
-import { launchChromium } from '../../helpers/chromium.js';
+import { launchPhoneBrowser } from '../../helpers/browser.js';
 import { outcome } from '../../helpers/issuer.js';
 import { fetchText, metricValue } from '../../helpers/metrics-text.js';
 
 let ci: CibaIssuer;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
+let browser: Awaited<ReturnType<typeof launchPhoneBrowser>>;
 t.before(async () => {
   ci = await startCibaIssuer();
-  browser = await launchChromium();
+  browser = await launchPhoneBrowser();
 });
 t.teardown(async () => {
   await browser?.close();

@@ -9,16 +9,16 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Page } from 'playwright-core';
 import { leftHalfHash } from '../../../src/issuer/tokens/id-token.js';
 import { ALICE, BOB, startCibaIssuer, type CibaIssuer } from '../../helpers/ciba.js';
-import { launchChromium } from '../../helpers/chromium.js';
+import { launchPhoneBrowser } from '../../helpers/browser.js';
 import { startGatewayFixture } from '../../helpers/gateway.js';
 import { outcome } from '../../helpers/issuer.js';
 
 let ci: CibaIssuer;
-let browser: Awaited<ReturnType<typeof launchChromium>>;
+let browser: Awaited<ReturnType<typeof launchPhoneBrowser>>;
 t.before(async () => {
   // A 2 s interval: the two quick polls below are always within it, even on a loaded machine.
   ci = await startCibaIssuer({ ciba: { intervalSeconds: 2 } });
-  browser = await launchChromium();
+  browser = await launchPhoneBrowser();
 });
 t.teardown(async () => {
   await browser?.close();
