@@ -27,6 +27,17 @@ export function createGatewayLogger(level: LevelWithSilent, name = 'fapi-gateway
         censor: '[redacted]',
       },
       timestamp: pino.stdTimeFunctions.isoTime,
+      hooks: {
+        // Only per-request lines are batched: operational events (start, reload, drain, worker exits) and
+        // warnings are rare, and operators and supervisors wait for them, so they are written at once.
+        logMethod(args, method, level) {
+          method.apply(this, args);
+          const first: unknown = args[0];
+          if (level >= 40 || (typeof first === 'object' && first !== null && 'event' in first)) {
+            destination.flush(() => undefined);
+          }
+        },
+      },
     },
     destination,
   );
