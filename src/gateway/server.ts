@@ -5,7 +5,6 @@
  */
 import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
@@ -24,6 +23,7 @@ import { rawRejectResponse, renderReject, renderUpstreamFailure } from './respon
 import { randomUUID } from 'node:crypto';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
+import { listenOn } from '../net/listen.js';
 
 export interface StartGatewayOptions {
   /** Defaults to a pino logger at `logging.level` on stdout. */
@@ -63,22 +63,7 @@ interface Pipeline {
 }
 
 function listen(server: HttpServer | HttpsServer, key: string, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const failed = (err: NodeJS.ErrnoException) => {
-      const why =
-        err.code === 'EADDRINUSE'
-          ? 'is already in use: choose another port or stop the process using it'
-          : err.code === 'EACCES'
-            ? 'needs privileges: use a port above 1023'
-            : `cannot be opened (${err.code ?? err.message})`;
-      reject(new StartupError(key, `${host}:${port} ${why}`, { cause: err }));
-    };
-    server.once('error', failed);
-    server.listen(port, host, () => {
-      server.off('error', failed);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
+  return listenOn(server, host, port, (why, cause) => new StartupError(key, why, { cause }));
 }
 
 function readOptionalFile(key: string, file: string | undefined): string | undefined {

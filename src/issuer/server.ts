@@ -14,7 +14,6 @@
  */
 import type http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FetchImplementation } from 'jose';
 import pino, { type Logger } from 'pino';
@@ -34,6 +33,7 @@ import { createMemoryStorage } from './storage/memory-store.js';
 import type { IssuerStorage } from './storage/store.js';
 import { presentedCertificate } from './tls/client-certificate.js';
 import { issuerTlsOptions } from './tls/server-options.js';
+import { listenOn } from '../net/listen.js';
 
 export interface IssuerOptions {
   /** Named in configuration errors. */
@@ -61,22 +61,7 @@ export interface RunningIssuer {
 
 /** Binds a listener; a port that cannot be opened is a configuration problem named by its key. */
 function listen(server: http.Server, key: string, host: string, port: number, file: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const failed = (err: NodeJS.ErrnoException) => {
-      const why =
-        err.code === 'EADDRINUSE'
-          ? 'is already in use: choose another port or stop the process using it'
-          : err.code === 'EACCES'
-            ? 'needs privileges: use a port above 1023'
-            : `cannot be opened (${err.code ?? err.message})`;
-      reject(new ConfigError(file, [{ path: key, message: `${host}:${port} ${why}` }]));
-    };
-    server.once('error', failed);
-    server.listen(port, host, () => {
-      server.off('error', failed);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
+  return listenOn(server, host, port, (why) => new ConfigError(file, [{ path: key, message: why }]));
 }
 
 function withPort(base: string, port: number): string {
