@@ -234,6 +234,11 @@ export async function decideOnDevice(
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(/\/device$/);
     const request = page.getByRole('region').filter({ hasText: o.bindingMessage });
+    // The page lists what is pending when it is rendered; a request stored a moment later shows on reload.
+    for (let i = 0; i < 10 && !(await request.isVisible()); i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+    }
     await request.getByRole('button', { name: o.decision }).click();
     await page.waitForURL(/result=/);
     return (await page.getByRole('status').textContent()) ?? '';
