@@ -74,7 +74,8 @@ function isStripped(lower: string, names: Set<string>, connectionListed: Set<str
 /** Headers named by `Connection` are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionListedNames(req: IncomingMessage): Set<string> | undefined {
   const c = req.headers.connection;
-  if (c === undefined) return undefined;
+  // The usual values name only headers that are stripped anyway.
+  if (c === undefined || c === 'keep-alive' || c === 'close' || c === 'Keep-Alive') return undefined;
   return new Set(c.split(',').map((s) => s.trim().toLowerCase()));
 }
 

@@ -7,7 +7,7 @@
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 
 export interface JwksCacheOptions {
@@ -59,8 +59,8 @@ export function parseJwks(text: string): JSONWebKeySet {
 }
 
 export class JwksCache {
-  /** Key selection over the cached set; undefined until the first successful fetch. */
-  keySelector: JWTVerifyGetKey | undefined;
+  /** The cached key set; undefined until the first successful fetch. */
+  keySet: JSONWebKeySet | undefined;
   keyCount = 0;
   /** Date.now() of the last successful fetch. */
   loadedAt: number | undefined;
@@ -81,7 +81,7 @@ export class JwksCache {
   }
 
   get ready(): boolean {
-    return this.keySelector !== undefined;
+    return this.keySet !== undefined;
   }
 
   /** Seconds since the last successful fetch (since start when there never was one). */
@@ -146,13 +146,12 @@ export class JwksCache {
     this.lastAttemptAt = Date.now();
     try {
       const jwks = parseJwks(await this.download());
-      const selector = createLocalJWKSet(jwks);
       const json = JSON.stringify(jwks.keys);
       this.loadedAt = Date.now();
       this.options.onFetch?.('success');
       if (json !== this.lastKeysJson) {
         const wasReady = this.ready;
-        this.keySelector = selector;
+        this.keySet = jwks;
         this.keyCount = jwks.keys.length;
         this.lastKeysJson = json;
         this.generation++;

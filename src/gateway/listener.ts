@@ -117,6 +117,7 @@ export function createListener(
     socket[IDENTITY] = {
       thumbprint: certificateThumbprint(peer.raw),
       clientCertHeader: `:${peer.raw.toString('base64')}:`,
+      tokenMemo: {},
     };
     hooks.onConnectionOpened();
     socket.once('close', () => hooks.onConnectionClosed());

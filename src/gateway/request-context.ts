@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Reject } from './rejections.js';
 import type { CompiledRoute } from './routes.js';
-import type { VerifiedAccessToken } from './access-token.js';
+import type { ConnectionTokenMemo, VerifiedAccessToken } from './access-token.js';
 
 /** Facts about the TLS connection, computed once when the handshake completes (see listener.ts). */
 export interface ConnectionIdentity {
@@ -10,6 +10,8 @@ export interface ConnectionIdentity {
   thumbprint: string;
   /** RFC 9440 §2 `Client-Cert` value: `:base64(DER):`. */
   clientCertHeader: string;
+  /** The last token verified on this connection (see access-token.ts). */
+  tokenMemo: ConnectionTokenMemo;
 }
 
 export interface RequestContext {

@@ -364,12 +364,13 @@ export async function startGateway(
     async close() {
       if (draining) return;
       draining = true;
+      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+      listener.closeIdleConnections();
+      // Logged once the listener is closed: whoever waits for this line finds new connections refused.
       logger.info(
         { event: 'draining', inFlight },
         'stopping: no new connections, draining in-flight requests',
       );
-      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
-      listener.closeIdleConnections();
       const idleSweep = setInterval(() => listener.closeIdleConnections(), 50);
       const allDone = new Promise<void>((resolve) => {
         if (inFlight === 0) resolve();

@@ -1,9 +1,13 @@
 import t from 'tap';
-import { errors } from 'jose';
 import { normalisePath, matchRoute, compileRoutes } from '../../src/gateway/routes.js';
 import { isImfFixdate, isUuid } from '../../src/gateway/checks/fapi-headers.js';
 import { classifyHandshakeFailure } from '../../src/gateway/listener.js';
-import { rejectionForJoseError, verifiedTokenFromPayload } from '../../src/gateway/access-token.js';
+import { TokenError } from 'fast-jwt';
+import {
+  claimsProblem,
+  rejectionForVerifyError,
+  verifiedTokenFromPayload,
+} from '../../src/gateway/access-token.js';
 import { bearerChallenge } from '../../src/gateway/responses.js';
 import { reject } from '../../src/gateway/rejections.js';
 
@@ -72,23 +76,58 @@ t.test('handshake failure classification', (t) => {
   t.end();
 });
 
-t.test('jose errors map 1:1 to rejection reasons', (t) => {
-  const claims = {};
-  const cases: [Error, string][] = [
-    [new errors.JWTExpired('x', claims, 'exp', 'check_failed'), 'token_expired'],
-    [new errors.JWTClaimValidationFailed('x', claims, 'nbf', 'check_failed'), 'token_not_yet_valid'],
-    [new errors.JWTClaimValidationFailed('x', claims, 'iss', 'check_failed'), 'token_issuer'],
-    [new errors.JWTClaimValidationFailed('x', claims, 'aud', 'check_failed'), 'token_audience'],
-    [new errors.JWTClaimValidationFailed('x', claims, 'typ', 'check_failed'), 'token_type'],
-    [new errors.JWTClaimValidationFailed('x', claims, 'exp', 'missing'), 'token_claims'],
-    [new errors.JOSEAlgNotAllowed('x'), 'token_algorithm'],
-    [new errors.JWKSNoMatchingKey(), 'token_key_unknown'],
-    [new errors.JWSSignatureVerificationFailed(), 'token_signature'],
-    [new errors.JWSInvalid('x'), 'token_malformed'],
-    [new errors.JWTInvalid('x'), 'token_malformed'],
+t.test('verification errors map 1:1 to rejection reasons', (t) => {
+  const e = (code: string) => new TokenError(code as never, 'x');
+  const cases: [unknown, string][] = [
+    [e(TokenError.codes.invalidAlgorithm), 'token_algorithm'],
+    [e(TokenError.codes.invalidSignature), 'token_signature'],
+    [e(TokenError.codes.missingSignature), 'token_signature'],
+    [e(TokenError.codes.verifyError), 'token_signature'],
+    [e(TokenError.codes.malformed), 'token_malformed'],
+    [e(TokenError.codes.invalidPayload), 'token_malformed'],
+    [e(TokenError.codes.invalidCritHeader), 'token_malformed'],
     [new Error('anything else'), 'token_malformed'],
   ];
-  for (const [err, reason] of cases) t.equal(rejectionForJoseError(err).reason, reason, err.constructor.name);
+  for (const [err, reason] of cases)
+    t.equal(
+      rejectionForVerifyError(err).reason,
+      reason,
+      err instanceof TokenError ? err.code : 'other error',
+    );
+  t.end();
+});
+
+t.test('header and claim rules: one reason each', (t) => {
+  const now = 1_700_000_000;
+  const policy = {
+    issuer: 'https://issuer',
+    audience: ['https://api', 'https://other'],
+    clockSkewSeconds: 30,
+  };
+  const header = { alg: 'ES256', typ: 'at+jwt' };
+  const good = { iss: 'https://issuer', aud: 'https://api', exp: now + 60, iat: now, nbf: now };
+  const problem = (h: Record<string, unknown>, p: Record<string, unknown>) =>
+    claimsProblem(h, p, policy, now)?.reason;
+  t.equal(problem(header, good), undefined, 'a good token');
+  t.equal(problem({ ...header, typ: 'Application/AT+JWT' }, good), undefined, 'typ is case-insensitive');
+  t.equal(problem({ ...header, typ: 'JWT' }, good), 'token_type');
+  t.equal(problem({ alg: 'ES256' }, good), 'token_type', 'typ missing');
+  t.equal(problem(header, { ...good, exp: undefined }), 'token_claims', 'exp missing');
+  t.equal(problem(header, { ...good, aud: undefined }), 'token_claims', 'aud missing');
+  t.equal(problem(header, { ...good, iss: 'https://evil' }), 'token_issuer');
+  t.equal(
+    problem(header, { ...good, aud: ['https://x', 'https://other'] }),
+    undefined,
+    'aud array, one accepted',
+  );
+  t.equal(problem(header, { ...good, aud: ['https://x'] }), 'token_audience');
+  t.equal(problem(header, { ...good, aud: 42 }), 'token_audience');
+  t.equal(problem(header, { ...good, exp: 'tomorrow' }), 'token_claims', 'exp not a number');
+  t.equal(problem(header, { ...good, nbf: 'now' }), 'token_claims', 'nbf not a number');
+  t.equal(problem(header, { ...good, exp: now - 31 }), 'token_expired', 'beyond the skew');
+  t.equal(problem(header, { ...good, exp: now - 29 }), undefined, 'within the skew');
+  t.equal(problem(header, { ...good, nbf: now + 31 }), 'token_not_yet_valid');
+  t.equal(problem(header, { ...good, nbf: now + 29 }), undefined, 'nbf within the skew');
   t.end();
 });
 

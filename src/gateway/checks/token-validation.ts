@@ -4,7 +4,7 @@ import type { Check } from '../request-context.js';
 
 export function tokenValidationCheck(verifier: AccessTokenVerifier): Check {
   return (ctx) => {
-    const result = verifier.verify(ctx.token!);
+    const result = verifier.verify(ctx.token!, ctx.connection.tokenMemo);
     if (result instanceof Promise) {
       return result.then((r) => {
         if (isReject(r)) return r;

@@ -1,0 +1,139 @@
+/**
+ * The issuer's verification keys, prepared once per key set (not per token): each usable JWK becomes a
+ * node:crypto public key and, for each allowed algorithm it can verify, a synchronous fast-jwt verifier.
+ *
+ * Why not jose's jwtVerify on the request path: jose 6 verifies through WebCrypto, an asynchronous job per
+ * signature. Measured on the bench machine (ES256, one core): jose jwtVerify 114-153 µs of CPU per token,
+ * fast-jwt's synchronous node:crypto verification 70-77 µs, OpenSSL's own `speed` 60 µs. A new token is
+ * verified once; this is what scenario (b) of `npm run bench` pays on every first sight of a token.
+ * jose still fetches nothing here and selects nothing: selection follows its local-JWKS rules (below).
+ *
+ * Key selection (as jose's createLocalJWKSet): `kid` must match when the token names one, the JWK's `alg`
+ * (when present) must equal the token's, `use` must be `sig` and `key_ops` must include `verify` when
+ * present, and the key type and curve must fit the algorithm. Keys are never taken from token headers
+ * (`jwk`, `jku`, `x5u`, `x5c`), RSA keys shorter than 2048 bits are unusable, and HMAC/`none` never reach
+ * this module (the configuration's algorithm list excludes them).
+ */
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createVerifier, type Algorithm } from 'fast-jwt';
+import type { JSONWebKeySet } from 'jose';
+
+/** What a prepared verifier returns: the decoded header and claims of a token whose signature verified. */
+export interface DecodedToken {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+}
+
+export type VerifySignature = (token: string) => DecodedToken;
+
+interface Family {
+  kty: 'RSA' | 'EC' | 'OKP';
+  crv?: readonly string[];
+}
+
+const FAMILIES: Record<string, Family> = {
+  PS256: { kty: 'RSA' },
+  PS384: { kty: 'RSA' },
+  PS512: { kty: 'RSA' },
+  RS256: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: ['P-256'] },
+  ES384: { kty: 'EC', crv: ['P-384'] },
+  ES512: { kty: 'EC', crv: ['P-521'] },
+  EdDSA: { kty: 'OKP', crv: ['Ed25519', 'Ed448'] },
+};
+
+const MIN_RSA_BITS = 2048;
+
+interface PreparedKey {
+  kid: string | undefined;
+  /** Algorithm -> verifier, only for algorithms this key may verify. */
+  verifiers: Map<string, VerifySignature>;
+}
+
+export type KeySelection =
+  | { kind: 'key'; verify: VerifySignature }
+  | { kind: 'none' }
+  /** Several keys fit a token without `kid`: ambiguous, refused (an issuer with several keys sets kid). */
+  | { kind: 'ambiguous' };
+
+function usableForVerification(jwk: Record<string, unknown>): boolean {
+  const use = jwk.use;
+  const ops = jwk.key_ops;
+  if (use !== undefined && use !== 'sig') return false;
+  if (ops !== undefined && !(Array.isArray(ops) && ops.includes('verify'))) return false;
+  return true;
+}
+
+function fits(jwk: Record<string, unknown>, key: KeyObject, alg: string): boolean {
+  const family = FAMILIES[alg];
+  if (family === undefined || jwk.kty !== family.kty) return false;
+  if (family.crv !== undefined && !family.crv.includes(jwk.crv as string)) return false;
+  if (jwk.alg !== undefined && jwk.alg !== alg) return false;
+  if (family.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return false;
+  return true;
+}
+
+function prepare(jwk: Record<string, unknown>, algorithms: readonly string[]): PreparedKey | undefined {
+  if (!usableForVerification(jwk)) return undefined;
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+  } catch {
+    return undefined; // not a key node:crypto can import: it verifies nothing
+  }
+  if (key.type !== 'public') return undefined;
+  const pem = key.export({ type: 'spki', format: 'pem' }) as string;
+  const verifiers = new Map<string, VerifySignature>();
+  for (const alg of algorithms) {
+    if (!fits(jwk, key, alg)) continue;
+    try {
+      // Claims are checked by the caller (one reason per claim); this verifier decodes, checks the
+      // algorithm and `crit`, and verifies the signature, synchronously.
+      const verify = createVerifier({
+        key: pem,
+        algorithms: [alg as Algorithm],
+        complete: true,
+        cache: false,
+        ignoreExpiration: true,
+        ignoreNotBefore: true,
+      }) as unknown as VerifySignature;
+      verifiers.set(alg, verify);
+    } catch {
+      // fast-jwt refuses a key/algorithm pair it cannot verify: the key is not usable for that algorithm.
+    }
+  }
+  if (verifiers.size === 0) return undefined;
+  return { kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, verifiers };
+}
+
+/** The prepared keys of one JWKS document. Immutable: a new key set is a new ring. */
+export class KeyRing {
+  private readonly keys: PreparedKey[];
+
+  constructor(jwks: JSONWebKeySet, algorithms: readonly string[]) {
+    this.keys = [];
+    for (const jwk of jwks.keys) {
+      const prepared = prepare(jwk, algorithms);
+      if (prepared) this.keys.push(prepared);
+    }
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  select(alg: string, kid: string | undefined): KeySelection {
+    let found: VerifySignature | undefined;
+    let count = 0;
+    for (const k of this.keys) {
+      if (kid !== undefined && k.kid !== kid) continue;
+      const v = k.verifiers.get(alg);
+      if (v === undefined) continue;
+      found = v;
+      count++;
+    }
+    if (count === 0) return { kind: 'none' };
+    if (count > 1) return { kind: 'ambiguous' };
+    return { kind: 'key', verify: found! };
+  }
+}

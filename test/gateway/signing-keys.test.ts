@@ -1,0 +1,83 @@
+/**
+ * Key selection and per-key verifiers (src/gateway/signing-keys.ts): which of the issuer's keys may verify
+ * which token, with real keys and real signatures.
+ */
+import t from 'tap';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { KeyRing } from '../../src/gateway/signing-keys.js';
+
+type Pair = { publicKey: KeyObject; privateKey: KeyObject };
+const ec = (namedCurve: string): Pair => generateKeyPairSync('ec', { namedCurve });
+const rsa = (modulusLength: number): Pair => generateKeyPairSync('rsa', { modulusLength });
+const jwkOf = (p: Pair, extra: Record<string, unknown> = {}) => ({
+  ...p.publicKey.export({ format: 'jwk' }),
+  ...extra,
+});
+const sign = (p: Pair, alg: string, kid?: string) =>
+  new SignJWT({ sub: 's' })
+    .setProtectedHeader({ alg, typ: 'at+jwt', ...(kid ? { kid } : {}) })
+    .sign(p.privateKey);
+const ALL = ['PS256', 'ES256', 'ES384', 'EdDSA', 'RS256'];
+
+t.test('a token verifies only with the key and algorithm it names', async (t) => {
+  const a = ec('P-256');
+  const b = ec('P-256');
+  const ring = new KeyRing({ keys: [jwkOf(a, { kid: 'a' }), jwkOf(b, { kid: 'b' })] }, ALL);
+  t.equal(ring.size, 2);
+  const sel = ring.select('ES256', 'a');
+  t.equal(sel.kind, 'key');
+  if (sel.kind !== 'key') return;
+  t.match(sel.verify(await sign(a, 'ES256', 'a')), { header: { kid: 'a' }, payload: { sub: 's' } });
+  const forged = await sign(b, 'ES256', 'a');
+  t.throws(() => sel.verify(forged), { code: 'FAST_JWT_INVALID_SIGNATURE' }, 'b signed, a named: refused');
+  t.equal(ring.select('ES256', 'c').kind, 'none', 'unknown kid');
+  t.equal(ring.select('ES384', 'a').kind, 'none', 'P-256 key cannot serve ES384');
+  t.equal(ring.select('PS256', 'a').kind, 'none', 'EC key cannot serve PS256');
+  t.equal(ring.select('ES256', undefined).kind, 'ambiguous', 'no kid and two candidates');
+});
+
+t.test('keys that may not verify are left out of the ring', (t) => {
+  const ring = new KeyRing(
+    {
+      keys: [
+        jwkOf(ec('P-256'), { kid: 'enc', use: 'enc' }),
+        jwkOf(ec('P-256'), { kid: 'ops', key_ops: ['encrypt'] }),
+        jwkOf(ec('P-256'), { kid: 'alg', alg: 'ES384' }),
+        jwkOf(rsa(1024), { kid: 'short' }),
+        { kty: 'EC', crv: 'P-256', x: 'broken', y: 'broken', kid: 'broken' },
+      ],
+    },
+    ALL,
+  );
+  t.equal(ring.size, 0, 'encryption keys, wrong key_ops, mismatched alg, RSA < 2048 bits and broken keys');
+  t.end();
+});
+
+t.test('algorithms outside the configured list are never prepared', (t) => {
+  const p = ec('P-256');
+  const ring = new KeyRing({ keys: [jwkOf(p, { kid: 'k' })] }, ['PS256']);
+  t.equal(ring.size, 0);
+  t.equal(ring.select('ES256', 'k').kind, 'none');
+  t.end();
+});
+
+t.test('RSA (PS256, RS256) and Ed25519 keys verify their own algorithms', async (t) => {
+  const r = rsa(2048);
+  const ed: Pair = generateKeyPairSync('ed25519');
+  const ring = new KeyRing({ keys: [jwkOf(r, { kid: 'r' }), jwkOf(ed, { kid: 'e' })] }, ALL);
+  for (const alg of ['PS256', 'RS256']) {
+    const sel = ring.select(alg, 'r');
+    if (sel.kind !== 'key') {
+      t.fail(`${alg} not prepared`);
+      continue;
+    }
+    t.match(sel.verify(await sign(r, alg, 'r')).payload, { sub: 's' }, alg);
+  }
+  const sel = ring.select('EdDSA', 'e');
+  t.equal(sel.kind, 'key');
+  if (sel.kind === 'key') t.match(sel.verify(await sign(ed, 'EdDSA', 'e')).payload, { sub: 's' }, 'EdDSA');
+  const ps = ring.select('PS256', 'r');
+  const rs256 = await sign(r, 'RS256', 'r');
+  if (ps.kind === 'key') t.throws(() => ps.verify(rs256), 'an RS256 token is not verified as PS256');
+});
