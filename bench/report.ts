@@ -7,6 +7,8 @@ import type { ProcessUsage } from './proc-stats.js';
 
 export interface RoundResult extends LoadResult, ProcessUsage {
   round: number;
+  /** fapi-gateway only: % of the round's requests answered from the token verification cache. */
+  cacheHitPercent?: number;
 }
 
 export interface Summary {
@@ -25,6 +27,8 @@ export interface Summary {
   peakRssMiB: number;
   driverCpuPercent: number;
   rounds: number;
+  /** Median over rounds, when the target reports it (fapi-gateway). */
+  cacheHitPercent?: number;
 }
 
 export function median(values: number[]): number {
@@ -48,6 +52,9 @@ export function summarize(rounds: RoundResult[]): Summary {
     peakRssMiB: Math.max(0, ...rounds.map((r) => r.peakRssMiB)),
     driverCpuPercent: Math.round(median(rounds.map((r) => r.driverCpuPercent))),
     rounds: rounds.length,
+    ...(rounds.every((r) => r.cacheHitPercent !== undefined)
+      ? { cacheHitPercent: m((r) => r.cacheHitPercent!) }
+      : {}),
   };
 }
 
@@ -63,6 +70,8 @@ export interface Machine {
   cores: number;
   cpuModel: string;
   node: string;
+  /** The Node that ran fapi-gateway (the bench's own unless --node was given). */
+  gatewayNode?: string;
   nginx: string;
   haproxy: string;
   kernel: string;
@@ -107,7 +116,7 @@ export function markdownTable(report: BenchReport): string {
   const lines: string[] = [];
   lines.push(
     `Measured ${report.date} (${report.mode} run: ${String(report.settings.rounds)} interleaved round(s) of ${String(report.settings.durationSeconds)} s per target and scenario, medians shown; ${String(report.settings.connections)} keep-alive connections unless stated).`,
-    `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}, ${m.nginx}, ${m.haproxy}, autocannon ${m.autocannon}. ${String(report.settings.pinning)}`,
+    `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}${m.gatewayNode && m.gatewayNode !== m.node ? ` (fapi-gateway on Node ${m.gatewayNode})` : ''}, ${m.nginx}, ${m.haproxy}, autocannon ${m.autocannon}. ${String(report.settings.pinning)}`,
     '',
     '**Absolute numbers vary by machine and load: the ratios within one run are the result.**',
     '',

@@ -74,6 +74,10 @@ interface Options {
   gatewayCli: string;
   /** A second gateway build measured alongside (A/B of a change), as target `gateway-compare`. */
   compareCli: string | undefined;
+  /** Another Node binary running the gateway alongside (e.g. Node 20 against 24), as `gateway-compare`. */
+  compareNode: string | undefined;
+  /** The Node binary that runs fapi-gateway (default: the one running the bench). */
+  gatewayNode: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -84,9 +88,9 @@ function parseOptions(argv: string[]): Options {
     quick,
     rounds: Number(value('rounds') ?? (quick ? 1 : 3)),
     durationSeconds: Number(value('duration') ?? (quick ? 1.2 : 4)),
-    // --quick has no separate warm-up: the settle window before each measurement warms the JIT enough
-    // for development use, and every extra driver process costs a second on a small machine.
-    warmupSeconds: Number(value('warmup') ?? (quick ? 0 : 1)),
+    // Half a second of unmeasured load per target in --quick: without it a just-started Node process is
+    // measured before its JIT has compiled the request path (0.8x HAProxy cold against 1.5x warm).
+    warmupSeconds: Number(value('warmup') ?? (quick ? 0.5 : 1)),
     connections: Number(value('connections') ?? 50),
     scenarios: value('scenarios')?.split(','),
     targets: value('targets')?.split(','),
@@ -98,6 +102,8 @@ function parseOptions(argv: string[]): Options {
     profile: flag('profile'),
     gatewayCli: path.resolve(value('gateway') ?? path.join(root, 'dist', 'cli', 'main.js')),
     compareCli: value('compare') && path.resolve(value('compare')!),
+    compareNode: value('compare-node') && path.resolve(value('compare-node')!),
+    gatewayNode: value('node') ? path.resolve(value('node')!) : process.execPath,
     updateReadme:
       !quick && !flag('no-readme') && value('scenarios') === undefined && value('targets') === undefined,
   };
@@ -151,6 +157,8 @@ interface Context {
   profileDir: string | undefined;
   gatewayCli: string;
   compareCli: string | undefined;
+  compareNode: string | undefined;
+  gatewayNode: string;
 }
 
 function clientTls(pki: BenchPki): ClientTls {
@@ -176,11 +184,12 @@ function targetDefinitions(ctx: Context): TargetDef[] {
     workers: number,
     cores: string | undefined,
     cli = ctx.gatewayCli,
+    nodeBinary = ctx.gatewayNode,
   ): TargetDef => ({
     id,
     label:
       id === 'gateway-compare'
-        ? `fapi-gateway (1 process, ${cli})`
+        ? `fapi-gateway (1 process, ${nodeBinary === ctx.gatewayNode ? cli : `Node ${nodeVersion(nodeBinary)}`})`
         : workers === 1
           ? 'fapi-gateway (1 process)'
           : `fapi-gateway (workers=${workers})`,
@@ -205,7 +214,7 @@ function targetDefinitions(ctx: Context): TargetDef[] {
       const file = path.join(runDir, `${id}.json`);
       writeFileSync(file, JSON.stringify(config, null, 2));
       const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.profileDir, id)}`] : [];
-      const running = spawnPinned(id, cores, node, [...profile, cli, 'gateway', '--config', file], {
+      const running = spawnPinned(id, cores, nodeBinary, [...profile, cli, 'gateway', '--config', file], {
         env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' },
       });
       running.child.stdout!.resume();
@@ -282,13 +291,23 @@ function targetDefinitions(ctx: Context): TargetDef[] {
     },
     gateway('gateway', 1, layout.servers),
     gateway('gateway-workers', layout.cores, layout.all),
-    ...(ctx.compareCli ? [gateway('gateway-compare', 1, layout.servers, ctx.compareCli)] : []),
+    ...(ctx.compareCli || ctx.compareNode
+      ? [
+          gateway(
+            'gateway-compare',
+            1,
+            layout.servers,
+            ctx.compareCli ?? ctx.gatewayCli,
+            ctx.compareNode ?? ctx.gatewayNode,
+          ),
+        ]
+      : []),
     ...FORWARDER_MODES.map((mode): TargetDef => ({
       id: `forward-${mode}`,
       label: `Node forwarder: ${mode} (mTLS, no token check)`,
       mtls: true,
       async start() {
-        const running = spawnPinned(`forward-${mode}`, layout.servers, node, [
+        const running = spawnPinned(`forward-${mode}`, layout.servers, ctx.gatewayNode, [
           bench('forwarders.js'),
           mode,
           String(ctx.upstreamPort),
@@ -313,6 +332,8 @@ interface ScenarioDef {
   title: string;
   targets: TargetId[];
   spec(base: LoadSpec, round: number): LoadSpec;
+  /** Skip the unmeasured warm-up load (it would use up what the scenario measures). */
+  noWarmup?: boolean;
 }
 
 const PEERS: TargetId[] = ['nginx', 'haproxy', 'gateway', 'gateway-workers', 'gateway-compare'];
@@ -330,6 +351,24 @@ function scenarioDefinitions(tokenSets: string[]): ScenarioDef[] {
       title: '(b) 10,000 distinct tokens round-robin',
       targets: PEERS,
       spec: (base, round) => ({ ...base, token: undefined, tokensFile: tokenSets[round % tokenSets.length] }),
+    },
+    {
+      // Every request of a round presents a token the gateway has never seen: its verification cache
+      // cannot help, so this is the cost of signature verification itself, against HAProxy's.
+      id: 'b-cold',
+      title: '(b) first pass only: 10,000 requests, each with a token never seen before',
+      targets: ['haproxy', 'gateway', 'gateway-compare'],
+      noWarmup: true,
+      spec: (base, round) => ({
+        ...base,
+        token: undefined,
+        tokensFile: tokenSets[(tokenSets.length + 1) / 2 + round],
+        maxRequests: 10_000,
+        durationSeconds: 120,
+        // Connections and TLS handshakes are set up in the first half second (whose requests present
+        // new tokens too): the window measures verification, not start-up.
+        settleSeconds: 0.5,
+      }),
     },
     {
       id: 'c',
@@ -376,7 +415,7 @@ function commandVersion(cmd: string, args: string[]): string {
   return `${out.stdout}${out.stderr}`.split('\n')[0]!.trim();
 }
 
-function machineFacts(): Machine {
+function machineFacts(gatewayNode: string): Machine {
   const autocannon = JSON.parse(
     readFileSync(path.join(root, 'node_modules', 'autocannon', 'package.json'), 'utf8'),
   ) as { version: string };
@@ -384,6 +423,7 @@ function machineFacts(): Machine {
     cores: availableParallelism(),
     cpuModel: cpus()[0]?.model ?? 'unknown',
     node: process.version,
+    gatewayNode: `v${nodeVersion(gatewayNode)}`,
     nginx: commandVersion('nginx', ['-v']).replace('nginx version: ', ''),
     haproxy: commandVersion('haproxy', ['-v'])
       .replace(/ - https.*$/, '')
@@ -465,7 +505,8 @@ async function main() {
   mkdirSync(runDir, { recursive: true });
   const token = await mintAccessToken(pki, { expiresIn: 7200 });
   const tokenSets: string[] = [];
-  for (let r = 0; r < (opts.soakOnly ? 0 : opts.rounds + 1); r++) {
+  // Rounds of (b), its warm-up, and rounds of its first-pass-only variant each get their own set.
+  for (let r = 0; r < (opts.soakOnly ? 0 : 2 * opts.rounds + 1); r++) {
     const file = path.join(runDir, `tokens-${r}.json`);
     writeFileSync(file, JSON.stringify(await mintManyTokens(pki, 10_000, 7200)));
     tokenSets.push(file);
@@ -496,6 +537,8 @@ async function main() {
       profileDir: opts.profile ? path.join(runDir, 'profiles') : undefined,
       gatewayCli: opts.gatewayCli,
       compareCli: opts.compareCli,
+      compareNode: opts.compareNode,
+      gatewayNode: opts.gatewayNode,
     };
 
     const scenarios = scenarioDefinitions(tokenSets).filter(
@@ -539,17 +582,25 @@ async function main() {
       // Server usage is sampled over the driver's measured window only.
       await new Promise((r) => setTimeout(r, (spec.settleSeconds ?? 0) * 1000));
       const usage = sampleUsage(target.running.pid);
+      const cacheBefore = target.adminUrl ? await tokenCacheCounters(target.adminUrl) : undefined;
       const result = await running;
       const stats = usage.stop();
-      ((rounds[scenario.id] ??= {})[def.id] ??= []).push({ round, ...result, ...stats });
+      const cacheAfter = target.adminUrl ? await tokenCacheCounters(target.adminUrl) : undefined;
+      const cacheHitPercent =
+        cacheBefore && cacheAfter && cacheAfter.requests > cacheBefore.requests
+          ? Math.round(
+              ((cacheAfter.hits - cacheBefore.hits) / (cacheAfter.requests - cacheBefore.requests)) * 1000,
+            ) / 10
+          : undefined;
+      ((rounds[scenario.id] ??= {})[def.id] ??= []).push({ round, ...result, ...stats, cacheHitPercent });
       log(
-        `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%`,
+        `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%${cacheHitPercent === undefined ? '' : `, token cache hits ${cacheHitPercent}%`}`,
       );
     };
 
     for (const scenario of scenarios) {
       const targets = scenario.targets.filter((id) => started.has(id)).map((id) => label.get(id)!);
-      for (const def of opts.warmupSeconds > 0 ? targets : []) {
+      for (const def of opts.warmupSeconds > 0 && !scenario.noWarmup ? targets : []) {
         const spec = scenario.spec(baseSpec(def, started.get(def.id)!.url), opts.rounds);
         await runDriver({ ...spec, durationSeconds: opts.warmupSeconds }, layout.driver);
       }
@@ -592,7 +643,7 @@ async function main() {
         mkdirSync(RESULTS, { recursive: true });
         const record = {
           date: new Date().toISOString(),
-          machine: machineFacts(),
+          machine: machineFacts(opts.gatewayNode),
           gateway: opts.gatewayCli,
           ...soak,
         };
@@ -621,7 +672,7 @@ async function main() {
     const report: BenchReport = {
       date: new Date().toISOString(),
       mode: opts.quick ? 'quick' : 'full',
-      machine: machineFacts(),
+      machine: machineFacts(opts.gatewayNode),
       settings: {
         rounds: opts.rounds,
         durationSeconds: opts.durationSeconds,
@@ -816,6 +867,16 @@ function targetChecks(s: BenchReport['summaries'], soak: SoakResult | undefined)
     met: gwHalf === undefined || haHalf === undefined ? null : gwHalf <= haHalf + 1,
   });
   rpsRatio('b', 'haproxy', 1.0);
+  const cold = ratio(s['b-cold']?.gateway?.rps, s['b-cold']?.haproxy?.rps);
+  if (cold !== undefined) {
+    checks.push({
+      target: 'fapi-gateway (1 process) / HAProxy req/s, first pass only (no cache hits)',
+      scenario: 'b-cold',
+      measured: `${cold.toFixed(2)}x`,
+      required: 'reported, not a target',
+      met: null,
+    });
+  }
   rpsRatio('c', 'nginx', 0.8);
   checks.push({
     target: 'RSS after 1M requests / 100k tokens',
@@ -834,6 +895,31 @@ function targetChecks(s: BenchReport['summaries'], soak: SoakResult | undefined)
   return checks;
 }
 
+/** The gateway's token-cache hits and requests so far, from its admin /metrics (aggregated over workers). */
+async function tokenCacheCounters(adminUrl: string): Promise<{ hits: number; requests: number } | undefined> {
+  try {
+    const text = await (await fetch(`${adminUrl}/metrics`)).text();
+    let hits = 0;
+    let requests = 0;
+    for (const line of text.split('\n')) {
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.startsWith('fapi_gateway_token_cache_hits_total')) hits += value;
+      else if (line.startsWith('fapi_gateway_requests_total{')) requests += value;
+    }
+    return { hits, requests };
+  } catch {
+    return undefined;
+  }
+}
+
+function nodeVersion(binary: string): string {
+  try {
+    return spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^v/, '') || binary;
+  } catch {
+    return binary;
+  }
+}
+
 function notesFor(s: BenchReport['summaries']): string[] {
   const notes: string[] = [];
   const forwarders = FORWARDER_MODES.map((m) => ({ mode: m, rps: s.a?.[`forward-${m}`]?.rps })).filter(
@@ -843,6 +929,12 @@ function notesFor(s: BenchReport['summaries']): string[] {
     forwarders.sort((x, y) => y.rps! - x.rps!);
     notes.push(
       `Forwarding libraries (mTLS listener, no token check, scenario a): ${forwarders.map((f) => `${f.mode} ${f.rps!.toLocaleString('en-US')} req/s`).join(', ')}.`,
+    );
+  }
+  const hits = (sid: string) => s[sid]?.gateway?.cacheHitPercent;
+  if (hits('b') !== undefined) {
+    notes.push(
+      `Verification cache: in (b) fapi-gateway served ${hits('b')}% of requests from its cache (each round brings 10,000 tokens it has never seen: the first use of each misses, later passes of the round-robin hit, as a client's repeated use of its token does)${hits('b-cold') === undefined ? '' : `; in the first-pass-only run, ${hits('b-cold')}%`}. HAProxy verifies the signature on every request.`,
     );
   }
   const driverMax = Math.max(
