@@ -67,6 +67,11 @@ export function createForwarder(mode: ForwarderMode, upstreamPort: number): List
         })
         .then(
           (upstream) => {
+            // Node 24's pipeline() throws at once if the client already went away.
+            if (res.destroyed) {
+              upstream.body.destroy();
+              return;
+            }
             res.writeHead(upstream.statusCode, forwardableHeaders(flatten(upstream.headers)));
             pipeline(upstream.body, res, () => undefined);
           },
@@ -88,6 +93,10 @@ export function createForwarder(mode: ForwarderMode, upstreamPort: number): List
         agent,
       },
       (upstreamRes) => {
+        if (res.destroyed) {
+          upstreamRes.destroy();
+          return;
+        }
         res.writeHead(upstreamRes.statusCode ?? 502, forwardableHeaders(upstreamRes.rawHeaders));
         pipeline(upstreamRes, res, () => undefined);
       },
