@@ -116,7 +116,7 @@ export function markdownTable(report: BenchReport): string {
   const lines: string[] = [];
   lines.push(
     `Measured ${report.date} (${report.mode} run: ${String(report.settings.rounds)} interleaved round(s) of ${String(report.settings.durationSeconds)} s per target and scenario, medians shown; ${String(report.settings.connections)} keep-alive connections unless stated).`,
-    `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}${m.gatewayNode && m.gatewayNode !== m.node ? ` (fapi-gateway on Node ${m.gatewayNode})` : ''}, ${m.nginx}, ${m.haproxy}, autocannon ${m.autocannon}. ${String(report.settings.pinning)}`,
+    `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}${m.gatewayNode && m.gatewayNode !== m.node ? ` (fapi-gateway on Node ${m.gatewayNode})` : ''}, ${m.nginx}, ${m.haproxy}, autocannon ${m.autocannon}. ${String(report.settings.pinning)}${typeof report.settings.memoryLimit === 'string' ? ` ${report.settings.memoryLimit}` : ''}`,
     '',
     '**Absolute numbers vary by machine and load: the ratios within one run are the result.**',
     '',

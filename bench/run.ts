@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { cpus, availableParallelism, release } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
+import { parse as parseYaml } from 'yaml';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -42,6 +43,7 @@ import {
   pinnedCommand,
   setNiceness,
   spawnPinned,
+  memoryCgroup,
   waitUntilServing,
   type ClientTls,
   type Running,
@@ -82,6 +84,8 @@ interface Options {
   gatewayNodeFlags: string[];
   /** Flags for gateway-compare instead (A/B of a runtime setting). */
   compareNodeFlags: string[] | undefined;
+  /** The pod memory limit the gateway runs under (default: the Helm chart's), 0 for none. */
+  memoryLimitMiB: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -109,6 +113,8 @@ function parseOptions(argv: string[]): Options {
     compareNode: value('compare-node') && path.resolve(value('compare-node')!),
     gatewayNode: value('node') ? path.resolve(value('node')!) : process.execPath,
     gatewayNodeFlags: value('node-flags') !== undefined ? splitFlags(value('node-flags')!) : imageNodeFlags(),
+    memoryLimitMiB:
+      value('memory-limit') !== undefined ? Number(value('memory-limit')) : chartMemoryLimitMiB(),
     compareNodeFlags:
       value('compare-node-flags') !== undefined ? splitFlags(value('compare-node-flags')!) : undefined,
     updateReadme:
@@ -168,6 +174,9 @@ interface Context {
   gatewayNode: string;
   gatewayNodeFlags: string[];
   compareNodeFlags: string[] | undefined;
+  memoryLimitMiB: number;
+  /** Set once a gateway started: whether the memory limit could be applied (needs root and cgroups). */
+  memoryLimitApplied?: boolean;
 }
 
 function clientTls(pki: BenchPki): ClientTls {
@@ -224,14 +233,21 @@ function targetDefinitions(ctx: Context): TargetDef[] {
       const file = path.join(runDir, `${id}.json`);
       writeFileSync(file, JSON.stringify(config, null, 2));
       const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.profileDir, id)}`] : [];
+      // Like a pod: the chart's memory limit, which Node sizes V8's heap from (workers share it).
+      const cgroup = ctx.memoryLimitMiB > 0 ? memoryCgroup(id, ctx.memoryLimitMiB * 1024 * 1024) : undefined;
+      if (ctx.memoryLimitMiB > 0 && ctx.memoryLimitApplied === undefined) {
+        ctx.memoryLimitApplied = cgroup !== undefined;
+        if (!cgroup)
+          log(
+            `memory limit ${ctx.memoryLimitMiB} MiB not applied (needs root and a cgroup memory controller)`,
+          );
+      }
       const running = spawnPinned(
         id,
         cores,
         nodeBinary,
         [...nodeFlags, ...profile, cli, 'gateway', '--config', file],
-        {
-          env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' },
-        },
+        { env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' }, cgroup },
       );
       running.child.stdout!.resume();
       const url = `https://127.0.0.1:${listenPort}${ROUTE}`;
@@ -559,6 +575,7 @@ async function main() {
       gatewayNode: opts.gatewayNode,
       gatewayNodeFlags: opts.gatewayNodeFlags,
       compareNodeFlags: opts.compareNodeFlags,
+      memoryLimitMiB: opts.memoryLimitMiB,
     };
 
     const scenarios = scenarioDefinitions(tokenSets).filter(
@@ -701,6 +718,9 @@ async function main() {
         pinning: layout.pin
           ? `Load driver (autocannon) pinned to core ${layout.driver}; upstream and each server under test pinned to core(s) ${layout.servers} (nginx ${layout.serverCoreCount} worker(s), HAProxy ${layout.serverCoreCount} thread(s), fapi-gateway 1 process); fapi-gateway workers=${layout.cores} runs on all cores, shared with the driver.`
           : 'No pinning (taskset missing or a single core).',
+        memoryLimit: ctx.memoryLimitApplied
+          ? `fapi-gateway ran as in a pod with the Helm chart's memory limit (${ctx.memoryLimitMiB} MiB, a cgroup), which Node sizes its heap from; node flags: ${opts.gatewayNodeFlags.join(' ') || 'none'}.`
+          : `fapi-gateway ran without a memory limit (${ctx.memoryLimitMiB > 0 ? 'no cgroup memory controller or not root' : '--memory-limit=0'}); node flags: ${opts.gatewayNodeFlags.join(' ') || 'none'}.`,
         niceness: opts.nice,
         tokenAlgorithm: 'ES256',
         wallSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -945,6 +965,21 @@ function imageNodeFlags(): string[] {
   if (from === -1 || to < from)
     throw new Error('Dockerfile: ENTRYPOINT does not run node .../dist/cli/main.js');
   return argv.slice(from + 1, to);
+}
+
+/** The Helm chart's default `resources.limits.memory`, in MiB (0 when it sets none). */
+function chartMemoryLimitMiB(): number {
+  const values = parseYaml(
+    readFileSync(path.join(root, 'charts', 'fapi-gateway', 'values.yaml'), 'utf8'),
+  ) as {
+    resources?: { limits?: { memory?: string } };
+  };
+  const limit = values.resources?.limits?.memory;
+  if (limit === undefined) return 0;
+  const m = /^(\d+)(Mi|Gi)$/.exec(limit);
+  if (!m)
+    throw new Error(`charts/fapi-gateway/values.yaml: resources.limits.memory ${limit} is not in Mi or Gi`);
+  return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
 }
 
 function splitFlags(text: string): string[] {

@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import http from 'node:http';
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 export function hasCommand(name: string): boolean {
@@ -59,15 +60,62 @@ export function pinnedCommand(
   return [argv[0]!, argv.slice(1)];
 }
 
+/**
+ * A memory cgroup with a limit, as a Kubernetes pod's `resources.limits.memory` gives its container: Node
+ * sizes V8's heap from it (`process.constrainedMemory()`), so a process measured without one sizes its
+ * heap from the whole machine's memory instead. Needs root and a cgroup v1 memory hierarchy or cgroup v2
+ * with the memory controller; undefined (not emulated) otherwise.
+ */
+export function memoryCgroup(name: string, limitBytes: number): MemoryCgroup | undefined {
+  const layouts = [
+    { root: '/sys/fs/cgroup/memory', limitFile: 'memory.limit_in_bytes' },
+    { root: '/sys/fs/cgroup', limitFile: 'memory.max' },
+  ];
+  for (const { root, limitFile } of layouts) {
+    const dir = path.join(root, `fapi-bench-${name}-${process.pid}`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, limitFile), String(limitBytes));
+      return {
+        procsFile: path.join(dir, 'cgroup.procs'),
+        remove: () => {
+          try {
+            rmdirSync(dir);
+          } catch {
+            // still has a process (it is being killed) or already gone
+          }
+        },
+      };
+    } catch {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not created
+      }
+    }
+  }
+  return undefined;
+}
+
+export interface MemoryCgroup {
+  procsFile: string;
+  remove(): void;
+}
+
 export function spawnPinned(
   name: string,
   cores: string | undefined,
   command: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; logFile?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; logFile?: string; cgroup?: MemoryCgroup } = {},
 ): Running {
-  const [cmd, argv] =
+  let [cmd, argv] =
     cores && hasCommand('taskset') ? ['taskset', ['-c', cores, command, ...args]] : [command, args];
+  if (opts.cgroup) {
+    // The shell joins the cgroup and execs the command: same pid, limited from its first allocation.
+    argv = ['-c', 'echo $$ > "$0" && exec "$@"', opts.cgroup.procsFile, cmd, ...argv];
+    cmd = 'sh';
+  }
   const child = spawn(cmd, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
@@ -92,6 +140,7 @@ export function spawnPinned(
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
+      opts.cgroup?.remove();
     },
   };
 }

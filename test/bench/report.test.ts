@@ -41,6 +41,13 @@ t.test('a summary takes medians of rates and latencies, sums failures and keeps 
   t.end();
 });
 
+t.test("the gateway's cache share is a median over rounds, absent when a round did not report it", (t) => {
+  const hits = (cacheHitPercent: number) => round(100, 1, { cacheHitPercent });
+  t.equal(summarize([hits(70), hits(80), hits(75)]).cacheHitPercent, 75);
+  t.equal(summarize([hits(70), round(100, 1)]).cacheHitPercent, undefined, 'peers report none');
+  t.end();
+});
+
 t.test('ratios are undefined when either side was not measured', (t) => {
   t.equal(ratio(150, 100), 1.5);
   t.equal(ratio(undefined, 100), undefined);
