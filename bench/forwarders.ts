@@ -69,7 +69,7 @@ export function createForwarder(mode: ForwarderMode, upstreamPort: number): List
           (upstream) => {
             // Node 24's pipeline() throws at once if the client already went away.
             if (res.destroyed) {
-              upstream.body.destroy();
+              upstream.body.on('error', () => undefined).destroy();
               return;
             }
             res.writeHead(upstream.statusCode, forwardableHeaders(flatten(upstream.headers)));
@@ -94,7 +94,7 @@ export function createForwarder(mode: ForwarderMode, upstreamPort: number): List
       },
       (upstreamRes) => {
         if (res.destroyed) {
-          upstreamRes.destroy();
+          upstreamRes.on('error', () => undefined).destroy();
           return;
         }
         res.writeHead(upstreamRes.statusCode ?? 502, forwardableHeaders(upstreamRes.rawHeaders));
