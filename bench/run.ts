@@ -553,7 +553,9 @@ async function main() {
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn();
   };
+  // Interrupted or killed: stop every server and remove the memory cgroups they ran in.
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  process.on('SIGTERM', () => void cleanup().then(() => process.exit(143)));
 
   try {
     const upstream = spawnPinned('upstream', layout.servers, process.execPath, [
