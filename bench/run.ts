@@ -162,7 +162,21 @@ interface TargetDef {
   start(): Promise<Started>;
 }
 
+/** How the gateway targets are started: the options that say so, taken as they are. */
+type GatewayRunOptions = Pick<
+  Options,
+  | 'gatewayCli'
+  | 'compareCli'
+  | 'compareNode'
+  | 'gatewayNode'
+  | 'gatewayNodeFlags'
+  | 'compareNodeFlags'
+  | 'memoryLimitMiB'
+>;
+
 interface Context {
+  /** The run's options; the gateway targets read how to start the gateway from them. */
+  options: GatewayRunOptions;
   pki: BenchPki;
   upstreamPort: number;
   jwksUrl: string;
@@ -170,13 +184,6 @@ interface Context {
   layout: ReturnType<typeof coreLayout>;
   token: string;
   profileDir: string | undefined;
-  gatewayCli: string;
-  compareCli: string | undefined;
-  compareNode: string | undefined;
-  gatewayNode: string;
-  gatewayNodeFlags: string[];
-  compareNodeFlags: string[] | undefined;
-  memoryLimitMiB: number;
   /** Set once a gateway started: whether the memory limit could be applied (needs root and cgroups). */
   memoryLimitApplied?: boolean;
 }
@@ -203,14 +210,14 @@ function targetDefinitions(ctx: Context): TargetDef[] {
     id: 'gateway' | 'gateway-workers' | 'gateway-compare',
     workers: number,
     cores: string | undefined,
-    cli = ctx.gatewayCli,
-    nodeBinary = ctx.gatewayNode,
-    nodeFlags = ctx.gatewayNodeFlags,
+    cli = ctx.options.gatewayCli,
+    nodeBinary = ctx.options.gatewayNode,
+    nodeFlags = ctx.options.gatewayNodeFlags,
   ): TargetDef => ({
     id,
     label:
       id === 'gateway-compare'
-        ? `fapi-gateway (1 process, ${nodeBinary !== ctx.gatewayNode ? `Node ${nodeVersion(nodeBinary)}` : nodeFlags !== ctx.gatewayNodeFlags ? `node ${nodeFlags.join(' ') || 'without flags'}` : cli})`
+        ? `fapi-gateway (1 process, ${nodeBinary !== ctx.options.gatewayNode ? `Node ${nodeVersion(nodeBinary)}` : nodeFlags !== ctx.options.gatewayNodeFlags ? `node ${nodeFlags.join(' ') || 'without flags'}` : cli})`
         : workers === 1
           ? 'fapi-gateway (1 process)'
           : `fapi-gateway (workers=${workers})`,
@@ -236,12 +243,15 @@ function targetDefinitions(ctx: Context): TargetDef[] {
       writeFileSync(file, JSON.stringify(config, null, 2));
       const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.profileDir, id)}`] : [];
       // Like a pod: the chart's memory limit, which Node sizes V8's heap from (workers share it).
-      const cgroup = ctx.memoryLimitMiB > 0 ? memoryCgroup(id, ctx.memoryLimitMiB * 1024 * 1024) : undefined;
-      if (ctx.memoryLimitMiB > 0 && ctx.memoryLimitApplied === undefined) {
+      const cgroup =
+        ctx.options.memoryLimitMiB > 0
+          ? memoryCgroup(id, ctx.options.memoryLimitMiB * 1024 * 1024)
+          : undefined;
+      if (ctx.options.memoryLimitMiB > 0 && ctx.memoryLimitApplied === undefined) {
         ctx.memoryLimitApplied = cgroup !== undefined;
         if (!cgroup)
           log(
-            `memory limit ${ctx.memoryLimitMiB} MiB not applied (needs root and a cgroup memory controller)`,
+            `memory limit ${ctx.options.memoryLimitMiB} MiB not applied (needs root and a cgroup memory controller)`,
           );
       }
       const running = spawnPinned(
@@ -325,15 +335,15 @@ function targetDefinitions(ctx: Context): TargetDef[] {
     },
     gateway('gateway', 1, layout.servers),
     gateway('gateway-workers', layout.cores, layout.all),
-    ...(ctx.compareCli || ctx.compareNode || ctx.compareNodeFlags
+    ...(ctx.options.compareCli || ctx.options.compareNode || ctx.options.compareNodeFlags
       ? [
           gateway(
             'gateway-compare',
             1,
             layout.servers,
-            ctx.compareCli ?? ctx.gatewayCli,
-            ctx.compareNode ?? ctx.gatewayNode,
-            ctx.compareNodeFlags ?? ctx.gatewayNodeFlags,
+            ctx.options.compareCli ?? ctx.options.gatewayCli,
+            ctx.options.compareNode ?? ctx.options.gatewayNode,
+            ctx.options.compareNodeFlags ?? ctx.options.gatewayNodeFlags,
           ),
         ]
       : []),
@@ -342,8 +352,8 @@ function targetDefinitions(ctx: Context): TargetDef[] {
       label: `Node forwarder: ${mode} (mTLS, no token check)`,
       mtls: true,
       async start() {
-        const running = spawnPinned(`forward-${mode}`, layout.servers, ctx.gatewayNode, [
-          ...ctx.gatewayNodeFlags,
+        const running = spawnPinned(`forward-${mode}`, layout.servers, ctx.options.gatewayNode, [
+          ...ctx.options.gatewayNodeFlags,
           bench('forwarders.js'),
           mode,
           String(ctx.upstreamPort),
@@ -573,13 +583,7 @@ async function main() {
       layout,
       token,
       profileDir: opts.profile ? path.join(runDir, 'profiles') : undefined,
-      gatewayCli: opts.gatewayCli,
-      compareCli: opts.compareCli,
-      compareNode: opts.compareNode,
-      gatewayNode: opts.gatewayNode,
-      gatewayNodeFlags: opts.gatewayNodeFlags,
-      compareNodeFlags: opts.compareNodeFlags,
-      memoryLimitMiB: opts.memoryLimitMiB,
+      options: opts,
     };
 
     const scenarios = scenarioDefinitions(tokenSets).filter(
@@ -723,8 +727,8 @@ async function main() {
           ? `Load driver (autocannon) pinned to core ${layout.driver}; upstream and each server under test pinned to core(s) ${layout.servers} (nginx ${layout.serverCoreCount} worker(s), HAProxy ${layout.serverCoreCount} thread(s), fapi-gateway 1 process); fapi-gateway workers=${layout.cores} runs on all cores, shared with the driver.`
           : 'No pinning (taskset missing or a single core).',
         memoryLimit: ctx.memoryLimitApplied
-          ? `fapi-gateway ran as in a pod with the Helm chart's memory limit (${ctx.memoryLimitMiB} MiB, a cgroup), which Node sizes its heap from; node flags: ${opts.gatewayNodeFlags.join(' ') || 'none'}.`
-          : `fapi-gateway ran without a memory limit (${ctx.memoryLimitMiB > 0 ? 'no cgroup memory controller or not root' : '--memory-limit=0'}); node flags: ${opts.gatewayNodeFlags.join(' ') || 'none'}.`,
+          ? `fapi-gateway ran as in a pod with the Helm chart's memory limit (${ctx.options.memoryLimitMiB} MiB, a cgroup), which Node sizes its heap from; node flags: ${opts.gatewayNodeFlags.join(' ') || 'none'}.`
+          : `fapi-gateway ran without a memory limit (${ctx.options.memoryLimitMiB > 0 ? 'no cgroup memory controller or not root' : '--memory-limit=0'}); node flags: ${opts.gatewayNodeFlags.join(' ') || 'none'}.`,
         niceness: opts.nice,
         tokenAlgorithm: 'ES256',
         wallSeconds: Math.round((Date.now() - startedAt) / 1000),
