@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { startGatewayFixture } from '../helpers/gateway.js';
 import { expectRejection } from '../helpers/gateway-assertions.js';
 import { compileRoutes, matchRoute, normalisePath } from '../../src/gateway/routes.js';
+import { routeSchema } from '../../src/gateway/config.js';
 
 /**
  * Paths that a common back end resolves to a route other than the one the gateway would match:
@@ -25,7 +26,7 @@ const CONFUSING_PATHS = [
 
 t.test('paths a back end could resolve differently are refused, never forwarded', async (t) => {
   const f = await startGatewayFixture(t);
-  const token = await f.token({ scope: 'accounts' });
+  const token = await f.token({ claims: { scope: 'accounts payments' } });
   for (const path of CONFUSING_PATHS) {
     await t.test(path, async (t) => {
       const res = await f.request({ path, token });
@@ -84,10 +85,9 @@ const pathArbitrary = fc
   .map((parts) => '/' + parts.join(''));
 
 t.test('normalisePath properties (fast-check)', (t) => {
-  const routes = compileRoutes([
-    { path: '/accounts', methods: ['GET'], scopes: ['accounts'], binding: 'mtls', mode: 'enforce' },
-    { path: '/payments', methods: ['GET'], scopes: ['payments'], binding: 'mtls', mode: 'enforce' },
-  ] as Parameters<typeof compileRoutes>[0]);
+  const routes = compileRoutes(
+    [{ path: '/accounts' }, { path: '/payments' }].map((r) => routeSchema.parse(r)),
+  );
   fc.assert(
     fc.property(fc.oneof(pathArbitrary, fc.string({ maxLength: 40 })), (raw) => {
       const r = normalisePath(raw); // never throws
