@@ -151,7 +151,7 @@ async function metricsTable() {
         let seen = [...new Set((values.get(metric.name) ?? []).map((v) => v.labels[label]))].filter(
           (v) => v !== undefined,
         );
-        if (seen.length === 0 && label !== 'reason') seen = [...(declared.get(label) ?? [])];
+        if (seen.length === 0 && metric.type === 'histogram') seen = [...(declared.get(label) ?? [])];
         return seen.length > 0 ? `\`${label}\`: ${seen.map((v) => `\`${v}\``).join(', ')}` : `\`${label}\``;
       });
       rows.set(metric.name, {
