@@ -7,11 +7,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ALL_REJECTION_REASONS, type RejectionReason } from './rejections.js';
 
 export type Outcome = 'forwarded' | 'rejected' | 'upstream_error';
-export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
+export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'invalid_response' | 'other';
 export type HandshakeFailureReason =
   'no_certificate' | 'untrusted_certificate' | 'protocol_version' | 'cipher' | 'other';
 
-export const UPSTREAM_ERROR_KINDS: UpstreamErrorKind[] = ['refused', 'timeout', 'reset', 'other'];
+export const UPSTREAM_ERROR_KINDS: UpstreamErrorKind[] = [
+  'refused',
+  'timeout',
+  'reset',
+  'invalid_response',
+  'other',
+];
 export const HANDSHAKE_FAILURE_REASONS: HandshakeFailureReason[] = [
   'no_certificate',
   'untrusted_certificate',
