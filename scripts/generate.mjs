@@ -37,6 +37,7 @@ export const CHART_OWNED_GATEWAY_KEYS = [
   'tls.clientCa',
   'upstream.ca',
   'tokens.jwksCa',
+  'dpop.nonce.secretFile',
 ];
 export const CHART_OWNED_ISSUER_KEYS = ['tls.cert', 'tls.key', 'tls.clientCa'];
 

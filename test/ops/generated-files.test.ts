@@ -76,22 +76,37 @@ t.test(
     const values = JSON.parse(readFileSync(path.join(repoRoot, GENERATED[0]!), 'utf8')) as Node;
     const expected = structuredClone(jsonSchemaOf(gatewayConfigSchema)) as Node;
     delete expected.$schema;
-    for (const [parent, key] of [
-      ['tls', 'cert'],
-      ['tls', 'key'],
-      ['tls', 'clientCa'],
-      ['upstream', 'ca'],
-      ['tokens', 'jwksCa'],
-    ] as const) {
-      const node = expected.properties[parent]!;
-      t.ok(node.properties[key], `${parent}.${key} is a gateway key`);
-      t.equal(node.properties[key]!['x-file-path'], true, `${parent}.${key} is a file path`);
+    for (const dotted of [
+      'tls.cert',
+      'tls.key',
+      'tls.clientCa',
+      'upstream.ca',
+      'tokens.jwksCa',
+      'dpop.nonce.secretFile',
+    ]) {
+      const segments = dotted.split('.');
+      const key = segments.pop()!;
+      // The chain of objects down to the key's parent; a parent left with nothing required is optional.
+      const chain: Node[] = [expected];
+      for (const s of segments) chain.push(chain[chain.length - 1]!.properties[s]!);
+      const node = chain[chain.length - 1]!;
+      t.ok(node.properties[key], `${dotted} is a gateway key`);
+      const leaf = node.properties[key]! as Node & { anyOf?: Record<string, unknown>[] };
+      t.ok(
+        leaf['x-file-path'] === true || (leaf.anyOf ?? []).some((a) => a['x-file-path'] === true),
+        `${dotted} is a file path`,
+      );
       delete node.properties[key];
       node.required = (node.required ?? []).filter((k) => k !== key);
-      if (node.required.length === 0) {
-        delete node.required;
-        expected.required = expected.required!.filter((k) => k !== parent);
+      for (let i = chain.length - 1; i > 0; i--) {
+        const child = chain[i]!;
+        if ((child.required ?? []).length > 0) break;
+        delete child.required;
+        const parent = chain[i - 1]!;
+        parent.required = (parent.required ?? []).filter((k) => k !== segments[i - 1]);
+        if (parent.required.length === 0 && i - 1 > 0) delete parent.required;
       }
+      if (expected.required?.length === 0) delete expected.required;
     }
     const { description: _d, ...config } = values.properties.config!;
     const { description: _e, ...rest } = expected;

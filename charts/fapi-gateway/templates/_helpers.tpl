@@ -83,6 +83,7 @@ tls: /etc/fapi-gateway/tls
 clientCa: /etc/fapi-gateway/client-ca
 upstreamCa: /etc/fapi-gateway/upstream-ca
 jwksCa: /etc/fapi-gateway/jwks-ca
+dpopNonce: /etc/fapi-gateway/dpop-nonce
 {{- end }}
 
 {{/*
@@ -107,6 +108,13 @@ overrides a user value.
 {{- $tokens := deepCopy $config.tokens }}
 {{- $_ := set $tokens "jwksCa" (printf "%s/%s" $paths.jwksCa .Values.tls.jwksCa.key) }}
 {{- $_ := set $config "tokens" $tokens }}
+{{- end }}
+{{- if .Values.dpop.nonceSecret.existingSecret }}
+{{- $dpop := deepCopy (default (dict) $config.dpop) }}
+{{- $nonce := deepCopy (default (dict) $dpop.nonce) }}
+{{- $_ := set $nonce "secretFile" (printf "%s/%s" $paths.dpopNonce .Values.dpop.nonceSecret.key) }}
+{{- $_ := set $dpop "nonce" $nonce }}
+{{- $_ := set $config "dpop" $dpop }}
 {{- end }}
 {{- toYaml $config }}
 {{- end }}
