@@ -62,7 +62,7 @@ t.test('/metrics with a bearer token: refused without it, probes stay open', asy
   t.equal((await get(port, '/readyz')).status, 200, 'readiness needs no credentials');
 });
 
-t.test('/metrics with basic credentials', async (t) => {
+t.test('/metrics with basic credentials', (t) => {
   const check = metricsAuthorization({
     host: '127.0.0.1',
     port: 0,
@@ -73,6 +73,7 @@ t.test('/metrics with basic credentials', async (t) => {
   t.equal(check!(basic('prometheus', 'hunter2')), false);
   t.equal(check!(basic('grafana', 'hunter2-but-longer')), false);
   t.equal(check!(undefined), false);
+  t.end();
 });
 
 t.test('metricsAuth configuration errors name the key', async (t) => {
