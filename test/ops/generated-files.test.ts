@@ -76,37 +76,37 @@ t.test(
     const values = JSON.parse(readFileSync(path.join(repoRoot, GENERATED[0]!), 'utf8')) as Node;
     const expected = structuredClone(jsonSchemaOf(gatewayConfigSchema)) as Node;
     delete expected.$schema;
+    /** Removes a dotted key; a parent left with nothing required is no longer required itself. */
+    const remove = (node: Node, [head, ...rest]: string[], dotted: string): void => {
+      t.ok(node.properties[head!], `${dotted} is a gateway key`);
+      if (rest.length === 0) {
+        const leaf = node.properties[head!]! as Node & { anyOf?: Record<string, unknown>[] };
+        t.ok(
+          leaf['x-file-path'] === true || (leaf.anyOf ?? []).some((a) => a['x-file-path'] === true),
+          `${dotted} is a file path`,
+        );
+        delete node.properties[head!];
+        node.required = (node.required ?? []).filter((k) => k !== head);
+      } else {
+        const child = node.properties[head!]!;
+        remove(child, rest, dotted);
+        if ((child.required ?? []).length === 0) {
+          node.required = (node.required ?? []).filter((k) => k !== head);
+        }
+      }
+      if ((node.required ?? []).length === 0) delete node.required;
+    };
     for (const dotted of [
       'tls.cert',
       'tls.key',
       'tls.clientCa',
       'upstream.ca',
       'tokens.jwksCa',
+      'admin.metricsAuth.bearerTokenFile',
+      'admin.metricsAuth.basic.passwordFile',
       'dpop.nonce.secretFile',
     ]) {
-      const segments = dotted.split('.');
-      const key = segments.pop()!;
-      // The chain of objects down to the key's parent; a parent left with nothing required is optional.
-      const chain: Node[] = [expected];
-      for (const s of segments) chain.push(chain[chain.length - 1]!.properties[s]!);
-      const node = chain[chain.length - 1]!;
-      t.ok(node.properties[key], `${dotted} is a gateway key`);
-      const leaf = node.properties[key]! as Node & { anyOf?: Record<string, unknown>[] };
-      t.ok(
-        leaf['x-file-path'] === true || (leaf.anyOf ?? []).some((a) => a['x-file-path'] === true),
-        `${dotted} is a file path`,
-      );
-      delete node.properties[key];
-      node.required = (node.required ?? []).filter((k) => k !== key);
-      for (let i = chain.length - 1; i > 0; i--) {
-        const child = chain[i]!;
-        if ((child.required ?? []).length > 0) break;
-        delete child.required;
-        const parent = chain[i - 1]!;
-        parent.required = (parent.required ?? []).filter((k) => k !== segments[i - 1]);
-        if (parent.required.length === 0 && i - 1 > 0) delete parent.required;
-      }
-      if (expected.required?.length === 0) delete expected.required;
+      remove(expected, dotted.split('.'), dotted);
     }
     const { description: _d, ...config } = values.properties.config!;
     const { description: _e, ...rest } = expected;
