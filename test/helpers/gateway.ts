@@ -92,7 +92,7 @@ export function testGatewayConfigInput(
 export async function startGatewayFixture(
   t: Teardown,
   overrides: Record<string, unknown> = {},
-  options: { waitForReady?: boolean } = {},
+  options: { waitForReady?: boolean; clock?: () => number } = {},
 ): Promise<GatewayFixture> {
   const pki = await testPki();
   const key = await createSigningKey('PS256');
@@ -113,7 +113,7 @@ export async function startGatewayFixture(
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  const gateway = await startGateway(config, { logger, defaultMetrics: false });
+  const gateway = await startGateway(config, { logger, defaultMetrics: false, clock: options.clock });
   t.teardown(() => gateway.close());
   if (options.waitForReady !== false) await gateway.whenReady();
   const fixture: GatewayFixture = {
