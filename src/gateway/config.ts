@@ -48,6 +48,18 @@ export const routeSchema = z
       .array(z.string().min(1))
       .default([])
       .describe('Scopes the token must all carry; missing -> 403 insufficient_scope.'),
+    binding: z
+      .enum(['mtls', 'dpop', 'any'])
+      .default('mtls')
+      .describe(
+        'What the token must be bound to: mtls (the client certificate, RFC 8705), dpop (a DPoP key, RFC 9449) or any (either).',
+      ),
+    mode: z
+      .enum(['enforce', 'report-only'])
+      .default('enforce')
+      .describe(
+        'enforce refuses failing calls; report-only forwards them without identity headers and counts them in fapi_gateway_would_reject_total (route, path, size and TLS refusals always apply).',
+      ),
   })
   .strict();
 
@@ -59,9 +71,32 @@ export const gatewayConfigSchema = z
       .default({ host: '0.0.0.0', port: 8443 })
       .describe('The mutual-TLS listener API clients connect to.'),
     admin: z
-      .object({ host: host('0.0.0.0'), port: port(9464) })
+      .object({
+        host: host('127.0.0.1').describe(
+          'Loopback by default: the admin listener has no TLS. The Helm chart binds it to the pod (0.0.0.0) behind a NetworkPolicy.',
+        ),
+        port: port(9464),
+        metricsAuth: z
+          .object({
+            bearerTokenFile: filePath('File holding the bearer token /metrics requires.').optional(),
+            basic: z
+              .object({
+                username: z.string().min(1),
+                passwordFile: filePath('File holding the password /metrics requires.'),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .refine(
+            (a) => (a.bearerTokenFile === undefined) !== (a.basic === undefined),
+            'set exactly one of bearerTokenFile or basic',
+          )
+          .optional()
+          .describe('Credentials /metrics requires (probes stay open); off when absent.'),
+      })
       .strict()
-      .default({ host: '0.0.0.0', port: 9464 })
+      .default({ host: '127.0.0.1', port: 9464 })
       .describe('Plain-HTTP admin listener: /metrics, /healthz, /readyz.'),
     tls: z
       .object({
@@ -107,7 +142,11 @@ export const gatewayConfigSchema = z
         audience: z
           .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
           .describe("The token's `aud` must contain one of these."),
-        jwksUri: httpsUrl.describe("Issuer's JWKS (HTTPS; system CAs plus NODE_EXTRA_CA_CERTS are trusted)."),
+        jwksUri: httpsUrl
+          .describe(
+            "Issuer's JWKS for JWT access tokens (HTTPS; system CAs plus NODE_EXTRA_CA_CERTS are trusted). At least one of jwksUri / introspection is required.",
+          )
+          .optional(),
         algorithms: z
           .array(z.enum(ACCESS_TOKEN_ALGORITHMS))
           .min(1)
@@ -141,7 +180,19 @@ export const gatewayConfigSchema = z
           .default(300)
           .describe('Background JWKS refresh period; cached keys keep serving while the endpoint is down.'),
       })
-      .strict(),
+      .strict()
+      .superRefine((tokens, ctx) => {
+        // Read as unknown: a verifier of opaque tokens may add its own key next to jwksUri.
+        const introspection = (tokens as Record<string, unknown>).introspection;
+        if (tokens.jwksUri === undefined && introspection === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['jwksUri'],
+            message:
+              "at least one of tokens.jwksUri / tokens.introspection is required (set jwksUri to the issuer's JWKS URL)",
+          });
+        }
+      }),
     forwardHeaders: z
       .object({
         clientId: z
