@@ -16,30 +16,32 @@ function dpopToken(f: GatewayFixture, key: DpopKey, claims: Record<string, unkno
   return f.token({ bindTo: null, claims: { cnf: { jkt: key.jkt }, ...claims } });
 }
 
-async function expectForwarded(t: Test, f: GatewayFixture, res: { status: number; body: string }) {
+function expectForwarded(t: Test, f: GatewayFixture, res: { status: number; body: string }): void {
   t.equal(res.status, 200, `forwarded: ${res.body}`);
   t.equal(f.upstream.hits, 1, 'reached the upstream once');
   f.upstream.reset();
 }
 
 t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
-  const f = await startGatewayFixture(t, { routes: ROUTES });
+  // The gateway's clock stands still: iat limits are tested to the second, whatever the machine's load.
+  const now = Math.floor(Date.now() / 1000);
+  const f = await startGatewayFixture(t, { routes: ROUTES }, { clock: () => now });
   const key = await createDpopKey('ES256');
   const token = await dpopToken(f, key);
-  const call = (o: Partial<DpopCallOptions> = {}) => dpopCall(f, { key, token, ...o });
+  const call = (o: Partial<DpopCallOptions> = {}) => dpopCall(f, { key, token, now, ...o });
   const proofRejected = async (tt: Test, res: Parameters<typeof expectRejection>[2], reason: string) =>
     expectRejection(tt, f, res, { status: 401, error: 'invalid_dpop_proof', reason, challenge: 'dpop' });
 
   await t.test('every configured algorithm: ES256, PS256, EdDSA', async (t) => {
     for (const alg of ['ES256', 'PS256', 'EdDSA']) {
       const k = await createDpopKey(alg);
-      const res = await dpopCall(f, { key: k, token: await dpopToken(f, k) });
-      await expectForwarded(t, f, res);
+      const res = await dpopCall(f, { key: k, token: await dpopToken(f, k), now });
+      expectForwarded(t, f, res);
     }
   });
 
   await t.test('the upstream gets the identity; logs never hold the proof or the token', async (t) => {
-    const proof = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token });
+    const proof = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token, iat: now });
     const res = await call({ proof });
     t.equal(res.status, 200);
     const seen = f.upstream.last()!;
@@ -52,25 +54,25 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
   });
 
   await t.test('on an any route too, and the scheme is case-insensitive', async (t) => {
-    await expectForwarded(t, f, await call({ path: '/balances' }));
-    await expectForwarded(t, f, await call({ scheme: 'dpop' }));
-    await expectForwarded(t, f, await call({ scheme: 'DPOP' }));
-    await expectForwarded(t, f, await call({ proofHeaderName: 'dpop' }));
+    expectForwarded(t, f, await call({ path: '/balances' }));
+    expectForwarded(t, f, await call({ scheme: 'dpop' }));
+    expectForwarded(t, f, await call({ scheme: 'DPOP' }));
+    expectForwarded(t, f, await call({ proofHeaderName: 'dpop' }));
   });
 
   await t.test('the DPoP header: missing, or sent twice', async (t) => {
     await proofRejected(t, await call({ proof: null }), 'dpop_proof_missing');
-    const one = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token });
-    const two = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token });
+    const one = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token, iat: now });
+    const two = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token, iat: now });
     await proofRejected(t, await call({ proof: [one, two] }), 'dpop_proof_multiple');
-    await expectForwarded(t, f, await call({ proof: two }));
+    expectForwarded(t, f, await call({ proof: two }));
   });
 
   // Each rule: the positive control first (it must pass), then the negative (refused, counted, not forwarded).
   const other = await createDpopKey('ES256');
   const es384 = await createDpopKey('ES384');
   const rsa = await createDpopKey('PS256');
-  const nowS = () => Math.floor(Date.now() / 1000);
+  const nowS = () => now;
   const hmacSecret = new Uint8Array(32).fill(9);
   const rules: {
     name: string;
@@ -90,7 +92,7 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
     {
       name: 'alg outside dpop.algorithms (ES384)',
       reason: 'dpop_proof_algorithm',
-      bad: () => mintDpopProof(es384, { htu: htuFor(f, '/payments'), accessToken: token }),
+      bad: () => mintDpopProof(es384, { htu: htuFor(f, '/payments'), accessToken: token, iat: now }),
     },
     {
       name: 'alg HS256 (a MAC is never accepted)',
@@ -156,14 +158,14 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
     {
       name: 'iat at -60 s / -61 s',
       reason: 'dpop_proof_iat',
-      good: { iat: nowS() - 55 },
-      bad: { iat: nowS() - 65 },
+      good: { iat: nowS() - 60 },
+      bad: { iat: nowS() - 61 },
     },
     {
       name: 'iat at +60 s / +61 s',
       reason: 'dpop_proof_iat',
-      good: { iat: nowS() + 55 },
-      bad: { iat: nowS() + 65 },
+      good: { iat: nowS() + 60 },
+      bad: { iat: nowS() + 61 },
     },
     { name: 'ath missing', reason: 'dpop_proof_ath', bad: { claims: { ath: undefined } } },
     { name: 'ath of another token', reason: 'dpop_proof_ath', bad: { accessToken: 'another-token' } },
@@ -171,7 +173,7 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
   for (const rule of rules) {
     await t.test(`proof rule: ${rule.name}`, async (t) => {
       const path = rule.path ?? '/payments';
-      await expectForwarded(t, f, await call({ path, proofOptions: rule.good ?? {} }));
+      expectForwarded(t, f, await call({ path, proofOptions: rule.good ?? {} }));
       const res =
         typeof rule.bad === 'function'
           ? await call({ path, proof: await rule.bad() })
@@ -182,7 +184,7 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
 
   await t.test('htu: the default port equals no port (Host without a port)', async (t) => {
     const headers = { host: 'api.bank.test' };
-    await expectForwarded(
+    expectForwarded(
       t,
       f,
       await call({ headers, proofOptions: { htu: 'https://API.Bank.Test:443/payments' } }),
@@ -195,15 +197,15 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
   });
 
   await t.test('replay: a proof is accepted once', async (t) => {
-    const proof = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token });
-    await expectForwarded(t, f, await call({ proof }));
+    const proof = await mintDpopProof(key, { htu: htuFor(f, '/payments'), accessToken: token, iat: now });
+    expectForwarded(t, f, await call({ proof }));
     await proofRejected(t, await call({ proof }), 'dpop_proof_replay');
   });
 
   await t.test('the proof key is not the token key: invalid_token', async (t) => {
-    await expectForwarded(t, f, await call());
+    expectForwarded(t, f, await call());
     const res = await call({
-      proof: await mintDpopProof(other, { htu: htuFor(f, '/payments'), accessToken: token }),
+      proof: await mintDpopProof(other, { htu: htuFor(f, '/payments'), accessToken: token, iat: now }),
     });
     await expectRejection(t, f, res, {
       status: 401,
@@ -220,7 +222,7 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
       await expectRejection(t, f, res, { status: 401, error: 'invalid_token', reason: 'binding_mismatch' });
     });
     await t.test('a certificate-bound token sent with DPoP: invalid_token, DPoP challenge', async (t) => {
-      const res = await dpopCall(f, { key, token: mtlsToken, path: '/balances' });
+      const res = await dpopCall(f, { key, token: mtlsToken, path: '/balances', now });
       await expectRejection(t, f, res, {
         status: 401,
         error: 'invalid_token',
@@ -230,7 +232,7 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
     });
     await t.test('an unbound token sent with DPoP: invalid_token, DPoP challenge', async (t) => {
       const unbound = await f.token({ bindTo: null });
-      const res = await dpopCall(f, { key, token: unbound });
+      const res = await dpopCall(f, { key, token: unbound, now });
       await expectRejection(t, f, res, {
         status: 401,
         error: 'invalid_token',
@@ -252,7 +254,7 @@ t.test('DPoP-bound tokens on dpop and any routes', async (t) => {
       await expectRejection(t, f, res, { status: 401, error: 'invalid_token', reason: 'binding_mismatch' });
     });
     await t.test('a certificate-bound token on an any route with its certificate: forwarded', async (t) => {
-      await expectForwarded(t, f, await f.request({ path: '/balances', token: mtlsToken }));
+      expectForwarded(t, f, await f.request({ path: '/balances', token: mtlsToken }));
     });
     await t.test('a refused DPoP request with a malformed token carries the DPoP challenge', async (t) => {
       const res = await call({ token: 'not a token' });
