@@ -39,8 +39,11 @@ export interface IssuerOptions {
   /** Named in configuration errors. */
   configFile?: string;
   logger?: Logger;
-  /** Storage to use instead of the one `storage.type` selects. */
-  storage?: IssuerStorage;
+  /**
+   * Builds the storage instead of the one `storage.type` selects (with the issuer's clock in unix ms),
+   * e.g. a store shared with another issuer in a test.
+   */
+  storage?: (config: IssuerConfig, clock: () => number) => IssuerStorage;
   /** Milliseconds since the epoch (tests move time forward with it). */
   clock?: () => number;
   /** fetch for clients' jwks_uri (e.g. one trusting a private CA). */
@@ -88,7 +91,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   const log = options.logger ?? pino({ level: config.logging.level, base: { component: 'issuer' } });
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
-  const storage = options.storage ?? createMemoryStorage({ clients: config.clients, clock });
+  const storage = options.storage?.(config, clock) ?? createMemoryStorage({ clients: config.clients, clock });
   const router = createRouter(
     endpoints.map((e) => (e.configuredPath ? { ...e, path: e.configuredPath(config) } : e)),
   );

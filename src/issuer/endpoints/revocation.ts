@@ -40,14 +40,13 @@ export const revocationEndpoint: Endpoint = {
         },
       );
     const callerId = caller.client.clientId;
-    const now = runtime.clock.nowSeconds();
 
     const access = await verifyOwnAccessToken(token, runtime, { checkRevocation: false });
     if (access) {
       if (access.payload.client_id !== callerId) throw notYours();
       await runtime.storage.accessTokens.revokeAccessToken(
         access.payload.jti!,
-        access.payload.exp! - now + 1,
+        (access.payload.exp! + 1) * 1000,
       );
       runtime.metrics.tokensRevoked.inc({ token_type: 'access_token' });
       runtime.log.info({ clientId: callerId, jti: access.payload.jti }, 'access token revoked');
@@ -57,7 +56,7 @@ export const revocationEndpoint: Endpoint = {
     if (refresh) {
       if (refresh.clientId !== callerId) throw notYours();
       await runtime.storage.refreshTokens.revokeRefreshToken(refresh.key);
-      await runtime.storage.grants.revokeGrant(refresh.grantId, Math.max(1, refresh.exp - now));
+      await runtime.storage.grants.revokeGrant(refresh.grantId, refresh.exp * 1000);
       runtime.metrics.tokensRevoked.inc({ token_type: 'refresh_token' });
       runtime.log.info(
         { clientId: callerId, grantId: refresh.grantId },

@@ -33,6 +33,14 @@ function recordFor(runtime: IssuerRuntime, value: string, grant: RefreshTokenGra
   };
 }
 
+/**
+ * Until when a grant (and its revocation) must be remembered: the lifetime of a refresh token issued
+ * now, the longest-lived token of a grant.
+ */
+export function grantExpiresAtMs(runtime: IssuerRuntime): number {
+  return runtime.clock.nowMs() + runtime.config.refreshTokens.ttlSeconds * 1000;
+}
+
 /** Issues a new refresh token (first issue of a grant). Resolves the token value. */
 export async function issueRefreshToken(runtime: IssuerRuntime, grant: RefreshTokenGrant): Promise<string> {
   const value = randomValue();
