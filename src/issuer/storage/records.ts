@@ -100,5 +100,20 @@ export const accessTokenKind: RecordKind<AccessTokenRecord> = recordKind(
     clientId: z.string(),
     grantId: z.string().optional(),
     exp: unixSeconds,
+    opaque: z
+      .looseObject({
+        iss: z.string(),
+        sub: z.string(),
+        aud: z.union([z.string(), z.array(z.string())]),
+        exp: unixSeconds,
+        iat: unixSeconds,
+        jti: z.string(),
+        client_id: z.string(),
+        scope: z.string(),
+        auth_time: unixSeconds.optional(),
+        acr: z.string().optional(),
+        cnf: z.object({ 'x5t#S256': z.string().optional(), jkt: z.string().optional() }).optional(),
+      })
+      .optional(),
   }),
 );

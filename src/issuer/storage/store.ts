@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { ClaimsRequest } from '../authorize/claims-request.js';
 import type { ClientConfig } from '../config.js';
+import type { AccessTokenClaims } from '../tokens/access-token.js';
 import type { RecordKind } from './records.js';
 
 export type { RecordKind } from './records.js';
@@ -156,6 +157,8 @@ export interface AccessTokenRecord {
   grantId?: string;
   /** Unix seconds; the record expires then. */
   exp: number;
+  /** The claims of an opaque access token (stored under the token's hash, read by introspection). */
+  opaque?: AccessTokenClaims;
 }
 
 /** Issued access tokens by `jti` (for grant-wide revocation) and revoked ones (RFC 7009). */

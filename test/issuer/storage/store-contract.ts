@@ -283,8 +283,23 @@ export function runStoreContract(t: Test, make: () => Promise<StoreUnderTest>): 
     t.equal(await storage.accessTokens.isAccessTokenRevoked('j'), false);
     await storage.accessTokens.revokeAccessToken('j', exp * 1000);
     t.equal(await storage.accessTokens.isAccessTokenRevoked('j'), true);
+    const opaque = {
+      iss: 'https://as.example',
+      sub: 'alice',
+      aud: 'https://api.example',
+      exp,
+      iat: exp - 1,
+      jti: 'o',
+      client_id: 'c',
+      scope: 'accounts',
+      cnf: { 'x5t#S256': 'thumb' },
+      custom: 'kept',
+    };
+    await storage.accessTokens.rememberAccessToken({ jti: 'hash-of-opaque', clientId: 'c', exp, opaque });
+    t.same((await storage.accessTokens.findAccessToken('hash-of-opaque'))?.opaque, opaque);
     await s.advance(exp * 1000 - now() + 50);
     t.equal(await storage.accessTokens.findAccessToken('j'), undefined);
+    t.equal(await storage.accessTokens.findAccessToken('hash-of-opaque'), undefined);
     t.equal(await storage.accessTokens.isAccessTokenRevoked('j'), false);
   });
 
