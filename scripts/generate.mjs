@@ -37,6 +37,9 @@ export const CHART_OWNED_GATEWAY_KEYS = [
   'tls.clientCa',
   'upstream.ca',
   'tokens.jwksCa',
+  // Set from metricsService.auth; basic credentials for /metrics are for installs outside the chart.
+  'admin.metricsAuth.bearerTokenFile',
+  'admin.metricsAuth.basic.passwordFile',
 ];
 export const CHART_OWNED_ISSUER_KEYS = ['tls.cert', 'tls.key', 'tls.clientCa'];
 
