@@ -5,14 +5,14 @@
  * interface so a shared store (Redis) can replace the in-memory default for several issuer replicas.
  */
 import { z } from 'zod';
-import { recordKind } from '../storage/records.js';
+import { recordKind, recordSchema } from '../storage/records.js';
 import { tokenKey, type CounterStore, type StateStore } from '../storage/store.js';
 import {
   ALL_RESPONSE_MODES,
   type AuthorizationRequest,
   type ResponseTarget,
 } from './authorization-request.js';
-import { claimsRequestSchema } from './claims-request.js';
+import { claimsRequestSchema, type AcrRequirement } from './claims-request.js';
 
 export interface PushedRequest {
   clientId: string;
@@ -46,6 +46,8 @@ export interface CodeGrant {
   nonce?: string;
   /** The OIDC claims request, for the ID token and userinfo. */
   claims?: AuthorizationRequest['claims'];
+  /** RFC 9449 §10: the DPoP key (thumbprint) the token request must prove. */
+  dpopJkt?: string;
   expiresAt: number;
 }
 
@@ -58,7 +60,7 @@ export interface CodeRedemption {
 const unixSeconds = z.number().int().nonnegative();
 const responseMode = z.enum(ALL_RESPONSE_MODES as [ResponseTarget['responseMode']]);
 
-const targetSchema: z.ZodType<ResponseTarget> = z.object({
+const targetSchema = recordSchema<ResponseTarget>({
   clientId: z.string(),
   redirectUri: z.string(),
   responseMode,
@@ -66,7 +68,7 @@ const targetSchema: z.ZodType<ResponseTarget> = z.object({
   jarmAlg: z.enum(['PS256', 'ES256']),
 });
 
-const requestSchema: z.ZodType<AuthorizationRequest> = z.object({
+const requestSchema = recordSchema<AuthorizationRequest>({
   clientId: z.string(),
   redirectUri: z.string(),
   responseType: z.enum(['code', 'code id_token']),
@@ -76,20 +78,28 @@ const requestSchema: z.ZodType<AuthorizationRequest> = z.object({
   nonce: z.string().optional(),
   codeChallenge: z.string(),
   claims: claimsRequestSchema.optional(),
-  acr: z.object({ essential: z.boolean(), values: z.array(z.string()).optional() }).optional(),
+  acr: recordSchema<AcrRequirement>({
+    essential: z.boolean(),
+    values: z.array(z.string()).optional(),
+  }).optional(),
   prompt: z.array(z.string()),
   maxAge: z.number().int().nonnegative().optional(),
   loginHint: z.string().optional(),
+  dpopJkt: z.string().optional(),
 });
 
 const pushedKind = recordKind<PushedRequest>(
   'par',
-  z.object({ clientId: z.string(), parameters: z.record(z.string(), z.unknown()), expiresAt: unixSeconds }),
+  recordSchema<PushedRequest>({
+    clientId: z.string(),
+    parameters: z.record(z.string(), z.unknown()),
+    expiresAt: unixSeconds,
+  }),
 );
 
 const interactionKind = recordKind<Interaction>(
   'interaction',
-  z.object({
+  recordSchema<Interaction>({
     id: z.string(),
     sessionId: z.string(),
     request: requestSchema,
@@ -105,8 +115,8 @@ interface StoredCode {
 
 const codeKind = recordKind<StoredCode>(
   'code',
-  z.object({
-    grant: z.object({
+  recordSchema<StoredCode>({
+    grant: recordSchema<CodeGrant>({
       grantId: z.string(),
       clientId: z.string(),
       redirectUri: z.string(),
@@ -118,6 +128,7 @@ const codeKind = recordKind<StoredCode>(
       amr: z.array(z.string()).optional(),
       nonce: z.string().optional(),
       claims: claimsRequestSchema.optional(),
+      dpopJkt: z.string().optional(),
       expiresAt: unixSeconds,
     }),
     used: z.boolean(),

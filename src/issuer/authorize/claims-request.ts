@@ -5,6 +5,7 @@
  * one (or `acr_values`) only asks.
  */
 import { z } from 'zod';
+import { recordSchema } from '../storage/record-schema.js';
 import { accept, refuse, type Checked } from './authorization-error.js';
 
 export interface ClaimRequirement {
@@ -18,14 +19,14 @@ export interface ClaimsRequest {
   userinfo?: Record<string, ClaimRequirement | null>;
 }
 
-const claimRequirementSchema = z.object({
+const claimRequirementSchema = recordSchema<ClaimRequirement>({
   essential: z.boolean().optional(),
   value: z.string().optional(),
   values: z.array(z.string()).optional(),
 });
 
 /** The stored form of a parsed claims request (what `parseClaimsRequest` produces). */
-export const claimsRequestSchema: z.ZodType<ClaimsRequest> = z.object({
+export const claimsRequestSchema = recordSchema<ClaimsRequest>({
   id_token: z.record(z.string(), claimRequirementSchema.nullable()).optional(),
   userinfo: z.record(z.string(), claimRequirementSchema.nullable()).optional(),
 });

@@ -8,16 +8,16 @@
  * is useless without the client's own credentials at the token endpoint.
  */
 import { z } from 'zod';
-import { recordKind } from '../storage/records.js';
+import { recordKind, recordSchema } from '../storage/records.js';
 import { tokenKey, type ReplayCache, type StateStore } from '../storage/store.js';
-import type { CibaRequestRecord } from './pending-request.js';
+import type { CibaRequestRecord, NotificationState } from './pending-request.js';
 import type { CibaRequestStore } from './store.js';
 
 const unixSeconds = z.number().int().nonnegative();
 
 const cibaKind = recordKind<CibaRequestRecord>(
   'ciba',
-  z.object({
+  recordSchema<CibaRequestRecord>({
     authReqId: z.string(),
     clientId: z.string(),
     subject: z.string(),
@@ -34,14 +34,12 @@ const cibaKind = recordKind<CibaRequestRecord>(
     status: z.enum(['pending', 'approved', 'denied', 'consumed', 'expired']),
     decidedAt: unixSeconds.optional(),
     authTime: unixSeconds.optional(),
-    notification: z
-      .object({
-        attempts: z.number().int().nonnegative(),
-        delivered: z.boolean(),
-        abandoned: z.boolean(),
-        lastError: z.string().optional(),
-      })
-      .optional(),
+    notification: recordSchema<NotificationState>({
+      attempts: z.number().int().nonnegative(),
+      delivered: z.boolean(),
+      abandoned: z.boolean(),
+      lastError: z.string().optional(),
+    }).optional(),
     version: z.number().int().positive(),
   }),
 );

@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { recordKind } from '../storage/records.js';
+import { recordKind, recordSchema } from '../storage/records.js';
 import type { StateStore } from '../storage/store.js';
 
 export const SESSION_COOKIE = '__Host-fapi-issuer-session';
@@ -43,18 +43,16 @@ const unixSeconds = z.number().int().nonnegative();
 
 const browserSessionKind = recordKind<BrowserSession>(
   'browser_session',
-  z.object({
+  recordSchema<BrowserSession>({
     id: z.string(),
     csrfToken: z.string(),
     createdAt: unixSeconds,
-    authentication: z
-      .object({
-        sub: z.string(),
-        authTime: unixSeconds,
-        acr: z.string().optional(),
-        amr: z.array(z.string()).optional(),
-      })
-      .optional(),
+    authentication: recordSchema<EndUserAuthentication>({
+      sub: z.string(),
+      authTime: unixSeconds,
+      acr: z.string().optional(),
+      amr: z.array(z.string()).optional(),
+    }).optional(),
   }),
 );
 

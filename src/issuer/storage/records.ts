@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 import { claimsRequestSchema } from '../authorize/claims-request.js';
+import { recordSchema } from './record-schema.js';
 import type { AccessTokenRecord, GrantRecord, RefreshTokenRecord } from './store.js';
+
+export { recordSchema, type RecordShape } from './record-schema.js';
 
 export interface RecordKind<T> {
   /** The key space (`code`, `par`, `ciba`, ...). */
@@ -58,7 +61,7 @@ const unixSeconds = z.number().int().nonnegative();
 
 export const grantKind: RecordKind<GrantRecord> = recordKind(
   'grant',
-  z.object({
+  recordSchema<GrantRecord>({
     grantId: z.string(),
     clientId: z.string(),
     sub: z.string(),
@@ -71,7 +74,7 @@ export const grantKind: RecordKind<GrantRecord> = recordKind(
   }),
 );
 
-export const refreshTokenSchema: z.ZodType<RefreshTokenRecord> = z.object({
+export const refreshTokenSchema = recordSchema<RefreshTokenRecord>({
   key: z.string(),
   grantId: z.string(),
   clientId: z.string(),
@@ -80,6 +83,7 @@ export const refreshTokenSchema: z.ZodType<RefreshTokenRecord> = z.object({
   iat: unixSeconds,
   exp: unixSeconds,
   x5tS256: z.string().optional(),
+  dpopJkt: z.string().optional(),
 });
 
 /** A refresh token's record and where it is in its life (RFC 9700 §4.14.2 rotation). */
@@ -90,12 +94,15 @@ export interface RefreshEntry {
 
 export const refreshEntryKind: RecordKind<RefreshEntry> = recordKind(
   'refresh',
-  z.object({ record: refreshTokenSchema, state: z.enum(['active', 'rotated', 'revoked']) }),
+  recordSchema<RefreshEntry>({
+    record: refreshTokenSchema,
+    state: z.enum(['active', 'rotated', 'revoked']),
+  }),
 );
 
 export const accessTokenKind: RecordKind<AccessTokenRecord> = recordKind(
   'access',
-  z.object({
+  recordSchema<AccessTokenRecord>({
     jti: z.string(),
     clientId: z.string(),
     grantId: z.string().optional(),

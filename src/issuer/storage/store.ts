@@ -130,6 +130,8 @@ export interface RefreshTokenRecord {
   exp: number;
   /** Thumbprint of the certificate the refresh token was issued over, if any. */
   x5tS256?: string;
+  /** The DPoP key (RFC 7638 thumbprint) the grant's access tokens are bound to, if any. */
+  dpopJkt?: string;
 }
 
 export type RotationOutcome =
