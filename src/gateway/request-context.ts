@@ -61,6 +61,8 @@ export interface RequestContext {
   dpopNonce?: string;
   /** A form body that had to be read (it is forwarded as read). */
   body?: Buffer;
+  /** What kind of form `body` is. */
+  bodyType?: 'form' | 'multipart';
 }
 
 /**
