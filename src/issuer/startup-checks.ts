@@ -19,6 +19,7 @@ import {
 import { loadClientKeys, type ClientKeys } from './keys/client-keys.js';
 import { algorithmsForKey, secretEntropyBits } from './keys/key-strength.js';
 import { loadSigningKeys, type SigningKeySet } from './keys/signing-keys.js';
+import { serverKeyKind, TlsPolicyError } from '../tls/policy.js';
 
 export interface PreparedIssuer {
   keys: SigningKeySet;
@@ -29,6 +30,11 @@ export interface PreparedIssuer {
 export const MIN_SECRET_BITS = 256;
 
 function checkTls(config: IssuerConfig, problems: ConfigProblem[]): void {
+  try {
+    serverKeyKind(readFileSync(config.tls.key));
+  } catch (err) {
+    if (err instanceof TlsPolicyError) problems.push({ path: 'tls.key', message: err.problem });
+  }
   try {
     createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) });
   } catch (err) {
