@@ -129,7 +129,7 @@ function stringClaim(payload: JWTPayload, name: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** RFC 9068 §2.2 claims the gateway relies on, beyond what jose checked. Pure. */
+/** RFC 9068 §2.2 claims the gateway relies on, beyond the rules of `claimsProblem`. Pure. */
 export function verifiedTokenFromPayload(
   payload: JWTPayload,
   nowSeconds: number,
@@ -139,7 +139,7 @@ export function verifiedTokenFromPayload(
   if (clientId === undefined) return reject('token_claims', 'the access token lacks the claim "client_id"');
   const subject = stringClaim(payload, 'sub');
   if (subject === undefined) return reject('token_claims', 'the access token lacks the claim "sub"');
-  // jose checks iat's type but only checks it is in the past with maxTokenAge (RFC 9068 §4: honour iat).
+  // `claimsProblem` checks iat's type; an iat in the future is refused too (RFC 9068 §4: honour iat).
   if (typeof payload.iat === 'number' && payload.iat > nowSeconds + skewSeconds) {
     return reject('token_not_yet_valid', 'the access token\'s claim "iat" is in the future');
   }

@@ -4,11 +4,11 @@
  * the TLS connection and the verified token, so no client can forge them.
  *
  * Built on undici's `Pool.dispatch` (one callback handler per request: no ClientRequest, no IncomingMessage,
- * no pipe) rather than node:http with a keep-alive Agent or http-proxy-3. Req/s alone did not separate them
- * on a 2-core machine shared with other work (node:http 1676, undici request() 1660, http-proxy-3 1553);
- * server CPU per request does: in `npm run bench` (mTLS, cached token, same interleaved run) the gateway
- * spent ~90 us per request with dispatch against ~120-150 us with node:http. The header rules below stay
- * one explicit list, and every failure arrives in one `onError`.
+ * no pipe) rather than node:http with a keep-alive Agent or http-proxy-3. Bare mTLS forwarders measured in
+ * one `npm run bench` run (docs/benchmarks.md, "Forwarding library"): undici `Pool.dispatch` 14,765 req/s
+ * at 46 µs of CPU per request, undici `Pool.request` 10,250 at 74, `node:http` with a keep-alive Agent
+ * 6,189 at 118, http-proxy-3 5,361 at 140. The header rules below stay one explicit list, and every failure
+ * arrives in one `onError`.
  */
 import type { IncomingMessage } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
@@ -159,9 +159,7 @@ function classifyUndiciError(err: Error & { code?: string }): UpstreamErrorKind 
 
 /**
  * Forwards over an undici `Pool` through its lowest-level `dispatch` API: one callback handler per
- * request, no promise, no intermediate stream. In `npm run bench` this costs about half the CPU per
- * request of a node:http request over a keep-alive Agent (the Agent's bookkeeping, ClientRequest and
- * IncomingMessage streams dominate there); see the README's performance section.
+ * request, no promise, no intermediate stream (the figures behind the choice are in the module comment).
  */
 export class Forwarder {
   private readonly pool: Pool;
@@ -229,18 +227,34 @@ export class Forwarder {
     let abortUpstream: ((err?: Error) => void) | undefined;
     let resumeUpstream: (() => void) | undefined;
     let invalidResponse = false;
+    let timedOut = false;
+    /** Answered without the upstream (deadline, client gone) while possibly still queued in the pool. */
+    let cancelled = false;
+    // One deadline from the moment the request is handed to the pool until the upstream's answer
+    // begins: undici's own timeouts start only once a connection is free, so time spent queued behind
+    // a slow endpoint would not count.
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      cancelled = true;
+      if (abortUpstream) abortUpstream();
+      else finish({ kind: 'upstream_error', status: 504, error: 'timeout' }); // still queued
+    }, this.options.timeoutMs);
     const finish = (result: ForwardResult) => {
+      clearTimeout(deadline);
       if (settled) return;
       settled = true;
       done(result);
     };
     const handler: Dispatcher.DispatchHandler = {
       onConnect(abort) {
-        abortUpstream = abort;
+        // A request that waited in the queue past its deadline was answered already: never send it.
+        if (cancelled) abort();
+        else abortUpstream = abort;
       },
       onHeaders(statusCode, rawHeaders, resume, statusText) {
         // Interim answers (103 Early Hints, a stray 100) are not relayed: the final answer follows.
         if (statusCode < 200) return true;
+        clearTimeout(deadline);
         upstreamSeconds = (performance.now() - started) / 1000;
         if (statusCode > 599) {
           // RFC 9110 §15: status codes are three digits from 100 to 599; anything else is a broken upstream.
@@ -279,7 +293,7 @@ export class Forwarder {
         res.end();
       },
       onError(err: Error & { code?: string }) {
-        const kind = invalidResponse ? 'invalid_response' : classifyUndiciError(err);
+        const kind = invalidResponse ? 'invalid_response' : timedOut ? 'timeout' : classifyUndiciError(err);
         if (res.headersSent) {
           res.destroy();
           finish({ kind: 'aborted', status: res.statusCode, error: kind });
@@ -296,6 +310,7 @@ export class Forwarder {
     // The client went away before the answer was complete: stop the upstream request too.
     res.on('close', () => {
       if (!res.writableFinished) {
+        cancelled = true;
         abortUpstream?.();
         finish({ kind: 'aborted', status: res.headersSent ? res.statusCode : 499 });
       }

@@ -1,5 +1,5 @@
 /**
- * The gateway's Prometheus metrics (names and labels are a contract: see CONTRACTS.md and the README).
+ * The gateway's Prometheus metrics (names and labels are a contract: dashboards and alerts depend on them; docs/metrics.md is generated from this registry).
  * One registry per gateway instance, so several gateways can run in one process (tests) and a cluster
  * primary can aggregate its workers' registries.
  */

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
 import { AccessTokenVerifier } from './access-token.js';
-import { createAdminServer } from './admin.js';
+import { createAdminServer, metricsAuthorization } from './admin.js';
 import { interactionIdFor } from './checks/fapi-headers.js';
 import { Forwarder, type ForwardResult } from './forwarder.js';
 import { JwksCache } from './jwks-cache.js';
@@ -309,6 +309,7 @@ export async function startGateway(
     options.admin === false
       ? undefined
       : createAdminServer({
+          metricsAuthorized: metricsAuthorization(config.admin),
           ready: () => pipeline.jwks.ready,
           metrics: async () => ({
             contentType: metrics.registry.contentType,

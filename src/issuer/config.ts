@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
+import { redisConnectionSchema } from '../redis/config.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const listener = (p: number) =>
@@ -40,6 +41,8 @@ export const RESPONSE_MODES = [
 ] as const;
 export const RESPONSE_TYPES = ['code', 'code id_token'] as const;
 export const CIBA_DELIVERY_MODES = ['poll', 'ping', 'push'] as const;
+/** `jwt`: RFC 9068 JWTs a resource server verifies itself; `opaque`: reference tokens it introspects (RFC 7662). */
+export const ACCESS_TOKEN_FORMATS = ['jwt', 'opaque'] as const;
 
 const httpsUrl = z
   .string()
@@ -104,6 +107,16 @@ export const clientSchema = z
     backchannelAuthenticationRequestSigningAlg: z.enum(SIGNING_ALGORITHMS).optional(),
     backchannelUserCodeParameter: z.boolean().default(false),
     cibaProfile: z.enum(CIBA_PROFILES).default('fapi-ciba'),
+    accessTokenFormat: z
+      .enum(ACCESS_TOKEN_FORMATS)
+      .optional()
+      .describe("Overrides accessTokens.format for this client's access tokens."),
+    introspection: z
+      .boolean()
+      .default(false)
+      .describe(
+        'A resource server (e.g. the gateway): full introspection answers for every token. Other clients learn only about their own tokens (RFC 7662 §4).',
+      ),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -249,6 +262,12 @@ export const issuerConfigSchema = z
       .object({
         audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
         ttlSeconds: z.number().int().min(30).max(86400).default(600),
+        format: z
+          .enum(ACCESS_TOKEN_FORMATS)
+          .default('jwt')
+          .describe(
+            'jwt: RFC 9068 JWTs; opaque: 256-bit reference tokens stored as their hash, answered by introspection.',
+          ),
       })
       .strict(),
     refreshTokens: z
@@ -295,9 +314,16 @@ export const issuerConfigSchema = z
       .strict()
       .default({ expiresInSeconds: 120, intervalSeconds: 5, devicePath: '/device' }),
     storage: z
-      .object({ type: z.enum(['memory', 'redis']).default('memory'), redisUrl: z.string().url().optional() })
+      .object({
+        type: z
+          .enum(['memory', 'redis'])
+          .default('memory')
+          .describe('memory: one process only; redis: shared by every replica (needed with more than one).'),
+        redis: redisConnectionSchema.optional(),
+      })
       .strict()
-      .default({ type: 'memory' }),
+      .default({ type: 'memory' })
+      .describe('Where codes, PAR requests, grants, refresh tokens, replay ids and CIBA requests live.'),
     users: z.array(userSchema).default([]),
     clients: z.array(clientSchema).default([]),
     logging: z
@@ -332,11 +358,19 @@ export const issuerConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['signingKeys', i, 'kid'], message: 'duplicate kid' });
       kids.add(k.kid);
     });
-    if (c.storage.type === 'redis' && !c.storage.redisUrl) {
+    if (c.storage.type === 'redis' && !c.storage.redis) {
       ctx.addIssue({
         code: 'custom',
-        path: ['storage', 'redisUrl'],
-        message: 'required when storage.type is redis',
+        path: ['storage', 'redis', 'url'],
+        message: `required when storage.type is redis (or set ${ISSUER_ENV_PREFIX}STORAGE_REDIS_URL)`,
+      });
+    }
+    if (c.storage.type === 'memory' && c.storage.redis) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'type'],
+        message:
+          'storage.redis is set but storage.type is memory: set storage.type: redis, or remove storage.redis',
       });
     }
     if (c.issuer.endsWith('/'))

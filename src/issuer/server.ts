@@ -2,7 +2,7 @@
  * Starts the issuer: the HTTPS listener (the `issuer` URL), the mTLS listener advertised as
  * `mtls_endpoint_aliases` (RFC 8705 §5) and the admin listener.
  *
- * Listener choice (documented in README.md): with `mtls` configured, the main listener never asks for a
+ * Listener choice (documented in docs/issuer.md): with `mtls` configured, the main listener never asks for a
  * client certificate (browsers and plain clients are not prompted), and the mTLS listener requests one
  * in the initial handshake without requiring it (a private_key_jwt client may connect without one, and a
  * self-signed certificate must get through to be matched). Without `mtls`, the main listener requests
@@ -215,6 +215,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
               reason: 'internal_error',
             });
       if (!(err instanceof OAuthError)) rt.log.error({ err, endpoint: endpointName }, 'unexpected error');
+      // A storage outage is logged once by the connection, not once per refused request.
+      else if (refusal.reason === 'store_unavailable')
+        rt.log.debug({ endpoint: endpointName, reason: refusal.reason }, 'request refused');
       else
         rt.log.info(
           { endpoint: endpointName, error: refusal.error, reason: refusal.reason },

@@ -1,7 +1,8 @@
 /**
- * The files generated from the configuration schemas (values.schema.json, the chart README's values table,
- * the README's configuration reference, the Grafana dashboard) must be committed up to date: a schema
- * change without `npm run generate` fails here.
+ * The files generated from the configuration schemas, the metric registry and the rejection table
+ * (values.schema.json, the chart README's values table, docs/configuration.md, docs/metrics.md, the Grafana
+ * dashboard) must be committed up to date: a schema, metric or rejection change without `npm run generate`
+ * fails here.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -14,7 +15,8 @@ const GENERATED = [
   'charts/fapi-gateway/values.schema.json',
   'charts/fapi-gateway/dashboards/fapi-gateway.json',
   'charts/fapi-gateway/README.md',
-  'README.md',
+  'docs/configuration.md',
+  'docs/metrics.md',
 ];
 
 function generate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -45,13 +47,16 @@ t.test('a stale generated file is reported by name, and `generate` brings it bac
   const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as { properties: Record<string, unknown> };
   delete schema.properties.config;
   writeFileSync(schemaFile, JSON.stringify(schema, null, 2));
-  const readme = path.join(root, 'README.md');
-  writeFileSync(readme, readFileSync(readme, 'utf8').replace('| tokens.jwksUri |', '| tokens.jwks |'));
+  const reference = path.join(root, 'docs/configuration.md');
+  writeFileSync(reference, readFileSync(reference, 'utf8').replace('| tokens.jwksUri |', '| tokens.jwks |'));
+  const metrics = path.join(root, 'docs/metrics.md');
+  writeFileSync(metrics, readFileSync(metrics, 'utf8').replace('| `binding_mismatch` | 401 |', ''));
 
   const stale = await generate(['--check', '--root', root]);
   t.equal(stale.code, 1);
   t.match(stale.stderr, 'charts/fapi-gateway/values.schema.json');
-  t.match(stale.stderr, 'README.md');
+  t.match(stale.stderr, 'docs/configuration.md');
+  t.match(stale.stderr, 'docs/metrics.md');
   t.notMatch(stale.stderr, 'dashboards', 'untouched files are not reported');
 
   const fixed = await generate(['--root', root]);
@@ -71,22 +76,32 @@ t.test(
     const values = JSON.parse(readFileSync(path.join(repoRoot, GENERATED[0]!), 'utf8')) as Node;
     const expected = structuredClone(jsonSchemaOf(gatewayConfigSchema)) as Node;
     delete expected.$schema;
-    for (const [parent, key] of [
-      ['tls', 'cert'],
-      ['tls', 'key'],
-      ['tls', 'clientCa'],
-      ['upstream', 'ca'],
-      ['tokens', 'jwksCa'],
-    ] as const) {
-      const node = expected.properties[parent]!;
-      t.ok(node.properties[key], `${parent}.${key} is a gateway key`);
-      t.equal(node.properties[key]!['x-file-path'], true, `${parent}.${key} is a file path`);
-      delete node.properties[key];
-      node.required = (node.required ?? []).filter((k) => k !== key);
-      if (node.required.length === 0) {
-        delete node.required;
-        expected.required = expected.required!.filter((k) => k !== parent);
+    /** Removes a dotted key; a parent left with nothing required is no longer required itself. */
+    const remove = (node: Node, [head, ...rest]: string[], dotted: string): void => {
+      t.ok(node.properties[head!], `${dotted} is a gateway key`);
+      if (rest.length === 0) {
+        t.equal(node.properties[head!]!['x-file-path'], true, `${dotted} is a file path`);
+        delete node.properties[head!];
+        node.required = (node.required ?? []).filter((k) => k !== head);
+      } else {
+        const child = node.properties[head!]!;
+        remove(child, rest, dotted);
+        if ((child.required ?? []).length === 0) {
+          node.required = (node.required ?? []).filter((k) => k !== head);
+        }
       }
+      if ((node.required ?? []).length === 0) delete node.required;
+    };
+    for (const dotted of [
+      'tls.cert',
+      'tls.key',
+      'tls.clientCa',
+      'upstream.ca',
+      'tokens.jwksCa',
+      'admin.metricsAuth.bearerTokenFile',
+      'admin.metricsAuth.basic.passwordFile',
+    ]) {
+      remove(expected, dotted.split('.'), dotted);
     }
     const { description: _d, ...config } = values.properties.config!;
     const { description: _e, ...rest } = expected;
