@@ -68,8 +68,10 @@ export function createListener(
     onAccepted: (socket: IdentifiedSocket, peer) => {
       if (!peer) return socket.destroy();
       socket[IDENTITY] = {
-        thumbprint: certificateThumbprint(peer.raw),
-        clientCertHeader: `:${peer.raw.toString('base64')}:`,
+        certificate: {
+          thumbprint: certificateThumbprint(peer.raw),
+          clientCertHeader: `:${peer.raw.toString('base64')}:`,
+        },
         tokenMemo: {},
       };
       hooks.onConnectionOpened();
