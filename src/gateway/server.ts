@@ -183,13 +183,18 @@ export async function startGateway(
     if (detail.upstreamSeconds !== undefined) instruments.upstreamDuration.observe(detail.upstreamSeconds);
     if (detail.reason !== undefined) metrics.countRejection(detail.reason, ctx.verified?.clientId);
     if (detail.upstreamError !== undefined) metrics.upstreamErrors.labels(detail.upstreamError).inc();
+    // A report-only route forwarded a call its checks refused: counted apart from rejections.
+    const wouldReject = ctx.wouldReject?.map((r) => r.reason);
+    if (wouldReject !== undefined) for (const reason of wouldReject) metrics.countWouldReject(reason);
     logger.info(
       {
         interactionId: ctx.interactionId,
         method: ctx.req.method,
         route,
         outcome,
-        reason: detail.reason,
+        decision: wouldReject === undefined ? undefined : 'would_reject',
+        reason: detail.reason ?? wouldReject?.[0],
+        wouldReject,
         upstreamError: detail.upstreamError,
         status,
         latencyMs: Math.round(seconds * 1e4) / 10,
