@@ -3,6 +3,7 @@
  * One registry per gateway instance, so several gateways can run in one process (tests) and a cluster
  * primary can aggregate its workers' registries.
  */
+import { bufferedBodyBytes } from './checks/form-body.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ALL_REJECTION_REASONS, type RejectionReason } from './rejections.js';
 
@@ -171,6 +172,14 @@ export class GatewayMetrics {
       name: 'fapi_gateway_token_cache_hits_total',
       help: 'Requests whose token was found in the verification cache (signature not re-verified).',
       registers,
+    });
+    new Gauge({
+      name: 'fapi_gateway_buffered_body_bytes',
+      help: 'Bytes of form bodies being read before authentication (bounded by limits.bufferedBodyBytes).',
+      registers,
+      collect() {
+        this.set(bufferedBodyBytes());
+      },
     });
     new Gauge({
       name: 'fapi_gateway_up',
