@@ -64,6 +64,9 @@ interface Pipeline {
   checks: CheckList;
   forwarder: Forwarder;
   verifiers: TokenVerifiers;
+  /** Contents of tokens.jwksCa and upstream.ca when built: a reload compares contents, not paths. */
+  jwksCaPem: string | undefined;
+  upstreamCaPem: string | undefined;
 }
 
 const DPOP_CHALLENGE: readonly ChallengeScheme[] = ['dpop'];
@@ -136,7 +139,10 @@ export async function startGateway(
   const buildPipeline = (c: GatewayConfig, previous?: Pipeline): Pipeline => {
     const jwksCaPem = readOptionalFile('tokens.jwksCa', c.tokens.jwksCa);
     const upstreamCaPem = readOptionalFile('upstream.ca', c.upstream.ca);
-    const keepTokens = previous !== undefined && sameJson(previous.config.tokens, c.tokens);
+    const keepTokens =
+      previous !== undefined &&
+      sameJson(previous.config.tokens, c.tokens) &&
+      previous.jwksCaPem === jwksCaPem;
     const verifiers = keepTokens
       ? previous.verifiers
       : buildTokenVerifiers(c.tokens, {
@@ -148,6 +154,7 @@ export async function startGateway(
     const keepUpstream =
       previous !== undefined &&
       sameJson(previous.config.upstream, c.upstream) &&
+      previous.upstreamCaPem === upstreamCaPem &&
       sameJson(previous.config.forwardHeaders, c.forwardHeaders);
     const forwarder = keepUpstream
       ? previous.forwarder
@@ -159,7 +166,14 @@ export async function startGateway(
           forwardHeaders: c.forwardHeaders,
         });
     for (const r of c.routes) metrics.instrumentsFor(r.path);
-    return { config: c, checks: buildChecks(c, verifiers), forwarder, verifiers };
+    return {
+      config: c,
+      checks: buildChecks(c, verifiers),
+      forwarder,
+      verifiers,
+      jwksCaPem,
+      upstreamCaPem,
+    };
   };
   pipeline = buildPipeline(config);
 
