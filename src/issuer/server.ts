@@ -41,8 +41,11 @@ export interface IssuerOptions {
   /** Named in configuration errors. */
   configFile?: string;
   logger?: Logger;
-  /** Storage to use instead of the one `storage.type` selects. */
-  storage?: IssuerStorage;
+  /**
+   * Builds the storage instead of the one `storage.type` selects (with the issuer's clock in unix ms),
+   * e.g. a store shared with another issuer in a test.
+   */
+  storage?: (config: IssuerConfig, clock: () => number) => IssuerStorage;
   /**
    * A Redis connection to use instead of the one `storage.redis` opens (closed with the issuer); with it,
    * CIBA ping/push deliveries are queued in Redis.
@@ -96,7 +99,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
   const redis = options.redis ?? connectIssuerRedis(config, metrics, log);
-  const storage = options.storage ?? createMemoryStorage({ clients: config.clients, clock });
+  const storage = options.storage?.(config, clock) ?? createMemoryStorage({ clients: config.clients, clock });
   const router = createRouter(
     endpoints.map((e) => (e.configuredPath ? { ...e, path: e.configuredPath(config) } : e)),
   );
