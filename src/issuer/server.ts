@@ -32,7 +32,7 @@ import { renderOAuthError } from './steps/render-error.js';
 import { createMemoryStorage } from './storage/memory-store.js';
 import type { IssuerStorage } from './storage/store.js';
 import { presentedCertificate } from './tls/client-certificate.js';
-import { issuerTlsOptions } from './tls/server-options.js';
+import { guardIssuerListener, issuerTlsOptions } from './tls/server-options.js';
 import { listenOn } from '../net/listen.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { connectIssuerRedis } from './redis-connection.js';
@@ -87,12 +87,6 @@ function closeServer(server: http.Server): Promise<void> {
   });
 }
 
-function hardenServer(server: http.Server): void {
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
-}
-
 export async function startIssuer(config: IssuerConfig, options: IssuerOptions = {}): Promise<RunningIssuer> {
   const prepared = prepareIssuer(config, { configFile: options.configFile, fetch: options.fetch });
   const log = options.logger ?? pino({ level: config.logging.level, base: { component: 'issuer' } });
@@ -115,22 +109,14 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     void answer(runtime, listener, req, res);
   };
 
-  const main = https.createServer(issuerTlsOptions(config.tls, !separateMtls), serve('main'));
-  const mtls = separateMtls
-    ? https.createServer(issuerTlsOptions(config.tls, true), serve('mtls'))
-    : undefined;
+  const main = https.createServer(issuerTlsOptions(config, !separateMtls), serve('main'));
+  const mtls = separateMtls ? https.createServer(issuerTlsOptions(config, true), serve('mtls')) : undefined;
   const admin = config.admin ? createAdminServer(metrics, () => storage.healthy()) : undefined;
   for (const [name, s] of [
     ['main', main],
     ['mtls', mtls],
   ] as const) {
-    if (!s) continue;
-    hardenServer(s);
-    s.on('tlsClientError', (err: NodeJS.ErrnoException) => {
-      const reason = handshakeFailureReason(err);
-      metrics.tlsHandshakeFailures.inc({ listener: name, reason });
-      log.debug({ listener: name, reason, code: err.code }, 'TLS handshake failed');
-    });
+    if (s) guardIssuerListener(s, name, s === mtls || !separateMtls, config, metrics, log);
   }
   const servers = [main, mtls, admin].filter((s): s is http.Server => s !== undefined);
 
@@ -261,15 +247,6 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       Number(process.hrtime.bigint() - started) / 1e9,
     );
   }
-}
-
-/** Closed set of reasons for the handshake-failure metric (FAPI TLS policy refusals first). */
-function handshakeFailureReason(err: NodeJS.ErrnoException): 'protocol_version' | 'cipher' | 'other' {
-  const code = `${err.code ?? ''} ${err.message}`;
-  if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|WRONG_VERSION|unsupported protocol/i.test(code))
-    return 'protocol_version';
-  if (/NO_SHARED_CIPHER|no shared cipher|NO_CIPHERS/i.test(code)) return 'cipher';
-  return 'other';
 }
 
 function writeReply(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {
