@@ -33,6 +33,9 @@ export const CHART_OWNED_GATEWAY_KEYS = [
   'tls.clientCa',
   'upstream.ca',
   'tokens.jwksCa',
+  'tokens.introspection.auth.cert',
+  'tokens.introspection.auth.key',
+  'tokens.introspection.auth.keyFile',
 ];
 export const CHART_OWNED_ISSUER_KEYS = ['tls.cert', 'tls.key', 'tls.clientCa'];
 

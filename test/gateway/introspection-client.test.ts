@@ -240,7 +240,7 @@ t.test('single flight: concurrent first uses of one token share one call', async
   const s = await setup(t, undefined, tlsExpected);
   s.stub.setAnswer('opaque-1', activeAnswer(s.pki.clientA.thumbprint));
   s.stub.hold();
-  const all = Array.from({ length: 20 }, () => s.verifier.verify('opaque-1'));
+  const all = Array.from({ length: 20 }, () => Promise.resolve(s.verifier.verify('opaque-1')));
   while (s.stub.calls.length === 0) await new Promise((r) => setTimeout(r, 10));
   s.stub.release();
   const results = await Promise.all(all);
