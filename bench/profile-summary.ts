@@ -1,6 +1,6 @@
 /**
  * Where the gateway's time goes: self time per function and per file from a V8 `.cpuprofile`
- * (`node --cpu-prof`), the closing note's "top functions".
+ * (`node --cpu-prof`): the "where the time goes" paragraph of docs/benchmarks.md.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,6 @@
 /**
- * Turning rounds into the published result: medians per target and scenario, the ratios the issue's
- * targets are stated in, and the Markdown table the README embeds. Pure functions over plain values.
+ * Turning rounds into the published result: medians per target and scenario, the ratios the performance
+ * objectives are stated in, and the Markdown table docs/benchmarks.md embeds. Pure functions over plain values.
  */
 import type { LoadResult } from './load.js';
 import type { ProcessUsage } from './proc-stats.js';
@@ -137,11 +137,7 @@ export function markdownTable(report: BenchReport): string {
     lines.push('', 'Not measured:');
     for (const [target, why] of Object.entries(report.unavailable)) lines.push(`- ${target}: ${why}`);
   }
-  lines.push(
-    '',
-    '| Target (issue 5) | Scenario | Measured | Required | Met |',
-    '| --- | --- | --- | --- | --- |',
-  );
+  lines.push('', '| Objective | Scenario | Measured | Required | Met |', '| --- | --- | --- | --- | --- |');
   for (const c of report.checks) {
     lines.push(
       `| ${c.target} | ${c.scenario} | ${c.measured} | ${c.required} | ${c.met === null ? 'not measured' : c.met ? 'yes' : '**no**'} |`,
@@ -154,12 +150,12 @@ export function markdownTable(report: BenchReport): string {
   return lines.join('\n') + '\n';
 }
 
-/** Replaces the text between the bench markers in the README; returns undefined when the markers are missing. */
-export function embedInReadme(readme: string, table: string): string | undefined {
+/** Replaces the text between the bench markers of a page; returns undefined when the markers are missing. */
+export function embedInPage(page: string, table: string): string | undefined {
   const start = '<!-- bench:table:start -->';
   const end = '<!-- bench:table:end -->';
-  const i = readme.indexOf(start);
-  const j = readme.indexOf(end);
+  const i = page.indexOf(start);
+  const j = page.indexOf(end);
   if (i < 0 || j < i) return undefined;
-  return readme.slice(0, i + start.length) + '\n\n' + table + '\n' + readme.slice(j);
+  return page.slice(0, i + start.length) + '\n\n' + table + '\n' + page.slice(j);
 }

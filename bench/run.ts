@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick]`: measures, in one run and against the same upstream and load driver, the
  * upstream directly, nginx (mTLS, no token check), HAProxy (mTLS + native JWT and cnf check) and
  * fapi-gateway, in interleaved rounds (A B C A B C ...), and writes bench/results/*.json plus the Markdown
- * table the README embeds. Servers and the driver are pinned to separate cores with taskset.
+ * table docs/benchmarks.md embeds. Servers and the driver are pinned to separate cores with taskset.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer as createHttpsServer } from 'node:https';
@@ -27,7 +27,7 @@ import { FORWARDER_MODES, type ForwarderMode } from './forwarders.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { processTree, sampleUsage } from './proc-stats.js';
 import {
-  embedInReadme,
+  embedInPage,
   markdownTable,
   ratio,
   summarize,
@@ -53,6 +53,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root: this file runs from dist/bench/bench/. */
 const root = path.resolve(here, '..', '..', '..');
 const RESULTS = path.join(root, 'bench', 'results');
+/** The page that publishes the latest full run (between its bench markers). */
+const BENCHMARKS_PAGE = 'docs/benchmarks.md';
 const ROUTE = '/accounts';
 
 interface Options {
@@ -68,7 +70,8 @@ interface Options {
   /** Only the memory soak (1M requests over 100k tokens, then N minutes): bench/results/soak.json. */
   soakOnly: boolean;
   soakRequests: number;
-  updateReadme: boolean;
+  /** Embed the table in docs/benchmarks.md (full, unfiltered runs; `--no-docs` turns it off). */
+  updateDocs: boolean;
   nice: number;
   /** Run the gateway under `node --cpu-prof` and write the top functions to bench/results/profile-*.txt. */
   profile: boolean;
@@ -119,8 +122,8 @@ function parseOptions(argv: string[]): Options {
       value('memory-limit') !== undefined ? Number(value('memory-limit')) : chartMemoryLimitMiB(),
     compareNodeFlags:
       value('compare-node-flags') !== undefined ? splitFlags(value('compare-node-flags')!) : undefined,
-    updateReadme:
-      !quick && !flag('no-readme') && value('scenarios') === undefined && value('targets') === undefined,
+    updateDocs:
+      !quick && !flag('no-docs') && value('scenarios') === undefined && value('targets') === undefined,
   };
 }
 
@@ -498,7 +501,7 @@ function log(message: string) {
 }
 
 /**
- * `--rebuild-report`: regenerates latest.md and the README block from latest.json and the latest
+ * `--rebuild-report`: regenerates latest.md and the docs/benchmarks.md block from latest.json and the latest
  * soak.json, without measuring (the soak runs separately, after the matrix).
  */
 function rebuildReport(): void {
@@ -517,10 +520,10 @@ function rebuildReport(): void {
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
   const table = markdownTable(report);
   writeFileSync(path.join(RESULTS, 'latest.md'), table);
-  const readmeFile = path.join(root, 'README.md');
-  const updated = embedInReadme(readFileSync(readmeFile, 'utf8'), table);
-  if (updated) writeFileSync(readmeFile, updated);
-  log('rebuilt bench/results/latest.md and the README table');
+  const page = path.join(root, BENCHMARKS_PAGE);
+  const updated = embedInPage(readFileSync(page, 'utf8'), table);
+  if (updated) writeFileSync(page, updated);
+  log(`rebuilt bench/results/latest.md and the table in ${BENCHMARKS_PAGE}`);
 }
 
 async function main() {
@@ -754,11 +757,11 @@ async function main() {
     writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
     const table = markdownTable(report);
     writeFileSync(path.join(RESULTS, `${name}.md`), table);
-    if (opts.updateReadme) {
-      const readmeFile = path.join(root, 'README.md');
-      const updated = embedInReadme(readFileSync(readmeFile, 'utf8'), table);
-      if (updated) writeFileSync(readmeFile, updated);
-      else log('README has no bench markers; table not embedded');
+    if (opts.updateDocs) {
+      const page = path.join(root, BENCHMARKS_PAGE);
+      const updated = embedInPage(readFileSync(page, 'utf8'), table);
+      if (updated) writeFileSync(page, updated);
+      else log(`${BENCHMARKS_PAGE} has no bench markers; table not embedded`);
     }
     process.stdout.write(table);
     log(`wrote bench/results/${name}.json and ${name}.md in ${report.settings.wallSeconds as number} s`);
@@ -921,7 +924,7 @@ function targetChecks(s: BenchReport['summaries'], soak: SoakResult | undefined)
       target: 'fapi-gateway (1 process) / HAProxy req/s, first pass only (no cache hits)',
       scenario: 'b-cold',
       measured: `${cold.toFixed(2)}x`,
-      required: 'reported, not a target',
+      required: 'reported only',
       met: null,
     });
   }

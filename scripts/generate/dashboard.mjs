@@ -159,7 +159,7 @@ export function buildDashboard() {
     ),
     timeseries(
       'Rejections by reason',
-      'Closed set of reasons (README: metrics and rejections).',
+      'Closed set of reasons (docs/metrics.md).',
       { h: 8, w: 12, x: 12, y: 6 },
       [[`sum by (reason) (rate(fapi_gateway_rejections_total${sel()}[$__rate_interval]))`, '{{reason}}']],
       'reqps',

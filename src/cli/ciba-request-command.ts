@@ -1,7 +1,7 @@
 /**
  * `fapi-gateway ciba-request`: signs a CIBA authentication request object (CIBA Core §7.1.1, with the
  * FAPI-CIBA claims aud, iss, exp, iat, nbf, jti) with a client's private key and prints it, so a CIBA
- * flow can be driven from a shell with curl (the README walkthrough and the demo use it).
+ * flow can be driven from a shell with curl (the demo's CIBA walkthrough uses it).
  */
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * DEVELOPMENT ONLY: a throw-away PKI, a JWKS endpoint and certificate-bound access tokens, so the gateway
- * can be tried before a real authorization server is in place (the README quickstart uses it). Nothing
+ * can be tried before a real authorization server is in place (the README's quickstart uses it). Nothing
  * here is fit for production: the signing key sits unencrypted in a folder and tokens are minted for
  * whatever the caller asks.
  */

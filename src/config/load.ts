@@ -165,7 +165,7 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
       for (const key of issue.keys) {
         out.push({
           path: formatPath([...issue.path, key]),
-          message: 'unknown key (check its spelling; see the configuration reference in README.md)',
+          message: 'unknown key (check its spelling; see docs/configuration.md)',
         });
       }
       continue;

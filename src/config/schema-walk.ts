@@ -1,6 +1,6 @@
 /**
  * The zod schema is the one source of truth; its JSON Schema form (draft-07, as Helm's
- * values.schema.json needs) drives environment overrides, file-path resolution and the README tables.
+ * values.schema.json needs) drives environment overrides, file-path resolution and the tables of docs/configuration.md.
  */
 import { z } from 'zod';
 

@@ -1,5 +1,5 @@
 /**
- * The demo's CIBA part (issue 7): three CIBA clients (poll, ping, push) of the demo company, the end
+ * The demo's CIBA part: three CIBA clients (poll, ping, push) of the demo company, the end
  * user who approves on the device page, a client notification endpoint that records what the issuer
  * sends (ping: the auth_req_id; push: the token response) so the walkthrough can read it with curl, and
  * the printed walkthrough itself. The browser step (approve on the device page) sits between commands.

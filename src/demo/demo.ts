@@ -53,7 +53,7 @@ export interface DemoContext {
 
 /**
  * One part of the demo (see features/index.ts): the issuer clients and settings it needs, and what it
- * starts and prints once everything runs. Issue 6 (customer journey) and issue 7 (CIBA) add theirs.
+ * starts and prints once everything runs (the customer journey and CIBA are features).
  */
 export interface DemoFeature {
   name: string;
@@ -117,7 +117,7 @@ async function ensurePki(dir: string): Promise<{ paths: DevPkiPaths; created: bo
 const port = (base: number, offset: number) => (base === 0 ? 0 : base + offset);
 
 /**
- * End-users of every feature (issue 6's customer journey and issue 7's CIBA both sign in alice): one
+ * End-users of every feature (the customer journey and CIBA both sign in alice): one
  * record per username, later features adding to earlier ones (they must agree on the password).
  */
 function mergedUsers(configs: Record<string, unknown>[]): Record<string, unknown>[] {

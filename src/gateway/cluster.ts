@@ -25,7 +25,7 @@ interface WorkerState {
 }
 
 /** Metrics only the primary knows; merged with the workers' at scrape time. */
-class PrimaryMetrics {
+export class PrimaryMetrics {
   readonly registry = new Registry();
   readonly configReloads = new Counter({
     name: 'fapi_gateway_config_reloads_total',

@@ -1,6 +1,6 @@
 /**
  * The gateway's configuration: one zod schema validates files at start (and on reload), produces the
- * Helm chart's values.schema.json and the README's reference table. Keys are documented here, where
+ * Helm chart's values.schema.json and docs/configuration.md. Keys are documented here, where
  * they are defined; `describe()` texts are what users read in error messages and docs.
  */
 import { z } from 'zod';

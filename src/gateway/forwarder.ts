@@ -57,16 +57,46 @@ export function strippedHeaderNames(forwardHeaders: ForwarderOptions['forwardHea
     'forwarded',
     'x-real-ip',
     'x-fapi-interaction-id',
+    // Node has answered `Expect: 100-continue` already; undici refuses to send it (RFC 9110 §10.1.1).
+    'expect',
+    // Headers some back end or framework trusts to override the URL or the method that was checked.
+    'x-original-url',
+    'x-rewrite-url',
+    'x-override-url',
+    'x-http-method-override',
+    'x-http-method',
+    'x-method-override',
+    // Client addresses other proxies assert: only the gateway says who the peer is (X-Forwarded-For).
+    'true-client-ip',
+    'x-client-ip',
+    'cf-connecting-ip',
+    'fastly-client-ip',
+    'x-cluster-client-ip',
+    'x-originating-ip',
+    'x-remote-ip',
+    'x-remote-addr',
+    // Other TLS terminators' client-certificate headers.
+    'x-arr-clientcert',
+    'x-client-verify',
+    'x-client-dn',
+    'x-client-s-dn',
+    'x-client-i-dn',
+    'cf-client-cert-der-base64',
     forwardHeaders.clientId.toLowerCase(),
     forwardHeaders.subject.toLowerCase(),
     forwardHeaders.scope.toLowerCase(),
   ]);
 }
 
-const STRIPPED_PREFIXES = ['x-forwarded-', 'x-ssl-', 'x-client-cert-'];
+const STRIPPED_PREFIXES = ['x-forwarded-', 'x-ssl-', 'x-client-cert-', 'x-amzn-mtls-'];
 
+/**
+ * CGI, PHP, Rack and WSGI turn `-` into `_` when they map headers to variables, so
+ * `X_Authenticated_Client_Id` would reach them as the gateway's own identity header: every header name
+ * with an underscore is dropped, as nginx does by default (`underscores_in_headers off`).
+ */
 function isStripped(lower: string, names: Set<string>, connectionListed: Set<string> | undefined): boolean {
-  if (names.has(lower) || connectionListed?.has(lower)) return true;
+  if (names.has(lower) || connectionListed?.has(lower) || lower.includes('_')) return true;
   for (const p of STRIPPED_PREFIXES) if (lower.startsWith(p)) return true;
   return false;
 }
@@ -77,6 +107,21 @@ function connectionListedNames(req: IncomingMessage): Set<string> | undefined {
   // The usual values name only headers that are stripped anyway.
   if (c === undefined || c === 'keep-alive' || c === 'close' || c === 'Keep-Alive') return undefined;
   return new Set(c.split(',').map((s) => s.trim().toLowerCase()));
+}
+
+/**
+ * The names the upstream's own `Connection` header lists (RFC 9110 §7.6.1): hop-by-hop for the
+ * upstream's connection, never passed on to the client.
+ */
+function connectionListedInResponse(rawHeaders: Buffer[]): Set<string> | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length !== 10 || name.toString('latin1').toLowerCase() !== 'connection') continue;
+    const value = rawHeaders[i + 1]!.toString('latin1').toLowerCase();
+    if (value === 'keep-alive' || value === 'close') continue;
+    return new Set(value.split(',').map((s) => s.trim()));
+  }
+  return undefined;
 }
 
 function classifyUpstreamError(err: NodeJS.ErrnoException, timedOut: boolean): UpstreamErrorKind {
@@ -114,9 +159,10 @@ function classifyUndiciError(err: Error & { code?: string }): UpstreamErrorKind 
 
 /**
  * Forwards over an undici `Pool` through its lowest-level `dispatch` API: one callback handler per
- * request, no promise, no intermediate stream. In `npm run bench` this costs about half the CPU per
- * request of a node:http request over a keep-alive Agent (the Agent's bookkeeping, ClientRequest and
- * IncomingMessage streams dominate there); see the README's performance section.
+ * request, no promise, no intermediate stream. Bare mTLS forwarders measured in one `npm run bench` run
+ * (docs/benchmarks.md, "Forwarding library"): undici `Pool.dispatch` 14,765 req/s at 46 µs of CPU per
+ * request, undici `Pool.request` 10,250 at 74, `node:http` with a keep-alive Agent 6,189 at 118 (the
+ * Agent's bookkeeping, ClientRequest and IncomingMessage streams dominate there), http-proxy-3 5,361 at 140.
  */
 export class Forwarder {
   private readonly pool: Pool;
@@ -183,6 +229,7 @@ export class Forwarder {
     let upstreamSeconds = 0;
     let abortUpstream: ((err?: Error) => void) | undefined;
     let resumeUpstream: (() => void) | undefined;
+    let invalidResponse = false;
     const finish = (result: ForwardResult) => {
       if (settled) return;
       settled = true;
@@ -193,13 +240,28 @@ export class Forwarder {
         abortUpstream = abort;
       },
       onHeaders(statusCode, rawHeaders, resume, statusText) {
+        // Interim answers (103 Early Hints, a stray 100) are not relayed: the final answer follows.
+        if (statusCode < 200) return true;
         upstreamSeconds = (performance.now() - started) / 1000;
+        if (statusCode > 599) {
+          // RFC 9110 §15: status codes are three digits from 100 to 599; anything else is a broken upstream.
+          invalidResponse = true;
+          abortUpstream?.();
+          return false;
+        }
         status = statusCode;
+        const upstreamConnection = connectionListedInResponse(rawHeaders);
         const headers: string[] = [];
         for (let i = 0; i < rawHeaders.length; i += 2) {
           const name = rawHeaders[i]!.toString('latin1');
           const lower = name.toLowerCase();
-          if (HOP_BY_HOP.includes(lower) || lower === 'x-fapi-interaction-id') continue;
+          if (
+            HOP_BY_HOP.includes(lower) ||
+            lower === 'x-fapi-interaction-id' ||
+            lower === 'proxy-authenticate' ||
+            upstreamConnection?.has(lower)
+          )
+            continue;
           headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
         }
         // FAPI: the interaction id comes back on every response, whatever the upstream did with it.
@@ -218,7 +280,7 @@ export class Forwarder {
         res.end();
       },
       onError(err: Error & { code?: string }) {
-        const kind = classifyUndiciError(err);
+        const kind = invalidResponse ? 'invalid_response' : classifyUndiciError(err);
         if (res.headersSent) {
           res.destroy();
           finish({ kind: 'aborted', status: res.statusCode, error: kind });

@@ -1,5 +1,5 @@
 /**
- * The gateway's Prometheus metrics (names and labels are a contract: see CONTRACTS.md and the README).
+ * The gateway's Prometheus metrics (names and labels are a contract: dashboards and alerts depend on them; docs/metrics.md is generated from this registry).
  * One registry per gateway instance, so several gateways can run in one process (tests) and a cluster
  * primary can aggregate its workers' registries.
  */
@@ -7,11 +7,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ALL_REJECTION_REASONS, type RejectionReason } from './rejections.js';
 
 export type Outcome = 'forwarded' | 'rejected' | 'upstream_error';
-export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'other';
+export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'invalid_response' | 'other';
 export type HandshakeFailureReason =
   'no_certificate' | 'untrusted_certificate' | 'protocol_version' | 'cipher' | 'other';
 
-export const UPSTREAM_ERROR_KINDS: UpstreamErrorKind[] = ['refused', 'timeout', 'reset', 'other'];
+export const UPSTREAM_ERROR_KINDS: UpstreamErrorKind[] = [
+  'refused',
+  'timeout',
+  'reset',
+  'invalid_response',
+  'other',
+];
 export const HANDSHAKE_FAILURE_REASONS: HandshakeFailureReason[] = [
   'no_certificate',
   'untrusted_certificate',

@@ -1,5 +1,5 @@
 /**
- * The request pipeline: the ordered checks (issue 2: route, FAPI headers, token presentation, token
+ * The request pipeline: the ordered checks (route, FAPI headers, token presentation, token
  * validation, binding, scope), built once from configuration. Adding a rule is adding a module and one
  * line here. The first failing check answers.
  */

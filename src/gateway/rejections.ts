@@ -1,6 +1,6 @@
 /**
  * Every way the gateway refuses a request: a closed set of reasons (the `reason` label of
- * `fapi_gateway_rejections_total`, the log field and the README table), each with its HTTP status and
+ * `fapi_gateway_rejections_total`, the log field and the table in docs/metrics.md), each with its HTTP status and
  * RFC 6750 §3.1 error code. A check returns a Reject value; `renderReject` turns it into the answer.
  */
 
@@ -8,7 +8,7 @@ export interface RejectionKind {
   status: number;
   /** RFC 6750 §3.1 / RFC 6749 error code; absent when the request carried no credentials (RFC 6750 §3.1). */
   error?: string;
-  /** What the README's rejection table says about the reason. */
+  /** What docs/metrics.md says about the reason (generated from this table). */
   meaning: string;
 }
 

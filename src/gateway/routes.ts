@@ -23,10 +23,35 @@ const ENCODED_SEPARATOR = /%(2f|2e|5c|00)|\\/i;
 /** Other percent-encoded unreserved characters (RFC 3986 §2.3) are decoded so `/%61ccounts` is `/accounts`. */
 const ENCODED_UNRESERVED = /%(4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|3[0-9]|2d|5f|7e)/gi;
 
+/** An encoded `%` followed by two hex digits: one decoding pass leaves a percent-encoded octet behind. */
+const DOUBLE_ENCODED = /%25[0-9a-f]{2}/i;
+
+/**
+ * A segment some back end resolves to a dot segment although it is not literally `.` or `..`:
+ * Tomcat, Jetty and Spring drop path parameters (`..;x=1` is `..`), others decode `%3B` first. Such a
+ * segment is refused rather than guessed at: the gateway must match what every back end will route.
+ */
+function isDisguisedDotSegment(segment: string): boolean {
+  let s = segment;
+  if (s.includes('%')) {
+    try {
+      s = decodeURIComponent(s);
+    } catch {
+      return true; // not valid UTF-8 once decoded: no back end agrees on what it is
+    }
+  }
+  const semicolon = s.indexOf(';');
+  if (semicolon === -1) return false;
+  const bare = s.slice(0, semicolon);
+  return bare === '.' || bare === '..';
+}
+
 /**
  * Normalises the path of an origin-form request target (RFC 9112 §3.2.1): removes dot segments
  * (RFC 3986 §5.2.4) and empty segments, decodes encoded unreserved characters, refuses encoded separators
- * and `..` that would climb above the root.
+ * and `..` that would climb above the root, dot segments disguised by path parameters (`..;`) and
+ * anything that still holds a percent-encoded octet after the one decoding pass (`%252e` is `%2e` once
+ * decoded and `.` twice: back ends that decode twice would see another path).
  */
 export function normalisePath(rawPath: string): PathResult {
   if (!rawPath.startsWith('/')) return { ok: false, why: 'the request target must be an absolute path' };
@@ -36,6 +61,24 @@ export function normalisePath(rawPath: string): PathResult {
   const decoded = rawPath.includes('%')
     ? rawPath.replace(ENCODED_UNRESERVED, (m) => String.fromCharCode(parseInt(m.slice(1), 16)))
     : rawPath;
+  if (rawPath.includes('%')) {
+    if (DOUBLE_ENCODED.test(decoded)) {
+      return { ok: false, why: 'the path decodes differently when decoded twice' };
+    }
+    try {
+      decodeURIComponent(decoded);
+    } catch {
+      // Invalid or overlong UTF-8 (`%C0%AE` is `.` to some decoders): no two back ends agree on it.
+      return { ok: false, why: 'the path is not valid percent-encoded UTF-8' };
+    }
+  }
+  if (decoded.includes(';') || /%3b/i.test(decoded)) {
+    for (const segment of decoded.split('/')) {
+      if (isDisguisedDotSegment(segment)) {
+        return { ok: false, why: 'dot segments with path parameters are not allowed in the path' };
+      }
+    }
+  }
   // Fast path: already normal (no empty or dot segments).
   if (!decoded.includes('//') && !/\/\.\.?(\/|$)/.test(decoded)) return { ok: true, path: decoded };
   const out: string[] = [];

@@ -40,6 +40,8 @@ export const RESPONSE_MODES = [
 ] as const;
 export const RESPONSE_TYPES = ['code', 'code id_token'] as const;
 export const CIBA_DELIVERY_MODES = ['poll', 'ping', 'push'] as const;
+/** `jwt`: RFC 9068 JWTs a resource server verifies itself; `opaque`: reference tokens it introspects (RFC 7662). */
+export const ACCESS_TOKEN_FORMATS = ['jwt', 'opaque'] as const;
 
 const httpsUrl = z
   .string()
@@ -104,6 +106,16 @@ export const clientSchema = z
     backchannelAuthenticationRequestSigningAlg: z.enum(SIGNING_ALGORITHMS).optional(),
     backchannelUserCodeParameter: z.boolean().default(false),
     cibaProfile: z.enum(CIBA_PROFILES).default('fapi-ciba'),
+    accessTokenFormat: z
+      .enum(ACCESS_TOKEN_FORMATS)
+      .optional()
+      .describe("Overrides accessTokens.format for this client's access tokens."),
+    introspection: z
+      .boolean()
+      .default(false)
+      .describe(
+        'A resource server (e.g. the gateway): full introspection answers for every token. Other clients learn only about their own tokens (RFC 7662 §4).',
+      ),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -227,6 +239,12 @@ export const issuerConfigSchema = z
       .object({
         audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
         ttlSeconds: z.number().int().min(30).max(86400).default(600),
+        format: z
+          .enum(ACCESS_TOKEN_FORMATS)
+          .default('jwt')
+          .describe(
+            'jwt: RFC 9068 JWTs; opaque: 256-bit reference tokens stored as their hash, answered by introspection.',
+          ),
       })
       .strict(),
     refreshTokens: z

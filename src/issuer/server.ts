@@ -2,7 +2,7 @@
  * Starts the issuer: the HTTPS listener (the `issuer` URL), the mTLS listener advertised as
  * `mtls_endpoint_aliases` (RFC 8705 §5) and the admin listener.
  *
- * Listener choice (documented in README.md): with `mtls` configured, the main listener never asks for a
+ * Listener choice (documented in docs/issuer.md): with `mtls` configured, the main listener never asks for a
  * client certificate (browsers and plain clients are not prompted), and the mTLS listener requests one
  * in the initial handshake without requiring it (a private_key_jwt client may connect without one, and a
  * self-signed certificate must get through to be matched). Without `mtls`, the main listener requests

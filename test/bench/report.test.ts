@@ -1,6 +1,7 @@
-// The published numbers are medians over interleaved rounds and the README block is replaced, not appended.
+// test:unit: pure functions over real keys and values; no sockets, processes or browsers.
+// The published numbers are medians over interleaved rounds and the block in docs/benchmarks.md is replaced, not appended.
 import t from 'tap';
-import { embedInReadme, median, ratio, summarize, type RoundResult } from '../../bench/report.js';
+import { embedInPage, median, ratio, summarize, type RoundResult } from '../../bench/report.js';
 import { percentiles } from '../../bench/load.js';
 
 const round = (rps: number, p99: number, extra: Partial<RoundResult> = {}): RoundResult => ({
@@ -62,11 +63,11 @@ t.test('exact percentiles from raw samples', (t) => {
   t.end();
 });
 
-t.test('the README block between the bench markers is replaced, the rest kept', (t) => {
-  const readme = 'intro\n<!-- bench:table:start -->\nold table\n<!-- bench:table:end -->\noutro\n';
-  const once = embedInReadme(readme, '| new |\n')!;
+t.test("the page's block between the bench markers is replaced, the rest kept", (t) => {
+  const page = 'intro\n<!-- bench:table:start -->\nold table\n<!-- bench:table:end -->\noutro\n';
+  const once = embedInPage(page, '| new |\n')!;
   t.equal(once, 'intro\n<!-- bench:table:start -->\n\n| new |\n\n<!-- bench:table:end -->\noutro\n');
-  t.equal(embedInReadme(once, '| new |\n'), once, 'idempotent');
-  t.equal(embedInReadme('no markers', 'x'), undefined);
+  t.equal(embedInPage(once, '| new |\n'), once, 'idempotent');
+  t.equal(embedInPage('no markers', 'x'), undefined);
   t.end();
 });

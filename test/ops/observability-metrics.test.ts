@@ -255,7 +255,7 @@ t.test('every metric and label the dashboard and the alerts query exists in the 
       );
     }
   }
-  // The issue's list: each of these is on the dashboard or in an alert.
+  // What an operator watches: each of these is on the dashboard or in an alert.
   for (const required of [
     'fapi_gateway_requests_total',
     'fapi_gateway_rejections_total',

@@ -1,5 +1,5 @@
 /**
- * The demo's CIBA part (issue 7): the client notification endpoint of the demo company (port base+6),
+ * The demo's CIBA part: the client notification endpoint of the demo company (port base+6),
  * started before the issuer because the ping and push clients register its URL; the three CIBA clients,
  * the user alice and the `ciba` settings; and the printed walkthrough for poll, ping and push, whose
  * browser steps (approve on the device page) sit between the commands.

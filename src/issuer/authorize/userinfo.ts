@@ -49,7 +49,7 @@ async function userinfo(request: IssuerRequest, runtime: IssuerRuntime): Promise
   const scopes = (active.payload.scope ?? '').split(' ');
   if (!scopes.includes('openid'))
     return bearerError(403, 'insufficient_scope', 'userinfo needs the openid scope', 'openid');
-  const sub = active.payload.sub!;
+  const sub = active.payload.sub;
   const user = await endUsersOf(runtime).findBySubject(sub);
   const grant = active.grantId ? await runtime.storage.grants.findGrant(active.grantId) : undefined;
   const claimsRequest = grant?.claims?.['claims_request'] as ClaimsRequest | undefined;

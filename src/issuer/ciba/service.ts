@@ -41,6 +41,8 @@ export interface CibaGrant {
   scopes: string[];
   /** x5t#S256 the access token is bound to (RFC 8705 §3), if the client presented a certificate. */
   certificateThumbprint: string | undefined;
+  /** RFC 9449: thumbprint of the DPoP proof key at the token endpoint (poll/ping), if any. */
+  dpopJkt?: string;
   authReqId: string;
   authTime: number | undefined;
   mode: DeliveryMode;
@@ -223,8 +225,9 @@ export class CibaService {
     client: ClientConfig,
     authReqId: string | undefined,
     certificateThumbprint: string | undefined,
+    dpopJkt?: string,
   ): Promise<Result<TokenResponse, CibaError<TokenErrorCode>>> {
-    const r = await this.#redeem(client, authReqId, certificateThumbprint);
+    const r = await this.#redeem(client, authReqId, certificateThumbprint, dpopJkt);
     this.#o.metrics.polls.inc({ outcome: r.ok ? 'issued' : r.error.error });
     return r;
   }
@@ -233,6 +236,7 @@ export class CibaService {
     client: ClientConfig,
     authReqId: string | undefined,
     certificateThumbprint: string | undefined,
+    dpopJkt: string | undefined,
   ): Promise<Result<TokenResponse, CibaError<TokenErrorCode>>> {
     if (!client.grantTypes.includes(CIBA_GRANT_TYPE))
       return fail(tokenError('unauthorized_client', 'this client is not registered for the CIBA grant'));
@@ -266,6 +270,7 @@ export class CibaService {
           user,
           scopes: record!.scopes,
           certificateThumbprint,
+          ...(dpopJkt !== undefined ? { dpopJkt } : {}),
           authReqId,
           authTime: record!.authTime,
           mode: record!.deliveryMode,

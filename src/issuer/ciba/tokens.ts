@@ -8,7 +8,7 @@
  * the request. Everything hangs off one grant record, so revoking it revokes all of it.
  */
 import type { IssuerRuntime } from '../runtime.js';
-import { issueAccessToken } from '../tokens/access-token.js';
+import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
 import { randomValue } from '../tokens/random.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
@@ -47,12 +47,14 @@ export function runtimeCibaTokens(runtime: IssuerRuntime): CibaTokenIssuer {
         scope,
         grantId,
         certificate,
+        ...(grant.dpopJkt !== undefined ? { dpopJkt: grant.dpopJkt } : {}),
+        format: accessTokenFormatOf(runtime, client),
         authTime,
         ...(user.acr !== undefined ? { acr: user.acr } : {}),
       });
       const response: TokenResponse = {
         access_token: access.token,
-        token_type: 'Bearer',
+        token_type: access.tokenType,
         expires_in: access.expiresIn,
         scope,
       };

@@ -1,11 +1,13 @@
 /**
- * Token revocation (RFC 7009). The client authenticates; a token it does not own is refused (§2.1:
- * "verifies whether the token was issued to the client making the revocation request"); an invalid or
- * unknown token is answered 200 all the same (§2.2), so the endpoint is no oracle. Revoking a refresh
- * token revokes its whole grant, access tokens included (§2.1 SHOULD).
+ * Token revocation (RFC 7009), of access tokens in either format and of refresh tokens. The client
+ * authenticates; it may revoke only tokens issued to itself (§2.1: the server "verifies whether the
+ * token was issued to the client making the revocation request"). Another client's token, an invalid
+ * or an unknown one is answered 200 and nothing happens (§2.2), so the endpoint tells no caller which
+ * tokens exist. Revoking a refresh token revokes its whole grant, access tokens included (§2.1 SHOULD).
  */
-import { OAuthError, invalidRequest } from '../errors.js';
-import { jsonReply } from '../http.js';
+import { OAuthError } from '../errors.js';
+import { jsonReply, type Reply } from '../http.js';
+import type { IssuerRuntime } from '../runtime.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
 import { readForm } from '../steps/form-body.js';
 import { tokenKey } from '../storage/store.js';
@@ -15,8 +17,9 @@ import type { Endpoint } from './endpoint.js';
 
 const HINTS = new Set(['access_token', 'refresh_token']);
 
-function notYours(): OAuthError {
-  return invalidRequest('the token was not issued to this client', 'token_client_mismatch');
+function notYours(runtime: IssuerRuntime, callerId: string): Reply {
+  runtime.log.info({ clientId: callerId }, "revocation of another client's token ignored");
+  return jsonReply({});
 }
 
 export const revocationEndpoint: Endpoint = {
@@ -44,18 +47,21 @@ export const revocationEndpoint: Endpoint = {
 
     const access = await verifyOwnAccessToken(token, runtime, { checkRevocation: false });
     if (access) {
-      if (access.payload.client_id !== callerId) throw notYours();
+      if (access.payload.client_id !== callerId) return notYours(runtime, callerId);
       await runtime.storage.accessTokens.revokeAccessToken(
-        access.payload.jti!,
-        access.payload.exp! - now + 1,
+        access.revocationKey,
+        access.payload.exp - now + 1,
       );
       runtime.metrics.tokensRevoked.inc({ token_type: 'access_token' });
-      runtime.log.info({ clientId: callerId, jti: access.payload.jti }, 'access token revoked');
+      runtime.log.info(
+        { clientId: callerId, jti: access.payload.jti, format: access.format },
+        'access token revoked',
+      );
       return jsonReply({});
     }
     const refresh = await runtime.storage.refreshTokens.findRefreshToken(tokenKey(token));
     if (refresh) {
-      if (refresh.clientId !== callerId) throw notYours();
+      if (refresh.clientId !== callerId) return notYours(runtime, callerId);
       await runtime.storage.refreshTokens.revokeRefreshToken(refresh.key);
       await runtime.storage.grants.revokeGrant(refresh.grantId, Math.max(1, refresh.exp - now));
       runtime.metrics.tokensRevoked.inc({ token_type: 'refresh_token' });

@@ -35,7 +35,7 @@ export const tokenEndpoint: Endpoint = {
       throw new OAuthError('unauthorized_client', `this client is not registered for ${grantType}`, {
         reason: 'grant_type_not_registered',
       });
-    const response = await grant.exchange({ params, client, request }, runtime);
+    const response = await grant.exchange({ params, client, request, dpopJkt: undefined }, runtime);
     runtime.metrics.tokensIssued.inc({ grant_type: grantType, auth_method: client.method });
     runtime.log.info(
       {

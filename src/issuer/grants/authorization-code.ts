@@ -7,7 +7,7 @@
  */
 import { OAuthError, invalidGrant } from '../errors.js';
 import type { Json } from '../storage/store.js';
-import { issueAccessToken } from '../tokens/access-token.js';
+import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken } from '../tokens/refresh-token.js';
 import { authorizationContextOf } from '../authorize/authorization-context.js';
@@ -18,7 +18,7 @@ import type { Grant, TokenResponse } from './grant.js';
 
 export const authorizationCodeGrant: Grant = {
   grantType: 'authorization_code',
-  async exchange({ params, client, request }, runtime) {
+  async exchange({ params, client, request, dpopJkt }, runtime) {
     const code = params.required('code');
     const store = authorizationContextOf(runtime).store;
     const found = await store.findCode(code);
@@ -78,12 +78,14 @@ export const authorizationCodeGrant: Grant = {
       scope,
       grantId: grant.grantId,
       certificate: request.certificate,
+      dpopJkt,
+      format: accessTokenFormatOf(runtime, client.client),
       authTime: grant.authTime,
       ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
     });
     const response: TokenResponse = {
       access_token: issued.token,
-      token_type: 'Bearer',
+      token_type: issued.tokenType,
       expires_in: issued.expiresIn,
       scope,
     };

@@ -12,7 +12,7 @@ import type { Grant } from './grant.js';
 
 export const cibaGrant: Grant = {
   grantType: CIBA_GRANT_TYPE,
-  async exchange({ params, client, request }, runtime) {
+  async exchange({ params, client, request, dpopJkt }, runtime) {
     if (client.client.cibaProfile === 'fapi-ciba' && !request.certificate)
       throw new OAuthError(
         'invalid_request',
@@ -23,6 +23,7 @@ export const cibaGrant: Grant = {
       client.client,
       params.get('auth_req_id'),
       request.certificate?.thumbprint,
+      dpopJkt,
     );
     if (!result.ok) throw oauthErrorOf(result.error);
     return result.value;

@@ -5,13 +5,13 @@
  * (RFC 6749 §3.3 lets the server choose a default; the response states what was granted).
  */
 import { OAuthError } from '../errors.js';
-import { issueAccessToken } from '../tokens/access-token.js';
+import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import type { Grant } from './grant.js';
 import { parseScope, requireAllowedScopes } from './scope.js';
 
 export const clientCredentialsGrant: Grant = {
   grantType: 'client_credentials',
-  async exchange({ params, client, request }, runtime) {
+  async exchange({ params, client, request, dpopJkt }, runtime) {
     const registered = client.client.scopes.filter((s) => s !== 'openid');
     const requested = parseScope(params.get('scope')) ?? registered;
     if (requested.includes('openid'))
@@ -29,7 +29,14 @@ export const clientCredentialsGrant: Grant = {
       clientId: client.client.clientId,
       scope,
       certificate: request.certificate,
+      dpopJkt,
+      format: accessTokenFormatOf(runtime, client.client),
     });
-    return { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn, scope };
+    return {
+      access_token: issued.token,
+      token_type: issued.tokenType,
+      expires_in: issued.expiresIn,
+      scope,
+    };
   },
 };

@@ -8,12 +8,18 @@ export interface GrantRequest {
   params: FormParams;
   client: AuthenticatedClient;
   request: IssuerRequest;
+  /**
+   * RFC 7638 thumbprint of the key of a valid DPoP proof on this request (RFC 9449 §5): the access
+   * token is bound to it (steps/dpop-proof.ts checked the proof before the grant ran).
+   */
+  dpopJkt: string | undefined;
 }
 
 /** RFC 6749 §5.1 (+ OIDC `id_token`); sent with Cache-Control: no-store. */
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** RFC 9449 §5.1: `DPoP` when the access token is DPoP-bound. */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   /** FAPI 2 §5.3.2.1 / FAPI 1 §5.2.2: always present. */
   scope: string;

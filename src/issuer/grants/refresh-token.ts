@@ -7,7 +7,7 @@
  */
 import { OAuthError } from '../errors.js';
 import { tokenKey } from '../storage/store.js';
-import { issueAccessToken } from '../tokens/access-token.js';
+import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
 import { rotateRefreshToken } from '../tokens/refresh-token.js';
 import type { ClaimsRequest } from '../authorize/claims-request.js';
@@ -18,7 +18,7 @@ import { parseScope } from './scope.js';
 
 export const refreshTokenGrant: Grant = {
   grantType: 'refresh_token',
-  async exchange({ params, client, request }, runtime) {
+  async exchange({ params, client, request, dpopJkt }, runtime) {
     const presented = params.required('refresh_token');
     const requested = parseScope(params.get('scope'));
     if (!request.certificate)
@@ -56,12 +56,14 @@ export const refreshTokenGrant: Grant = {
       scope,
       grantId: previous.grantId,
       certificate: request.certificate,
+      dpopJkt,
+      format: accessTokenFormatOf(runtime, client.client),
       ...(grant?.authTime !== undefined ? { authTime: grant.authTime } : {}),
       ...(grant?.acr !== undefined ? { acr: grant.acr } : {}),
     });
     const response: TokenResponse = {
       access_token: issued.token,
-      token_type: 'Bearer',
+      token_type: issued.tokenType,
       expires_in: issued.expiresIn,
       scope,
       refresh_token: value,

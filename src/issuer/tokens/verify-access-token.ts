@@ -1,25 +1,30 @@
 /**
- * Checks an access token this issuer minted (introspection, revocation, userinfo): signature with one
- * of our published keys, `typ: at+jwt`, our `iss`, not expired; then whether it, or the grant it came
- * from, was revoked. Never throws for a bad token: resolves undefined (RFC 7662 §2.2 answers
+ * Finds an access token this issuer minted (introspection, revocation, userinfo), in either format:
+ * a JWT must verify with one of our published keys, `typ: at+jwt`, our `iss`, not expired; an opaque
+ * token must be in the store under its hash (`tokenKey`) and not expired. Then whether it, or the grant
+ * it came from, was revoked. Never throws for a bad token: resolves undefined (RFC 7662 §2.2 answers
  * `active: false` for anything invalid).
  */
-import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { IssuerRuntime } from '../runtime.js';
+import { tokenKey } from '../storage/store.js';
+import type { AccessTokenClaims, AccessTokenFormat } from './access-token.js';
 
 export interface ActiveAccessToken {
-  payload: JWTPayload & { client_id?: string; scope?: string; cnf?: { 'x5t#S256'?: string } };
+  payload: AccessTokenClaims;
   grantId: string | undefined;
+  format: AccessTokenFormat;
+  /** The AccessTokenStore key that revokes it (the JWT's jti, the opaque token's hash). */
+  revocationKey: string;
 }
 
-export async function verifyOwnAccessToken(
-  token: string,
-  runtime: IssuerRuntime,
-  options: { checkRevocation?: boolean } = {},
-): Promise<ActiveAccessToken | undefined> {
-  let payload: ActiveAccessToken['payload'];
+/** JWS compact serialisation: three base64url parts. Opaque tokens are one base64url string. */
+const looksLikeJwt = (token: string) => token.split('.').length === 3;
+
+async function findJwt(token: string, runtime: IssuerRuntime): Promise<ActiveAccessToken | undefined> {
+  let payload: AccessTokenClaims;
   try {
-    ({ payload } = await jwtVerify(token, createLocalJWKSet(runtime.keys.jwks), {
+    ({ payload } = await jwtVerify<AccessTokenClaims>(token, createLocalJWKSet(runtime.keys.jwks), {
       algorithms: ['PS256', 'ES256'],
       issuer: runtime.urls.issuer,
       typ: 'at+jwt',
@@ -29,12 +34,31 @@ export async function verifyOwnAccessToken(
   } catch {
     return undefined;
   }
-  const jti = payload.jti!;
-  const record = await runtime.storage.accessTokens.findAccessToken(jti);
-  const grantId = record?.grantId;
+  const record = await runtime.storage.accessTokens.findAccessToken(payload.jti);
+  return { payload, grantId: record?.grantId, format: 'jwt', revocationKey: payload.jti };
+}
+
+async function findOpaque(token: string, runtime: IssuerRuntime): Promise<ActiveAccessToken | undefined> {
+  if (token.length < 43 || token.length > 512) return undefined;
+  const key = tokenKey(token);
+  const record = await runtime.storage.accessTokens.findAccessToken(key);
+  const claims = record?.['opaque'];
+  if (!record || !claims || typeof claims !== 'object' || Array.isArray(claims)) return undefined;
+  const payload = claims as unknown as AccessTokenClaims;
+  if (payload.exp <= runtime.clock.nowSeconds()) return undefined;
+  return { payload, grantId: record.grantId, format: 'opaque', revocationKey: key };
+}
+
+export async function verifyOwnAccessToken(
+  token: string,
+  runtime: IssuerRuntime,
+  options: { checkRevocation?: boolean } = {},
+): Promise<ActiveAccessToken | undefined> {
+  const found = looksLikeJwt(token) ? await findJwt(token, runtime) : await findOpaque(token, runtime);
+  if (!found) return undefined;
   if (options.checkRevocation !== false) {
-    if (await runtime.storage.accessTokens.isAccessTokenRevoked(jti)) return undefined;
-    if (grantId && (await runtime.storage.grants.isGrantRevoked(grantId))) return undefined;
+    if (await runtime.storage.accessTokens.isAccessTokenRevoked(found.revocationKey)) return undefined;
+    if (found.grantId && (await runtime.storage.grants.isGrantRevoked(found.grantId))) return undefined;
   }
-  return { payload, grantId };
+  return found;
 }

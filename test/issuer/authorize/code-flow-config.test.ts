@@ -1,3 +1,4 @@
+// test:unit: pure functions over real keys and values; no sockets, processes or browsers.
 /** Start-up refusals of authorization code clients the FAPI profiles forbid, each with its key path. */
 import t from 'tap';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -37,7 +38,7 @@ async function problemsOf(
 
 t.test('authorization code clients are checked against the profile at start', async (t) => {
   const key = await clientSigningKey();
-  t.same(await problemsOf(webClient(key)), [], 'the README example client starts');
+  t.same(await problemsOf(webClient(key)), [], 'the documented example client starts');
   t.match(await problemsOf(webClient(key, { redirectUris: ['http://client.example/cb'] })), [
     /^clients\[0\]\.redirectUris\[0\]: http:\/\/client\.example\/cb must use https/,
   ]);

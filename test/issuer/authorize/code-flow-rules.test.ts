@@ -1,3 +1,4 @@
+// test:unit: pure functions over real keys and values; no sockets, processes or browsers.
 import t from 'tap';
 import { SignJWT, generateKeyPair, jwtVerify, decodeJwt, type JWTPayload } from 'jose';
 import {

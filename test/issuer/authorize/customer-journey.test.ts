@@ -1,5 +1,5 @@
 /**
- * The demo's customer journey as the README tells it: `fapi-gateway demo` prints the relying party's
+ * The demo's customer journey as docs/code-flow.md tells it: `fapi-gateway demo` prints the relying party's
  * URL; in chromium, Start -> sign in -> Approve ends on a page showing the verified JARM response, the
  * certificate-bound token, the ID token checks and the bank API's answers through the gateway.
  */
