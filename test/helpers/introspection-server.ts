@@ -104,8 +104,17 @@ export async function startIntrospectionStub(
         return undefined;
       }
       case 'client_secret_basic': {
-        const want = `Basic ${Buffer.from(`${expected.clientId}:${expected.secret}`).toString('base64')}`;
-        return headers.authorization === want ? undefined : 'wrong Basic credentials';
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+        const header = headers.authorization;
+        if (typeof header !== 'string' || !header.startsWith('Basic ')) return 'no Basic credentials';
+        const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        const unform = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
+        const id = unform(decoded.slice(0, colon));
+        const secret = unform(decoded.slice(colon + 1));
+        return colon > 0 && id === expected.clientId && secret === expected.secret
+          ? undefined
+          : 'wrong Basic credentials';
       }
     }
   }
