@@ -48,6 +48,18 @@ export const routeSchema = z
       .array(z.string().min(1))
       .default([])
       .describe('Scopes the token must all carry; missing -> 403 insufficient_scope.'),
+    binding: z
+      .enum(['mtls', 'dpop', 'any'])
+      .default('mtls')
+      .describe(
+        'What the token must be bound to: mtls (the client certificate, RFC 8705), dpop (a DPoP key, RFC 9449) or any (either).',
+      ),
+    mode: z
+      .enum(['enforce', 'report-only'])
+      .default('enforce')
+      .describe(
+        'enforce refuses failing calls; report-only forwards them without identity headers and counts them in fapi_gateway_would_reject_total (route, path, size and TLS refusals always apply).',
+      ),
   })
   .strict();
 
@@ -222,7 +234,11 @@ export const gatewayConfigSchema = z
         audience: z
           .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
           .describe("The token's `aud` must contain one of these."),
-        jwksUri: httpsUrl.describe("Issuer's JWKS (HTTPS; system CAs plus NODE_EXTRA_CA_CERTS are trusted)."),
+        jwksUri: httpsUrl
+          .describe(
+            "Issuer's JWKS for JWT access tokens (HTTPS; system CAs plus NODE_EXTRA_CA_CERTS are trusted). At least one of jwksUri / introspection is required.",
+          )
+          .optional(),
         algorithms: z
           .array(z.enum(ACCESS_TOKEN_ALGORITHMS))
           .min(1)
@@ -257,7 +273,19 @@ export const gatewayConfigSchema = z
           .describe('Background JWKS refresh period; cached keys keep serving while the endpoint is down.'),
         introspection: introspectionSchema.optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine((tokens, ctx) => {
+        // Read as unknown: a verifier of opaque tokens may add its own key next to jwksUri.
+        const introspection = (tokens as Record<string, unknown>).introspection;
+        if (tokens.jwksUri === undefined && introspection === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['jwksUri'],
+            message:
+              "at least one of tokens.jwksUri / tokens.introspection is required (set jwksUri to the issuer's JWKS URL)",
+          });
+        }
+      }),
     forwardHeaders: z
       .object({
         clientId: z

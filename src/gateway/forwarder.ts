@@ -198,16 +198,13 @@ export class Forwarder {
       if (ctx.body !== undefined && lower === 'content-length') continue;
       out.push(name, raw[i + 1]!);
     }
-    const v = ctx.verified!;
+    // Identity only from a call that passed every check (report-only routes forward failing calls too).
+    const v = ctx.identity;
+    if (ctx.certificate !== undefined) out.push('Client-Cert', ctx.certificate.clientCertHeader);
+    if (v !== undefined) {
+      out.push(this.names.clientId, v.clientId, this.names.subject, v.subject, this.names.scope, v.scope);
+    }
     out.push(
-      'Client-Cert',
-      ctx.connection.clientCertHeader,
-      this.names.clientId,
-      v.clientId,
-      this.names.subject,
-      v.subject,
-      this.names.scope,
-      v.scope,
       'X-Forwarded-For',
       req.socket.remoteAddress ?? '',
       'X-Forwarded-Proto',

@@ -115,8 +115,10 @@ export function createListener(
     }
     socket.disableRenegotiation();
     socket[IDENTITY] = {
-      thumbprint: certificateThumbprint(peer.raw),
-      clientCertHeader: `:${peer.raw.toString('base64')}:`,
+      certificate: {
+        thumbprint: certificateThumbprint(peer.raw),
+        clientCertHeader: `:${peer.raw.toString('base64')}:`,
+      },
       tokenMemo: {},
     };
     hooks.onConnectionOpened();

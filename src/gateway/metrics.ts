@@ -54,8 +54,11 @@ interface RouteInstruments {
 }
 
 export interface GatewayMetricsSources {
-  jwksAgeSeconds: () => number;
-  jwksKeys: () => number;
+  /**
+   * The JWT verifier's key set; the jwks_* gauges exist only when JWT access tokens are configured at
+   * start (undefined after a reload that removed them: the gauges then read 0).
+   */
+  jwks?: { ageSeconds(): number | undefined; keyCount(): number | undefined };
   ready: () => boolean;
 }
 
@@ -118,24 +121,27 @@ export class GatewayMetrics {
       labelNames: ['result'],
       registers,
     });
-    new Gauge({
-      name: 'fapi_gateway_jwks_age_seconds',
-      help: 'Seconds since the JWKS was last fetched successfully (since start if never).',
-      registers,
-      aggregator: 'max',
-      collect() {
-        this.set(sources.jwksAgeSeconds());
-      },
-    });
-    new Gauge({
-      name: 'fapi_gateway_jwks_keys',
-      help: 'Keys in the cached JWKS.',
-      registers,
-      aggregator: 'min',
-      collect() {
-        this.set(sources.jwksKeys());
-      },
-    });
+    const jwks = sources.jwks;
+    if (jwks !== undefined) {
+      new Gauge({
+        name: 'fapi_gateway_jwks_age_seconds',
+        help: 'Seconds since the JWKS was last fetched successfully (since start if never).',
+        registers,
+        aggregator: 'max',
+        collect() {
+          this.set(jwks.ageSeconds() ?? 0);
+        },
+      });
+      new Gauge({
+        name: 'fapi_gateway_jwks_keys',
+        help: 'Keys in the cached JWKS.',
+        registers,
+        aggregator: 'min',
+        collect() {
+          this.set(jwks.keyCount() ?? 0);
+        },
+      });
+    }
     this.tlsHandshakeFailures = new Counter({
       name: 'fapi_gateway_tls_handshake_failures_total',
       help: 'TLS handshakes refused, by reason.',

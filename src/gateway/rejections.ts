@@ -105,6 +105,11 @@ export const REJECTION_REASONS = {
     error: 'invalid_token',
     meaning: 'the token has no cnf."x5t#S256" (RFC 8705 §3.1)',
   },
+  certificate_missing: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'the token is bound to a client certificate and the request presented none',
+  },
   binding_mismatch: {
     status: 401,
     error: 'invalid_token',

@@ -13,14 +13,43 @@ function quotable(value: string): string {
   return value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '');
 }
 
+/** The authentication schemes a refusal can challenge: RFC 6750 `Bearer`, RFC 9449 §7.1 `DPoP`. */
+export type ChallengeScheme = 'bearer' | 'dpop';
+
+export const BEARER_CHALLENGE: readonly ChallengeScheme[] = ['bearer'];
+
+function challengeAttributes(r: Reject): string {
+  if (r.error === undefined) return ''; // RFC 6750 §3.1: no credentials -> no error code
+  let attributes = `, error="${r.error}", error_description="${quotable(r.description)}"`;
+  if (r.scope !== undefined) attributes += `, scope="${quotable(r.scope)}"`;
+  return attributes;
+}
+
+function challenges(status: number): boolean {
+  return status === 400 || status === 401 || status === 403;
+}
+
 /** The `WWW-Authenticate` challenge for 400/401/403 (RFC 6750 §3), each attribute at most once. */
 export function bearerChallenge(r: Reject): string | undefined {
-  if (r.status !== 400 && r.status !== 401 && r.status !== 403) return undefined;
-  let challenge = `Bearer realm="${REALM}"`;
-  if (r.error === undefined) return challenge; // RFC 6750 §3.1: no credentials -> no error code
-  challenge += `, error="${r.error}", error_description="${quotable(r.description)}"`;
-  if (r.scope !== undefined) challenge += `, scope="${quotable(r.scope)}"`;
-  return challenge;
+  if (!challenges(r.status)) return undefined;
+  return `Bearer realm="${REALM}"${challengeAttributes(r)}`;
+}
+
+/** RFC 9449 §7.1: the same attributes under the `DPoP` scheme. */
+export function dpopChallenge(r: Reject): string | undefined {
+  if (!challenges(r.status)) return undefined;
+  return `DPoP realm="${REALM}"${challengeAttributes(r)}`;
+}
+
+/** One challenge per scheme, in the order given (a header line each). */
+export function challengesFor(r: Reject, schemes: readonly ChallengeScheme[]): string[] | string | undefined {
+  if (schemes.length === 1) return schemes[0] === 'dpop' ? dpopChallenge(r) : bearerChallenge(r);
+  const out: string[] = [];
+  for (const s of schemes) {
+    const c = s === 'dpop' ? dpopChallenge(r) : bearerChallenge(r);
+    if (c !== undefined) out.push(c);
+  }
+  return out.length === 0 ? undefined : out;
 }
 
 export function errorBody(error: string | undefined, description: string): string {
@@ -34,10 +63,10 @@ function send(
   status: number,
   interactionId: string,
   body: string,
-  extra: Record<string, string>,
+  extra: Record<string, string | string[]>,
   closeConnection: boolean,
 ): void {
-  const headers: Record<string, string | number> = {
+  const headers: Record<string, string | string[] | number> = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
@@ -50,14 +79,16 @@ function send(
   res.end(body);
 }
 
+/** `schemes`: the presentation scheme of the request, or the schemes its route accepts when it had none. */
 export function renderReject(
   res: ServerResponse,
   r: Reject,
   interactionId: string,
   requestBodyPending: boolean,
+  schemes: readonly ChallengeScheme[] = BEARER_CHALLENGE,
 ): void {
-  const extra: Record<string, string> = {};
-  const challenge = bearerChallenge(r);
+  const extra: Record<string, string | string[]> = {};
+  const challenge = challengesFor(r, schemes);
   if (challenge !== undefined) extra['www-authenticate'] = challenge;
   if (r.allow !== undefined) extra.allow = r.allow.join(', ');
   if (r.status === 503) extra['retry-after'] = '5';

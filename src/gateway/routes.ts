@@ -14,6 +14,10 @@ export interface CompiledRoute {
   scopes: readonly string[];
   /** The `scope` attribute of an insufficient_scope challenge (RFC 6750 §3). */
   scopeChallenge: string;
+  /** What the token must be bound to: mtls, dpop or any. */
+  binding: RouteConfig['binding'];
+  /** report-only: failing reportable checks are counted and logged, and the call is forwarded anyway. */
+  mode: RouteConfig['mode'];
 }
 
 export type PathResult = { ok: true; path: string } | { ok: false; why: string };
@@ -107,6 +111,8 @@ export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
       methods: new Set(r.methods),
       scopes: [...r.scopes],
       scopeChallenge: r.scopes.join(' '),
+      binding: r.binding,
+      mode: r.mode,
     };
   });
 }

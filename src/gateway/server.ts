@@ -8,18 +8,23 @@ import type { Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
-import { AccessTokenVerifier } from './access-token.js';
 import { createAdminServer } from './admin.js';
 import { interactionIdFor } from './checks/fapi-headers.js';
 import { Forwarder, type ForwardResult } from './forwarder.js';
-import { JwksCache } from './jwks-cache.js';
 import { connectionIdentityOf, createListener, fapiSecureContextOptions } from './listener.js';
 import { createGatewayLogger } from './logger.js';
 import { GatewayMetrics, UNMATCHED_ROUTE, type Outcome, type UpstreamErrorKind } from './metrics.js';
-import { buildChecks, runChecks } from './pipeline.js';
+import { buildChecks, runChecks, type CheckList } from './pipeline.js';
 import { reject, type Reject } from './rejections.js';
-import type { Check, RequestContext } from './request-context.js';
-import { rawRejectResponse, renderReject, renderUpstreamFailure } from './responses.js';
+import type { RequestContext } from './request-context.js';
+import {
+  BEARER_CHALLENGE,
+  rawRejectResponse,
+  renderReject,
+  renderUpstreamFailure,
+  type ChallengeScheme,
+} from './responses.js';
+import { buildTokenVerifiers, type TokenVerifiers } from './tokens/verifiers.js';
 import { randomUUID } from 'node:crypto';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
@@ -56,10 +61,26 @@ export interface GatewayHandle {
 /** Everything derived from one configuration; swapped as a whole on reload. */
 interface Pipeline {
   config: GatewayConfig;
-  checks: Check[];
+  checks: CheckList;
   forwarder: Forwarder;
-  jwks: JwksCache;
-  verifier: AccessTokenVerifier;
+  verifiers: TokenVerifiers;
+}
+
+const DPOP_CHALLENGE: readonly ChallengeScheme[] = ['dpop'];
+const ANY_CHALLENGE: readonly ChallengeScheme[] = ['dpop', 'bearer'];
+
+/** The scheme the request used, or (without credentials) every scheme its route accepts. */
+function challengeSchemes(ctx: RequestContext): readonly ChallengeScheme[] {
+  const presented = ctx.credentials?.scheme;
+  if (presented !== undefined) return presented === 'dpop' ? DPOP_CHALLENGE : BEARER_CHALLENGE;
+  switch (ctx.route?.binding) {
+    case 'dpop':
+      return DPOP_CHALLENGE;
+    case 'any':
+      return ANY_CHALLENGE;
+    default:
+      return BEARER_CHALLENGE;
+  }
 }
 
 function listen(server: HttpServer | HttpsServer, key: string, host: string, port: number): Promise<number> {
@@ -94,9 +115,14 @@ export async function startGateway(
 
   const metrics: GatewayMetrics = new GatewayMetrics(
     {
-      jwksAgeSeconds: () => pipeline.jwks.ageSeconds(),
-      jwksKeys: () => pipeline.jwks.keyCount,
-      ready: () => pipeline.jwks.ready,
+      jwks:
+        config.tokens.jwksUri === undefined
+          ? undefined
+          : {
+              ageSeconds: () => pipeline.verifiers.jwt?.jwks.ageSeconds(),
+              keyCount: () => pipeline.verifiers.jwt?.jwks.keyCount,
+            },
+      ready: () => pipeline.verifiers.ready(),
     },
     { defaultMetrics: options.defaultMetrics },
   );
@@ -107,37 +133,18 @@ export async function startGateway(
   };
   publishExpiries(tlsMaterial);
 
-  const newJwks = (c: GatewayConfig, extraCaPem: string | undefined) => {
-    const jwks = new JwksCache({
-      uri: c.tokens.jwksUri,
-      extraCaPem,
-      cooldownSeconds: c.tokens.jwksCooldownSeconds,
-      refreshSeconds: c.tokens.jwksRefreshSeconds,
-      logger,
-      onFetch: (result) => metrics.jwksFetches.labels(result).inc(),
-    });
-    jwks.start();
-    return jwks;
-  };
-
   const buildPipeline = (c: GatewayConfig, previous?: Pipeline): Pipeline => {
     const jwksCaPem = readOptionalFile('tokens.jwksCa', c.tokens.jwksCa);
     const upstreamCaPem = readOptionalFile('upstream.ca', c.upstream.ca);
     const keepTokens = previous !== undefined && sameJson(previous.config.tokens, c.tokens);
-    const jwks = keepTokens ? previous.jwks : newJwks(c, jwksCaPem);
-    const verifier = keepTokens
-      ? previous.verifier
-      : new AccessTokenVerifier(
-          {
-            issuer: c.tokens.issuer,
-            audience: c.tokens.audience,
-            algorithms: c.tokens.algorithms,
-            clockSkewSeconds: c.tokens.clockSkewSeconds,
-            cacheMaxEntries: c.tokens.cacheMaxEntries,
-            onCacheHit: () => metrics.tokenCacheHits.inc(),
-          },
-          jwks,
-        );
+    const verifiers = keepTokens
+      ? previous.verifiers
+      : buildTokenVerifiers(c.tokens, {
+          logger,
+          jwksCaPem,
+          onJwksFetch: (result) => metrics.jwksFetches.labels(result).inc(),
+          onCacheHit: () => metrics.tokenCacheHits.inc(),
+        });
     const keepUpstream =
       previous !== undefined &&
       sameJson(previous.config.upstream, c.upstream) &&
@@ -152,7 +159,7 @@ export async function startGateway(
           forwardHeaders: c.forwardHeaders,
         });
     for (const r of c.routes) metrics.instrumentsFor(r.path);
-    return { config: c, checks: buildChecks(c, verifier), forwarder, jwks, verifier };
+    return { config: c, checks: buildChecks(c, verifiers), forwarder, verifiers };
   };
   pipeline = buildPipeline(config);
 
@@ -187,7 +194,7 @@ export async function startGateway(
         status,
         latencyMs: Math.round(seconds * 1e4) / 10,
         clientId: ctx.verified?.clientId,
-        thumbprint: ctx.connection.thumbprint,
+        thumbprint: ctx.certificate?.thumbprint,
       },
       'request',
     );
@@ -199,7 +206,7 @@ export async function startGateway(
       !ctx.req.readableEnded &&
       ctx.req.headers['content-length'] !== '0' &&
       (ctx.req.headers['content-length'] !== undefined || ctx.req.headers['transfer-encoding'] !== undefined);
-    renderReject(ctx.res, r, ctx.interactionId, bodyPending);
+    renderReject(ctx.res, r, ctx.interactionId, bodyPending, challengeSchemes(ctx));
     record(ctx, 'rejected', r.status, { reason: r.reason });
     requestEnded();
   };
@@ -223,11 +230,8 @@ export async function startGateway(
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const connection = connectionIdentityOf(req.socket);
-    if (connection === undefined) {
-      req.socket.destroy(); // cannot happen with requestCert + rejectUnauthorized; fail closed anyway
-      return;
-    }
+    // A connection without an identity presented no certificate: the binding check refuses what needs one.
+    const connection = connectionIdentityOf(req.socket) ?? { tokenMemo: {} };
     inFlight++;
     if (draining) res.shouldKeepAlive = false;
     const p = pipeline;
@@ -235,6 +239,7 @@ export async function startGateway(
       req,
       res,
       connection,
+      certificate: connection.certificate,
       startedAt: performance.now(),
       interactionId: interactionIdFor(req),
       path: '',
@@ -288,7 +293,7 @@ export async function startGateway(
         outcome: 'rejected',
         reason: r.reason,
         status: r.status,
-        thumbprint: connectionIdentityOf(socket)?.thumbprint,
+        thumbprint: connectionIdentityOf(socket)?.certificate?.thumbprint,
       },
       'request',
     );
@@ -298,7 +303,7 @@ export async function startGateway(
     options.admin === false
       ? undefined
       : createAdminServer({
-          ready: () => pipeline.jwks.ready,
+          ready: () => pipeline.verifiers.ready(),
           metrics: async () => ({
             contentType: metrics.registry.contentType,
             body: await metrics.registry.metrics(),
@@ -312,7 +317,7 @@ export async function startGateway(
     if (admin) adminPort = await listen(admin, 'admin', config.admin.host, config.admin.port);
   } catch (err) {
     listener.close();
-    pipeline.jwks.stop();
+    pipeline.verifiers.stop();
     pipeline.forwarder.close();
     throw err;
   }
@@ -336,8 +341,8 @@ export async function startGateway(
     adminPort,
     metrics,
     logger,
-    whenReady: () => pipeline.jwks.whenReady(),
-    ready: () => pipeline.jwks.ready,
+    whenReady: () => pipeline.verifiers.whenReady(),
+    ready: () => pipeline.verifiers.ready(),
     reload(next) {
       for (const key of ['listen', 'admin', 'workers'] as const) {
         if (!sameJson(pipeline.config[key], next[key])) {
@@ -349,7 +354,7 @@ export async function startGateway(
       const fresh = sameJson(previous.config.tls, next.tls) ? undefined : readTlsMaterial(next.tls);
       pipeline = buildPipeline(next, previous);
       if (fresh) applyTlsMaterial(fresh, next);
-      if (previous.jwks !== pipeline.jwks) previous.jwks.stop();
+      if (previous.verifiers !== pipeline.verifiers) previous.verifiers.stop();
       if (previous.forwarder !== pipeline.forwarder) {
         const old = previous.forwarder;
         setTimeout(() => old.close(), next.shutdown.drainTimeoutMs + next.upstream.timeoutMs).unref();
@@ -387,7 +392,7 @@ export async function startGateway(
       if (outcome === 'timeout')
         logger.warn({ event: 'drain_timeout', inFlight }, 'drain timeout: closing remaining connections');
       await closed;
-      pipeline.jwks.stop();
+      pipeline.verifiers.stop();
       pipeline.forwarder.close();
       if (admin) {
         admin.closeAllConnections();

@@ -4,13 +4,11 @@ import { normalisePath, matchRoute, compileRoutes } from '../../src/gateway/rout
 import { isImfFixdate, isUuid } from '../../src/gateway/checks/fapi-headers.js';
 import { classifyHandshakeFailure } from '../../src/gateway/listener.js';
 import { TokenError } from 'fast-jwt';
-import {
-  claimsProblem,
-  rejectionForVerifyError,
-  verifiedTokenFromPayload,
-} from '../../src/gateway/access-token.js';
+import { claimsProblem, rejectionForVerifyError } from '../../src/gateway/tokens/jwt-claims.js';
+import { verifiedTokenFromPayload } from '../../src/gateway/tokens/verified-token.js';
 import { bearerChallenge } from '../../src/gateway/responses.js';
 import { reject } from '../../src/gateway/rejections.js';
+import { routeSchema } from '../../src/gateway/config.js';
 
 t.test('path normalisation (RFC 3986 §5.2.4) and refusals', (t) => {
   const ok = (p: string) => {
@@ -42,16 +40,18 @@ t.test('path normalisation (RFC 3986 §5.2.4) and refusals', (t) => {
 });
 
 t.test('route matching: whole segments, first match, 405 with the union of methods', (t) => {
-  const routes = compileRoutes([
-    { path: '/payments', methods: ['POST'], scopes: ['payments'] },
-    { path: '/payments/', methods: ['GET'], scopes: ['read'] },
-    { path: '/', methods: ['GET'], scopes: [] },
-  ]);
+  const routes = compileRoutes(
+    [
+      { path: '/payments', methods: ['POST'], scopes: ['payments'] },
+      { path: '/payments/', methods: ['GET'], scopes: ['read'] },
+      { path: '/', methods: ['GET'], scopes: [] },
+    ].map((r) => routeSchema.parse(r)),
+  );
   t.match(matchRoute(routes, '/payments/1', 'POST'), { kind: 'matched', route: { label: '/payments' } });
   t.match(matchRoute(routes, '/payments', 'GET'), { kind: 'matched', route: { label: '/payments/' } });
   t.match(matchRoute(routes, '/paymentsX', 'GET'), { kind: 'matched', route: { label: '/' } });
   t.match(matchRoute(routes, '/payments', 'DELETE'), { kind: 'method_not_allowed', allow: ['POST', 'GET'] });
-  t.match(matchRoute(compileRoutes([{ path: '/a', methods: ['GET'], scopes: [] }]), '/b', 'GET'), {
+  t.match(matchRoute(compileRoutes([routeSchema.parse({ path: '/a' })]), '/b', 'GET'), {
     kind: 'not_found',
   });
   t.end();
@@ -137,13 +137,16 @@ t.test('verified token facts', (t) => {
   const base = { client_id: 'c', sub: 's', exp: now + 60, iat: now, scope: 'a  b', cnf: { 'x5t#S256': 'T' } };
   t.match(verifiedTokenFromPayload(base, now, 5), {
     clientId: 'c',
-    boundThumbprint: 'T',
+    binding: { kind: 'mtls', x5t: 'T' },
     scopes: new Set(['a', 'b']),
   });
   t.match(verifiedTokenFromPayload({ ...base, scope: ['a'] }, now, 5), { reason: 'token_claims' });
   t.match(verifiedTokenFromPayload({ ...base, sub: undefined }, now, 5), { reason: 'token_claims' });
   t.match(verifiedTokenFromPayload({ ...base, iat: now + 6 }, now, 5), { reason: 'token_not_yet_valid' });
-  t.match(verifiedTokenFromPayload({ ...base, cnf: 'T' }, now, 5), { boundThumbprint: undefined });
+  t.match(verifiedTokenFromPayload({ ...base, cnf: 'T' }, now, 5), { binding: undefined });
+  t.match(verifiedTokenFromPayload({ ...base, cnf: { jkt: 'K' } }, now, 5), {
+    binding: { kind: 'dpop', jkt: 'K' },
+  });
   t.end();
 });
 

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { reject } from '../rejections.js';
-import type { Check } from '../request-context.js';
+import { reject, type Reject } from '../rejections.js';
+import type { Check, RequestContext } from '../request-context.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** RFC 7231 §7.1.1.1 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`. */
@@ -33,7 +33,15 @@ export function interactionIdFor(req: IncomingMessage): string {
   return typeof sent === 'string' && UUID.test(sent) ? sent : randomUUID();
 }
 
-export const fapiHeadersCheck: Check = (ctx) => {
+export const fapiHeadersCheck: Check = {
+  name: 'fapi-headers',
+  requires: [],
+  provides: ['headers'],
+  reportable: true,
+  run: fapiHeadersProblem,
+};
+
+function fapiHeadersProblem(ctx: RequestContext): Reject | undefined {
   const h = ctx.req.headers;
   const interaction = h['x-fapi-interaction-id'];
   if (interaction !== undefined && !(typeof interaction === 'string' && UUID.test(interaction))) {
@@ -48,4 +56,4 @@ export const fapiHeadersCheck: Check = (ctx) => {
     return reject('invalid_customer_ip', 'x-fapi-customer-ip-address must be an IPv4 or IPv6 address');
   }
   return undefined;
-};
+}

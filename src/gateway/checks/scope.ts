@@ -2,15 +2,21 @@
 import { reject } from '../rejections.js';
 import type { Check } from '../request-context.js';
 
-export const scopeCheck: Check = (ctx) => {
-  const route = ctx.route!;
-  const granted = ctx.verified!.scopes;
-  for (const s of route.scopes) {
-    if (!granted.has(s)) {
-      return reject('insufficient_scope', 'the access token lacks a scope this route requires', {
-        scope: route.scopeChallenge,
-      });
+export const scopeCheck: Check = {
+  name: 'scope',
+  requires: ['route', 'token'],
+  provides: ['scope'],
+  reportable: true,
+  run(ctx) {
+    const route = ctx.route!;
+    const granted = ctx.verified!.scopes;
+    for (const s of route.scopes) {
+      if (!granted.has(s)) {
+        return reject('insufficient_scope', 'the access token lacks a scope this route requires', {
+          scope: route.scopeChallenge,
+        });
+      }
     }
-  }
-  return undefined;
+    return undefined;
+  },
 };

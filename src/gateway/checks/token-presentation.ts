@@ -25,26 +25,7 @@ function queryHasToken(query: string): boolean {
   return query.includes('access_token') && new URLSearchParams(query).has('access_token');
 }
 
-function isFormBody(req: IncomingMessage): boolean {
-  const type = req.headers['content-type'];
-  return typeof type === 'string' && /^application\/x-www-form-urlencoded\s*(;|$)/i.test(type);
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > limit) return undefined;
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks, size);
-}
-
-/** The header part, once the body question is settled. */
+/** The header part, once the query and body questions are settled. */
 function tokenFromHeader(ctx: RequestContext): Reject | undefined {
   const header = ctx.req.headers.authorization;
   if (header === undefined || !BEARER.test(header)) {
@@ -55,26 +36,25 @@ function tokenFromHeader(ctx: RequestContext): Reject | undefined {
   if (value === '') return reject('token_malformed', 'the Bearer credentials are empty');
   if (/[\s,]/.test(value)) return reject('multiple_tokens', 'only one access token may be presented');
   if (!B64TOKEN.test(value)) return reject('token_malformed', 'the access token is not a b64token');
-  ctx.token = value;
+  ctx.credentials = { scheme: 'bearer', token: value };
   return undefined;
 }
 
-export function tokenPresentationCheck(limits: { formBodyBytes: number }): Check {
-  return (ctx) => {
+export const tokenPresentationCheck: Check = {
+  name: 'token-presentation',
+  requires: ['body'],
+  provides: ['credentials'],
+  reportable: true,
+  run(ctx) {
     if (ctx.query !== '' && queryHasToken(ctx.query)) {
       return reject('token_in_query', 'access tokens are not accepted in the query string');
     }
     if (authorizationHeaderCount(ctx.req) > 1) {
       return reject('multiple_tokens', 'only one Authorization header may be sent');
     }
-    if (!isFormBody(ctx.req)) return tokenFromHeader(ctx);
-    return readBody(ctx.req, limits.formBodyBytes).then((body) => {
-      if (body === undefined) return reject('body_too_large', 'the form body is too large');
-      ctx.body = body;
-      if (new URLSearchParams(body.toString('latin1')).has('access_token')) {
-        return reject('token_in_body', 'access tokens are not accepted in the request body');
-      }
-      return tokenFromHeader(ctx);
-    });
-  };
-}
+    if (ctx.body !== undefined && new URLSearchParams(ctx.body.toString('latin1')).has('access_token')) {
+      return reject('token_in_body', 'access tokens are not accepted in the request body');
+    }
+    return tokenFromHeader(ctx);
+  },
+};

@@ -1,0 +1,75 @@
+/**
+ * The header and registered-claim rules of RFC 9068 §4 (and fast-jwt's failures mapped to rejection
+ * reasons), as pure functions: one rule, one reason.
+ */
+import { TokenError } from 'fast-jwt';
+import { reject, type Reject } from '../rejections.js';
+
+/** Claims RFC 9068 §2.2 requires that the gateway checks itself (client_id and sub: verified-token.ts). */
+const REQUIRED_CLAIMS = ['exp', 'iss', 'aud'] as const;
+
+/** fast-jwt's error codes, 1:1 to rejection reasons. Anything unexpected is a malformed token (fail closed). */
+export function rejectionForVerifyError(err: unknown): Reject {
+  const code = err instanceof TokenError ? err.code : undefined;
+  switch (code) {
+    case TokenError.codes.invalidAlgorithm:
+      return reject('token_algorithm', 'the access token is signed with an algorithm that is not allowed');
+    case TokenError.codes.invalidSignature:
+    case TokenError.codes.missingSignature:
+    case TokenError.codes.verifyError:
+      return reject('token_signature', "the access token's signature does not verify");
+    default:
+      return reject('token_malformed', 'the access token is not a well-formed JWT');
+  }
+}
+
+/** RFC 9068 §2.1 `typ`: `at+jwt`, also written `application/at+jwt` (media types are case-insensitive). */
+export function isAccessTokenTyp(typ: unknown): boolean {
+  if (typeof typ !== 'string') return false;
+  const t = typ.toLowerCase();
+  return t === 'at+jwt' || t === 'application/at+jwt';
+}
+
+function audienceMatches(aud: unknown, accepted: readonly string[]): boolean {
+  if (typeof aud === 'string') return accepted.includes(aud);
+  return Array.isArray(aud) && aud.some((a) => typeof a === 'string' && accepted.includes(a));
+}
+
+/**
+ * The header and registered-claim rules of RFC 9068 §4 for a token whose signature verified, in the order
+ * a reader checks them; undefined when they hold. Pure (now is given).
+ */
+export function claimsProblem(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  policy: { issuer: string; audience: readonly string[]; clockSkewSeconds: number },
+  nowSeconds: number,
+): Reject | undefined {
+  if (!isAccessTokenTyp(header.typ)) {
+    return header.typ === undefined
+      ? reject('token_type', 'the access token lacks the header "typ" (at+jwt)')
+      : reject('token_type', 'the access token\'s header "typ" is not at+jwt');
+  }
+  for (const claim of REQUIRED_CLAIMS) {
+    if (payload[claim] === undefined)
+      return reject('token_claims', `the access token lacks the claim "${claim}"`);
+  }
+  if (payload.iss !== policy.issuer)
+    return reject('token_issuer', 'the access token\'s claim "iss" is not acceptable');
+  if (!audienceMatches(payload.aud, policy.audience)) {
+    return reject('token_audience', 'the access token\'s claim "aud" is not acceptable');
+  }
+  const skew = policy.clockSkewSeconds;
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    const v = payload[claim];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
+      return reject('token_claims', `the access token's claim "${claim}" is not a number`);
+    }
+  }
+  if ((payload.exp as number) <= nowSeconds - skew)
+    return reject('token_expired', 'the access token has expired');
+  if (typeof payload.nbf === 'number' && payload.nbf > nowSeconds + skew) {
+    return reject('token_not_yet_valid', 'the access token\'s claim "nbf" is in the future');
+  }
+  return undefined;
+}

@@ -1,0 +1,57 @@
+/**
+ * The facts the gateway takes from an access token's claims (RFC 9068 §2.2 for JWTs; RFC 7662 §2.2 answers
+ * use the same names), shared by every verifier so a JWT and an introspected token mean the same thing.
+ */
+import type { JWTPayload } from 'jose';
+import { reject, type Reject } from '../rejections.js';
+import type { TokenBinding, VerifiedAccessToken } from './verifier.js';
+
+function stringClaim(payload: Record<string, unknown>, name: string): string | undefined {
+  const v = payload[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * The token's binding from its `cnf` claim: `x5t#S256` (RFC 8705 §3.1) or `jkt` (RFC 9449 §6.1). A
+ * certificate confirmation wins when both are present, since the certificate is checked by TLS itself.
+ */
+export function bindingOfCnf(cnf: unknown): TokenBinding | undefined {
+  if (typeof cnf !== 'object' || cnf === null) return undefined;
+  const c = cnf as Record<string, unknown>;
+  const x5t = c['x5t#S256'];
+  if (typeof x5t === 'string' && x5t !== '') return { kind: 'mtls', x5t };
+  const jkt = c.jkt;
+  if (typeof jkt === 'string' && jkt !== '') return { kind: 'dpop', jkt };
+  return undefined;
+}
+
+export function scopeSet(scope: string): ReadonlySet<string> {
+  return new Set(scope.split(' ').filter((s) => s !== ''));
+}
+
+/** RFC 9068 §2.2 claims the gateway relies on, beyond the registered-claim rules. Pure (now is given). */
+export function verifiedTokenFromPayload(
+  payload: JWTPayload,
+  nowSeconds: number,
+  skewSeconds: number,
+): VerifiedAccessToken | Reject {
+  const clientId = stringClaim(payload, 'client_id');
+  if (clientId === undefined) return reject('token_claims', 'the access token lacks the claim "client_id"');
+  const subject = stringClaim(payload, 'sub');
+  if (subject === undefined) return reject('token_claims', 'the access token lacks the claim "sub"');
+  // RFC 9068 §4: iat must not be in the future (beyond the skew).
+  if (typeof payload.iat === 'number' && payload.iat > nowSeconds + skewSeconds) {
+    return reject('token_not_yet_valid', 'the access token\'s claim "iat" is in the future');
+  }
+  const scope = payload.scope ?? '';
+  if (typeof scope !== 'string')
+    return reject('token_claims', 'the access token\'s claim "scope" is not a string');
+  return {
+    clientId,
+    subject,
+    scope,
+    scopes: scopeSet(scope),
+    binding: bindingOfCnf(payload.cnf),
+    expiresAt: payload.exp!,
+  };
+}
