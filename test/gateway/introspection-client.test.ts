@@ -12,11 +12,10 @@ import { clientAuthentication } from '../../src/gateway/introspection/client-aut
 import { IntrospectionVerifier } from '../../src/gateway/introspection/verifier.js';
 import { introspectionSchema } from '../../src/gateway/config.js';
 import { trustedCas } from '../../src/gateway/jwks-cache.js';
-const isReject = (v: object): v is Reject => 'reason' in v;
 import { startIntrospectionStub, type ExpectedClientAuth } from '../helpers/introspection-server.js';
 import { testPki, type TestPki } from '../helpers/pki.js';
 import { TEST_AUDIENCE, TEST_ISSUER } from '../helpers/tokens.js';
-import type { Reject } from '../../src/gateway/rejections.js';
+import { isReject } from '../../src/gateway/tokens/verifier.js';
 
 const POLICY = { issuer: TEST_ISSUER, audience: [TEST_AUDIENCE], clockSkewSeconds: 0 };
 

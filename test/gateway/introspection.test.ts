@@ -3,7 +3,7 @@
  * token; every refusal is checked completely (status, challenge, body, metric, nothing forwarded), every way
  * the endpoint fails is a 503 while JWTs and other routes keep working, and the caches bound revocation.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway.js';
 import { expectRejection } from '../helpers/gateway-assertions.js';
@@ -31,7 +31,7 @@ function answer(thumbprint: string, extra: Record<string, unknown> = {}): Record
 }
 
 async function gatewayWithStub(
-  t: Parameters<Parameters<typeof t.test>[1]>[0],
+  t: Test,
   introspection: Record<string, unknown> = {},
 ): Promise<{ f: GatewayFixture; stub: IntrospectionStub }> {
   const pki = await testPki();
@@ -256,6 +256,7 @@ t.test('JWT access tokens are not introspected unless introspectJwts', async (t)
       [good],
       'introspected once',
     );
+    f.upstream.reset();
     const revoked = await f.token();
     stub.setAnswer(revoked, { active: false });
     const res = await f.request({ token: revoked });

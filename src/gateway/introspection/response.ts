@@ -8,7 +8,7 @@
  * (FAPI 2 Security Profile §5.3.2.2), so an answer without a usable `cnf` is a refusal.
  */
 import { reject, type Reject } from '../rejections.js';
-import type { TokenBinding, VerifiedAccessToken } from './contract.js';
+import type { TokenBinding, VerifiedAccessToken } from '../tokens/verifier.js';
 
 export interface IntrospectionPolicy {
   issuer: string;

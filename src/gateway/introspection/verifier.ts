@@ -11,7 +11,12 @@ import type { Logger } from 'pino';
 import type { IntrospectionCacheResult, IntrospectionOutcome } from '../metrics.js';
 import { reject, type Reject } from '../rejections.js';
 import type { IntrospectionClient, IntrospectionFailure } from './client.js';
-import type { ConnectionTokenMemo, TokenVerifier, VerifiedAccessToken } from './contract.js';
+import {
+  isReject,
+  type ConnectionTokenMemo,
+  type TokenVerifier,
+  type VerifiedAccessToken,
+} from '../tokens/verifier.js';
 import { interpretIntrospection, type IntrospectionPolicy } from './response.js';
 
 export interface IntrospectionVerifierOptions {
@@ -38,10 +43,6 @@ interface CacheEntry {
 const MAX_TOKEN_LENGTH = 16 * 1024;
 /** Repeated failures of one kind are logged once per window, with how many were not logged. */
 const FAILURE_LOG_WINDOW_MS = 10_000;
-
-function isReject(v: VerifiedAccessToken | Reject): v is Reject {
-  return 'reason' in v;
-}
 
 export class IntrospectionVerifier implements TokenVerifier {
   readonly kind = 'introspection';
