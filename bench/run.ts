@@ -4,6 +4,8 @@
  * fapi-gateway, in interleaved rounds (A B C A B C ...), and writes bench/results/*.json plus the Markdown
  * table docs/benchmarks.md embeds. Servers and the driver are pinned to separate cores with taskset.
  */
+// First: @peculiar/x509 (bench/pki.ts) needs the Reflect metadata API at load time (as in src/cli/main.ts).
+import 'reflect-metadata';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer as createHttpsServer } from 'node:https';
 import { once } from 'node:events';

@@ -40,6 +40,9 @@ export const CHART_OWNED_GATEWAY_KEYS = [
   'tokens.introspection.auth.cert',
   'tokens.introspection.auth.key',
   'tokens.introspection.auth.keyFile',
+  // Set from metricsService.auth; basic credentials for /metrics are for installs outside the chart.
+  'admin.metricsAuth.bearerTokenFile',
+  'admin.metricsAuth.basic.passwordFile',
 ];
 export const CHART_OWNED_ISSUER_KEYS = ['tls.cert', 'tls.key', 'tls.clientCa'];
 

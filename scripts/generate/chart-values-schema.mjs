@@ -151,6 +151,14 @@ export const chartValuesSchema = z
       .object({
         port: portNumber('Port of the ClusterIP Service in front of the admin listener.'),
         annotations: stringMap('Annotations of that Service.'),
+        auth: z
+          .object({
+            existingSecret: name(
+              'Secret with the bearer token /metrics requires (the ServiceMonitor sends it); empty: /metrics is open to what the NetworkPolicy admits.',
+            ),
+            key: secretKey('Key of the token in that Secret.'),
+          })
+          .strict(),
       })
       .strict(),
     serviceAccount: z

@@ -27,7 +27,7 @@ export function withoutKeys(schema, dottedPaths) {
           const stillRequired = objectAlternatives(child).some((a) => (a.required ?? []).length > 0);
           if (!stillRequired) obj.required = (obj.required ?? []).filter((k) => k !== head);
         }
-        if (obj.required.length === 0) delete obj.required;
+        if ((obj.required ?? []).length === 0) delete obj.required;
         return;
       }
       throw new Error(`schema has no key ${dotted}`);

@@ -4,7 +4,6 @@
  * here is fit for production: the signing key sits unencrypted in a folder and tokens are minted for
  * whatever the caller asks.
  */
-import 'reflect-metadata';
 import https from 'node:https';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 /** The `fapi-gateway` command line: subcommands are listed in ./commands.ts. */
+// First, before any module evaluates: @peculiar/x509 (the PKI and the issuer's certificate checks) needs the
+// Reflect metadata API at load time. The one other process entry point, bench/run.ts, does the same; tests
+// get it from .taprc.
+import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.js';
 import { UsageError, type Command } from './command.js';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
-import { createAdminServer } from './admin.js';
+import { createAdminServer, metricsAuthorization } from './admin.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './cluster-messages.js';
 import type { GatewayConfig } from './config.js';
 import { loadReloadedConfig, watchCertificates } from './reloads.js';
@@ -160,7 +160,11 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
     return { contentType: aggregated.contentType, body: await aggregated.metrics() };
   };
   const ready = () => workers.size > 0 && [...workers.values()].every((s) => s.ready);
-  const admin = createAdminServer({ metrics: scrape, ready });
+  const admin = createAdminServer({
+    metrics: scrape,
+    ready,
+    metricsAuthorized: metricsAuthorization(config.admin),
+  });
   const adminPort = await new Promise<number>((resolve, reject) => {
     admin.once('error', (err: NodeJS.ErrnoException) =>
       reject(

@@ -186,9 +186,32 @@ export const gatewayConfigSchema = z
       .default({ host: '0.0.0.0', port: 8443 })
       .describe('The mutual-TLS listener API clients connect to.'),
     admin: z
-      .object({ host: host('0.0.0.0'), port: port(9464) })
+      .object({
+        host: host('127.0.0.1').describe(
+          'Loopback by default: the admin listener has no TLS. The Helm chart binds it to the pod (0.0.0.0) behind a NetworkPolicy.',
+        ),
+        port: port(9464),
+        metricsAuth: z
+          .object({
+            bearerTokenFile: filePath('File holding the bearer token /metrics requires.').optional(),
+            basic: z
+              .object({
+                username: z.string().min(1),
+                passwordFile: filePath('File holding the password /metrics requires.'),
+              })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .refine(
+            (a) => (a.bearerTokenFile === undefined) !== (a.basic === undefined),
+            'set exactly one of bearerTokenFile or basic',
+          )
+          .optional()
+          .describe('Credentials /metrics requires (probes stay open); off when absent.'),
+      })
       .strict()
-      .default({ host: '0.0.0.0', port: 9464 })
+      .default({ host: '127.0.0.1', port: 9464 })
       .describe('Plain-HTTP admin listener: /metrics, /healthz, /readyz.'),
     tls: z
       .object({

@@ -4,11 +4,11 @@
  * the TLS connection and the verified token, so no client can forge them.
  *
  * Built on undici's `Pool.dispatch` (one callback handler per request: no ClientRequest, no IncomingMessage,
- * no pipe) rather than node:http with a keep-alive Agent or http-proxy-3. Req/s alone did not separate them
- * on a 2-core machine shared with other work (node:http 1676, undici request() 1660, http-proxy-3 1553);
- * server CPU per request does: in `npm run bench` (mTLS, cached token, same interleaved run) the gateway
- * spent ~90 us per request with dispatch against ~120-150 us with node:http. The header rules below stay
- * one explicit list, and every failure arrives in one `onError`.
+ * no pipe) rather than node:http with a keep-alive Agent or http-proxy-3. Bare mTLS forwarders measured in
+ * one `npm run bench` run (docs/benchmarks.md, "Forwarding library"): undici `Pool.dispatch` 14,765 req/s
+ * at 46 µs of CPU per request, undici `Pool.request` 10,250 at 74, `node:http` with a keep-alive Agent
+ * 6,189 at 118, http-proxy-3 5,361 at 140. The header rules below stay one explicit list, and every failure
+ * arrives in one `onError`.
  */
 import type { IncomingMessage } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
@@ -159,10 +159,7 @@ function classifyUndiciError(err: Error & { code?: string }): UpstreamErrorKind 
 
 /**
  * Forwards over an undici `Pool` through its lowest-level `dispatch` API: one callback handler per
- * request, no promise, no intermediate stream. Bare mTLS forwarders measured in one `npm run bench` run
- * (docs/benchmarks.md, "Forwarding library"): undici `Pool.dispatch` 14,765 req/s at 46 µs of CPU per
- * request, undici `Pool.request` 10,250 at 74, `node:http` with a keep-alive Agent 6,189 at 118 (the
- * Agent's bookkeeping, ClientRequest and IncomingMessage streams dominate there), http-proxy-3 5,361 at 140.
+ * request, no promise, no intermediate stream (the figures behind the choice are in the module comment).
  */
 export class Forwarder {
   private readonly pool: Pool;

@@ -8,7 +8,7 @@ import type { Server as HttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
-import { createAdminServer } from './admin.js';
+import { createAdminServer, metricsAuthorization } from './admin.js';
 import { interactionIdFor } from './checks/fapi-headers.js';
 import { Forwarder, type ForwardResult } from './forwarder.js';
 import { connectionIdentityOf, createListener, fapiSecureContextOptions } from './listener.js';
@@ -305,6 +305,7 @@ export async function startGateway(
     options.admin === false
       ? undefined
       : createAdminServer({
+          metricsAuthorized: metricsAuthorization(config.admin),
           ready: () => pipeline.verifiers.ready(),
           metrics: async () => ({
             contentType: metrics.registry.contentType,

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
+import { redisConnectionSchema } from '../redis/config.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const listener = (p: number) =>
@@ -291,9 +292,16 @@ export const issuerConfigSchema = z
       .strict()
       .default({ expiresInSeconds: 120, intervalSeconds: 5, devicePath: '/device' }),
     storage: z
-      .object({ type: z.enum(['memory', 'redis']).default('memory'), redisUrl: z.string().url().optional() })
+      .object({
+        type: z
+          .enum(['memory', 'redis'])
+          .default('memory')
+          .describe('memory: one process only; redis: shared by every replica (needed with more than one).'),
+        redis: redisConnectionSchema.optional(),
+      })
       .strict()
-      .default({ type: 'memory' }),
+      .default({ type: 'memory' })
+      .describe('Where codes, PAR requests, grants, refresh tokens, replay ids and CIBA requests live.'),
     users: z.array(userSchema).default([]),
     clients: z.array(clientSchema).default([]),
     logging: z
@@ -328,11 +336,19 @@ export const issuerConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['signingKeys', i, 'kid'], message: 'duplicate kid' });
       kids.add(k.kid);
     });
-    if (c.storage.type === 'redis' && !c.storage.redisUrl) {
+    if (c.storage.type === 'redis' && !c.storage.redis) {
       ctx.addIssue({
         code: 'custom',
-        path: ['storage', 'redisUrl'],
-        message: 'required when storage.type is redis',
+        path: ['storage', 'redis', 'url'],
+        message: `required when storage.type is redis (or set ${ISSUER_ENV_PREFIX}STORAGE_REDIS_URL)`,
+      });
+    }
+    if (c.storage.type === 'memory' && c.storage.redis) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'type'],
+        message:
+          'storage.redis is set but storage.type is memory: set storage.type: redis, or remove storage.redis',
       });
     }
     if (c.issuer.endsWith('/'))

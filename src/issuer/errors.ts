@@ -86,3 +86,24 @@ export const invalidClient = (description: string, reason: string, usedAuthoriza
 
 export const invalidGrant = (description: string, reason = 'invalid_grant') =>
   new OAuthError('invalid_grant', description, { reason });
+
+/**
+ * The issuer's storage (Redis) cannot answer: 503 `temporarily_unavailable` (RFC 6749 §5.2) at the
+ * token endpoint and the other JSON endpoints, a plain error page on the browser pages. The operation
+ * did not complete, and single-use values (codes, request_uris, assertion `jti`s) were not spent.
+ */
+export class StoreUnavailableError extends OAuthError {
+  constructor(
+    readonly operation: string,
+    options?: { cause?: unknown },
+  ) {
+    super('temporarily_unavailable', 'the authorization server is temporarily unavailable; retry shortly', {
+      reason: 'store_unavailable',
+      status: 503,
+      // RFC 9110 §10.2.3: reconnection is attempted within a second or two.
+      headers: { 'Retry-After': '2' },
+    });
+    this.name = 'StoreUnavailableError';
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}

@@ -229,6 +229,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
               reason: 'internal_error',
             });
       if (!(err instanceof OAuthError)) rt.log.error({ err, endpoint: endpointName }, 'unexpected error');
+      // A storage outage is logged once by the connection, not once per refused request.
+      else if (refusal.reason === 'store_unavailable')
+        rt.log.debug({ endpoint: endpointName, reason: refusal.reason }, 'request refused');
       else
         rt.log.info(
           { endpoint: endpointName, error: refusal.error, reason: refusal.reason },

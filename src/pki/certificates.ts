@@ -3,7 +3,6 @@
  * client certificates (CA-issued for tls_client_auth, self-signed for self_signed_tls_client_auth).
  * Server keys are RSA by default because the FAPI TLS 1.2 suites are all ECDHE-RSA/DHE-RSA.
  */
-import 'reflect-metadata';
 import { webcrypto, randomBytes } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 

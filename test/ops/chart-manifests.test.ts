@@ -180,6 +180,13 @@ for (const c of cases) {
       t.end();
     });
 
+    t.test('the admin listener answers on the pod address (its default is loopback)', (t) => {
+      const cm = as<IConfigMap>(find(manifests, 'ConfigMap', FULLNAME));
+      const config = parseYaml(cm.data!['gateway.yaml']!) as { admin: { host: string } };
+      t.equal(config.admin.host, '0.0.0.0');
+      t.end();
+    });
+
     t.test(
       'the rendered gateway configuration passes check-config, every file it names is mounted',
       async (t) => {

@@ -76,27 +76,35 @@ t.test(
     const values = JSON.parse(readFileSync(path.join(repoRoot, GENERATED[0]!), 'utf8')) as Node;
     const expected = structuredClone(jsonSchemaOf(gatewayConfigSchema)) as Node;
     delete expected.$schema;
-    const auth = expected.properties.tokens!.properties.introspection!.properties.auth!;
-    for (const key of ['cert', 'key', 'keyFile']) {
-      t.equal(auth.properties[key]!['x-file-path'], true, `tokens.introspection.auth.${key} is a file path`);
-      delete auth.properties[key];
-    }
-    for (const [parent, key] of [
-      ['tls', 'cert'],
-      ['tls', 'key'],
-      ['tls', 'clientCa'],
-      ['upstream', 'ca'],
-      ['tokens', 'jwksCa'],
-    ] as const) {
-      const node = expected.properties[parent]!;
-      t.ok(node.properties[key], `${parent}.${key} is a gateway key`);
-      t.equal(node.properties[key]!['x-file-path'], true, `${parent}.${key} is a file path`);
-      delete node.properties[key];
-      node.required = (node.required ?? []).filter((k) => k !== key);
-      if (node.required.length === 0) {
-        delete node.required;
-        expected.required = expected.required!.filter((k) => k !== parent);
+    /** Removes a dotted key; a parent left with nothing required is no longer required itself. */
+    const remove = (node: Node, [head, ...rest]: string[], dotted: string): void => {
+      t.ok(node.properties[head!], `${dotted} is a gateway key`);
+      if (rest.length === 0) {
+        t.equal(node.properties[head!]!['x-file-path'], true, `${dotted} is a file path`);
+        delete node.properties[head!];
+        node.required = (node.required ?? []).filter((k) => k !== head);
+      } else {
+        const child = node.properties[head!]!;
+        remove(child, rest, dotted);
+        if ((child.required ?? []).length === 0) {
+          node.required = (node.required ?? []).filter((k) => k !== head);
+        }
       }
+      if ((node.required ?? []).length === 0) delete node.required;
+    };
+    for (const dotted of [
+      'tls.cert',
+      'tls.key',
+      'tls.clientCa',
+      'upstream.ca',
+      'tokens.jwksCa',
+      'admin.metricsAuth.bearerTokenFile',
+      'admin.metricsAuth.basic.passwordFile',
+      'tokens.introspection.auth.cert',
+      'tokens.introspection.auth.key',
+      'tokens.introspection.auth.keyFile',
+    ]) {
+      remove(expected, dotted.split('.'), dotted);
     }
     const { description: _d, ...config } = values.properties.config!;
     const { description: _e, ...rest } = expected;

@@ -84,6 +84,7 @@ clientCa: /etc/fapi-gateway/client-ca
 upstreamCa: /etc/fapi-gateway/upstream-ca
 jwksCa: /etc/fapi-gateway/jwks-ca
 introspectionClient: /etc/fapi-gateway/introspection-client
+metricsAuth: /etc/fapi-gateway/metrics-auth
 {{- end }}
 
 {{/*
@@ -99,6 +100,16 @@ overrides a user value.
 {{- $_ := set $tls "key" (printf "%s/%s" $paths.tls .Values.tls.keyKey) }}
 {{- $_ := set $tls "clientCa" (printf "%s/%s" $paths.clientCa .Values.tls.clientCa.key) }}
 {{- $_ := set $config "tls" $tls }}
+{{- /* The admin listener defaults to loopback; in a pod it must answer the kubelet and Prometheus on the
+     pod's address, and the chart's NetworkPolicy (networkPolicy.metricsFrom) says who may reach it. */}}
+{{- $admin := deepCopy (default (dict) $config.admin) }}
+{{- if not (hasKey $admin "host") }}
+{{- $_ := set $admin "host" "0.0.0.0" }}
+{{- end }}
+{{- if .Values.metricsService.auth.existingSecret }}
+{{- $_ := set $admin "metricsAuth" (dict "bearerTokenFile" (printf "%s/%s" $paths.metricsAuth .Values.metricsService.auth.key)) }}
+{{- end }}
+{{- $_ := set $config "admin" $admin }}
 {{- if .Values.tls.upstreamCa.existingSecret }}
 {{- $upstream := deepCopy $config.upstream }}
 {{- $_ := set $upstream "ca" (printf "%s/%s" $paths.upstreamCa .Values.tls.upstreamCa.key) }}

@@ -6,7 +6,6 @@
  * `2.5.4.3` are the same attribute; values compare exactly after unescaping (no case folding: an
  * exact match can never widen who is accepted); the AVAs of a multi-valued RDN compare as a set.
  */
-import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 
 export interface AttributeTypeAndValue {

@@ -3,7 +3,6 @@
  * in the handshake, validity dates included) and its subject DN (RFC 4514, see distinguished-name.ts)
  * or exactly one registered SAN matches the client's registration (§2.1.2).
  */
-import 'reflect-metadata';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import type { ClientConfig } from '../config.js';
