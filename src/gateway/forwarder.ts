@@ -224,18 +224,34 @@ export class Forwarder {
     let abortUpstream: ((err?: Error) => void) | undefined;
     let resumeUpstream: (() => void) | undefined;
     let invalidResponse = false;
+    let timedOut = false;
+    /** Answered without the upstream (deadline, client gone) while possibly still queued in the pool. */
+    let cancelled = false;
+    // One deadline from the moment the request is handed to the pool until the upstream's answer
+    // begins: undici's own timeouts start only once a connection is free, so time spent queued behind
+    // a slow endpoint would not count.
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      cancelled = true;
+      if (abortUpstream) abortUpstream();
+      else finish({ kind: 'upstream_error', status: 504, error: 'timeout' }); // still queued
+    }, this.options.timeoutMs);
     const finish = (result: ForwardResult) => {
+      clearTimeout(deadline);
       if (settled) return;
       settled = true;
       done(result);
     };
     const handler: Dispatcher.DispatchHandler = {
       onConnect(abort) {
-        abortUpstream = abort;
+        // A request that waited in the queue past its deadline was answered already: never send it.
+        if (cancelled) abort();
+        else abortUpstream = abort;
       },
       onHeaders(statusCode, rawHeaders, resume, statusText) {
         // Interim answers (103 Early Hints, a stray 100) are not relayed: the final answer follows.
         if (statusCode < 200) return true;
+        clearTimeout(deadline);
         upstreamSeconds = (performance.now() - started) / 1000;
         if (statusCode > 599) {
           // RFC 9110 §15: status codes are three digits from 100 to 599; anything else is a broken upstream.
@@ -274,7 +290,7 @@ export class Forwarder {
         res.end();
       },
       onError(err: Error & { code?: string }) {
-        const kind = invalidResponse ? 'invalid_response' : classifyUndiciError(err);
+        const kind = invalidResponse ? 'invalid_response' : timedOut ? 'timeout' : classifyUndiciError(err);
         if (res.headersSent) {
           res.destroy();
           finish({ kind: 'aborted', status: res.statusCode, error: kind });
@@ -291,6 +307,7 @@ export class Forwarder {
     // The client went away before the answer was complete: stop the upstream request too.
     res.on('close', () => {
       if (!res.writableFinished) {
+        cancelled = true;
         abortUpstream?.();
         finish({ kind: 'aborted', status: res.headersSent ? res.statusCode : 499 });
       }

@@ -1,4 +1,5 @@
 import t from 'tap';
+import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { startGatewayFixture } from '../helpers/gateway.js';
@@ -117,4 +118,43 @@ t.test('headers a back end would trust are stripped, whatever their spelling', a
     t.notOk(name.includes('_'), `no underscore header reaches the upstream (${name})`);
   t.equal(seen.headers['x-kept-by-gateway'], '1', 'other headers pass');
   t.equal(seen.headers['x-authenticated-client-id'], 'client-a', "the gateway's own identity header");
+});
+
+t.test('the upstream deadline counts time spent queued behind a long answer', async (t) => {
+  // The answer to /accounts/download starts at once and then streams for 2.5 s (a chunk every 250 ms,
+  // well within the idle timeout), holding the
+  // gateway's only upstream connection; everything else is answered at once.
+  let hits = 0;
+  const upstream = http.createServer((req, res) => {
+    hits++;
+    if (req.url === '/accounts/download') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let parts = 0;
+      const tick = setInterval(() => {
+        res.write(`part ${++parts}\n`);
+        if (parts === 10) {
+          clearInterval(tick);
+          res.end();
+        }
+      }, 250);
+    } else res.end('quick');
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.teardown(() => upstream.close());
+  const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const f = await startGatewayFixture(t, { upstream: { url, timeoutMs: 1000, maxSockets: 1 } });
+  const token = await f.token();
+  const download = f.request({ path: '/accounts/download', token });
+  for (let i = 0; i < 200 && hits === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(hits, 1, 'the download holds the only upstream connection');
+  const started = Date.now();
+  const queued = await f.request({ path: '/accounts/1', token });
+  t.equal(queued.status, 504, 'queued past its deadline: 504, not sent late');
+  t.equal(queued.json().error, 'gateway_timeout');
+  t.ok(Date.now() - started < 2300, 'answered at its own deadline, not after the download');
+  const d = await download;
+  t.equal(d.status, 200, 'the download itself completes');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(hits, 1, 'the expired request never reached the upstream');
+  t.equal(await f.metric('fapi_gateway_upstream_errors_total', { kind: 'timeout' }), 1);
 });
