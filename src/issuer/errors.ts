@@ -30,7 +30,9 @@ export type OAuthErrorCode =
   | 'temporarily_unavailable'
   | 'not_found'
   | 'method_not_allowed'
-  | 'invalid_token';
+  | 'invalid_token'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
 
 export interface OAuthErrorOptions {
   status?: number;

@@ -19,6 +19,8 @@ import {
 import { loadClientKeys, type ClientKeys } from './keys/client-keys.js';
 import { algorithmsForKey, secretEntropyBits } from './keys/key-strength.js';
 import { loadSigningKeys, type SigningKeySet } from './keys/signing-keys.js';
+import { readNonceSecret } from './steps/dpop-proof.js';
+import { MIN_NONCE_SECRET_BYTES } from '../dpop/index.js';
 
 export interface PreparedIssuer {
   keys: SigningKeySet;
@@ -45,6 +47,26 @@ function checkTls(config: IssuerConfig, problems: ConfigProblem[]): void {
   } catch (err) {
     problems.push({ path: 'tls.clientCa', message: `not a PEM CA bundle: ${(err as Error).message}` });
   }
+}
+
+/** `dpop.nonce.secretFile` must be readable and hold an HMAC key of at least 32 bytes. */
+function dpopNonceSecretProblems(config: IssuerConfig): ConfigProblem[] {
+  const file = config.dpop.nonce.secretFile;
+  if (file === undefined) return [];
+  const path = 'dpop.nonce.secretFile';
+  try {
+    const bytes = readNonceSecret(file).length;
+    if (bytes < MIN_NONCE_SECRET_BYTES)
+      return [
+        {
+          path,
+          message: `${bytes} bytes; the nonce secret needs >= ${MIN_NONCE_SECRET_BYTES} (e.g. openssl rand -base64 48 > ${file})`,
+        },
+      ];
+  } catch (err) {
+    return [{ path, message: `cannot be read: ${(err as Error).message}` }];
+  }
+  return [];
 }
 
 export function prepareIssuer(
@@ -105,6 +127,7 @@ export function prepareIssuer(
       });
   });
 
+  problems.push(...dpopNonceSecretProblems(config));
   problems.push(...authorizationClientProblems(config));
   problems.push(...cibaClientProblems(config));
   if (problems.length > 0 || !keys)

@@ -51,6 +51,7 @@ export async function codeToClient(
     ...(authentication.amr !== undefined ? { amr: authentication.amr } : {}),
     ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
     ...(request.claims !== undefined ? { claims: request.claims } : {}),
+    ...(request.dpopJkt !== undefined ? { dpopJkt: request.dpopJkt } : {}),
   });
   const params: Record<string, string> = { code };
   if (request.responseType === 'code id_token') {

@@ -57,6 +57,8 @@ export interface AuthorizationRequest {
   prompt: string[];
   maxAge?: number;
   loginHint?: string;
+  /** RFC 9449 §10: the code is bound to this DPoP key (JWK SHA-256 thumbprint). */
+  dpopJkt?: string;
 }
 
 const MAX_TEXT = 2048;
@@ -201,6 +203,7 @@ export function authorizationRequestOf(
     'acr_values',
     'prompt',
     'login_hint',
+    'dpop_jkt',
   ]);
   if (bad) return { ok: false, refusal: bad };
   if (!client.grantTypes.includes('authorization_code'))
@@ -274,6 +277,10 @@ export function authorizationRequestOf(
       return refuse('invalid_request', 'max_age must be a non-negative integer');
   }
   const loginHint = text(params, 'login_hint');
+  const dpopJkt = text(params, 'dpop_jkt');
+  // RFC 9449 §10: base64url of a SHA-256 thumbprint (RFC 7638), i.e. 43 characters.
+  if (dpopJkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(dpopJkt))
+    return refuse('invalid_request', 'dpop_jkt must be a base64url JWK SHA-256 thumbprint');
 
   return accept({
     clientId: client.clientId,
@@ -289,5 +296,6 @@ export function authorizationRequestOf(
     ...(acr ? { acr } : {}),
     ...(maxAge !== undefined ? { maxAge } : {}),
     ...(loginHint !== undefined ? { loginHint } : {}),
+    ...(dpopJkt !== undefined ? { dpopJkt } : {}),
   });
 }

@@ -40,6 +40,8 @@ export interface CodeGrant {
   nonce?: string;
   /** The OIDC claims request, for the ID token and userinfo. */
   claims?: AuthorizationRequest['claims'];
+  /** RFC 9449 §10: the DPoP key (thumbprint) the token request must prove. */
+  dpopJkt?: string;
   expiresAt: number;
 }
 

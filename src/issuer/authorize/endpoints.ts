@@ -10,6 +10,7 @@ import { jsonReply, type IssuerRequest, type Reply } from '../http.js';
 import { renderErrorPage, type PageResponse } from '../pages/index.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
+import { authorizationServerProof, dpopNonceHeaders } from '../steps/dpop-proof.js';
 import { readForm, type FormParams } from '../steps/form-body.js';
 import { authorizationContextOf, AUTHORIZATION_PATHS } from './authorization-context.js';
 import { authorize } from './authorization-endpoint.js';
@@ -79,11 +80,14 @@ export const pushedAuthorizationRequestEndpoint: Endpoint = {
   discovery: () => clientAuthDiscovery('pushed_authorization_request_endpoint'),
   async respond(request, runtime) {
     const params = await readForm(request);
+    // RFC 9449 §10.1: a DPoP proof on the PAR request binds the code to its key.
+    const proof = await authorizationServerProof(request, runtime);
     const client = await authenticateClient(request, params, runtime);
     const answer = await pushAuthorizationRequest(
       authorizationContextOf(runtime),
       client.client,
       formRecord(params),
+      proof?.jkt,
     );
     if (answer.status !== 201)
       runtime.metrics.failures.inc({
@@ -91,7 +95,7 @@ export const pushedAuthorizationRequestEndpoint: Endpoint = {
         error: String(answer.body['error']),
         reason: 'authorization_request_refused',
       });
-    return jsonReply(answer.body, answer.status);
+    return jsonReply(answer.body, answer.status, answer.status === 201 ? dpopNonceHeaders(runtime) : {});
   },
 };
 

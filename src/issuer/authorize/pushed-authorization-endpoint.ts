@@ -24,12 +24,34 @@ function refusal(r: AuthorizationRefusal): JsonAnswer {
   return { status: 400, body: { error: r.error, error_description: r.description } };
 }
 
+/**
+ * RFC 9449 §10.1: with a DPoP proof on the PAR request the code is bound to the proof's key; a
+ * `dpop_jkt` sent as well must name that same key (`invalid_dpop_proof` otherwise).
+ */
+function withProofKey(
+  params: Record<string, unknown>,
+  dpopJkt: string | undefined,
+): { ok: true; value: Record<string, unknown> } | { ok: false; body: Record<string, unknown> } {
+  if (dpopJkt === undefined) return { ok: true, value: params };
+  if (params['dpop_jkt'] !== undefined && params['dpop_jkt'] !== dpopJkt)
+    return {
+      ok: false,
+      body: {
+        error: 'invalid_dpop_proof',
+        error_description: 'dpop_jkt does not match the key of the DPoP proof',
+      },
+    };
+  return { ok: true, value: { ...params, dpop_jkt: dpopJkt } };
+}
+
 export async function pushAuthorizationRequest(
   ctx: AuthorizationContext,
   client: ClientConfig,
   form: Record<string, string>,
+  /** Thumbprint of the key of a valid DPoP proof on the PAR request (RFC 9449 §10.1). */
+  dpopJkt?: string,
 ): Promise<JsonAnswer> {
-  const answer = await pushedRequestAnswer(ctx, client, form);
+  const answer = await pushedRequestAnswer(ctx, client, form, dpopJkt);
   ctx.outcome('par', client.clientId, answer.status === 201 ? 'accepted' : String(answer.body['error']));
   return answer;
 }
@@ -38,6 +60,7 @@ async function pushedRequestAnswer(
   ctx: AuthorizationContext,
   client: ClientConfig,
   form: Record<string, string>,
+  dpopJkt: string | undefined,
 ): Promise<JsonAnswer> {
   if (form['request_uri'] !== undefined)
     return refusal({
@@ -55,8 +78,10 @@ async function pushedRequestAnswer(
       description: 'the client is not registered for the authorization_code grant',
     });
 
-  const params = await signedAuthorizationParameters(ctx, client, form);
-  if (!params.ok) return refusal(params.refusal);
+  const signed = await signedAuthorizationParameters(ctx, client, form);
+  if (!signed.ok) return refusal(signed.refusal);
+  const params = withProofKey(signed.value, dpopJkt);
+  if (!params.ok) return { status: 400, body: params.body };
   const authorizationClient = authorizationClientOf(client, ctx.profile);
   const target = responseTargetOf(params.value, authorizationClient);
   if (!target.ok) return refusal(target.refusal);

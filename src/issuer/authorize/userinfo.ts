@@ -1,28 +1,47 @@
 /**
- * The OIDC UserInfo endpoint (OIDC Core §5.3) for certificate-bound access tokens: the token comes in
+ * The OIDC UserInfo endpoint (OIDC Core §5.3) for sender-constrained access tokens: the token comes in
  * the Authorization header only (RFC 6750 §2.1; FAPI forbids query and body), must be one of ours,
- * active, carry `openid`, and be bound to the certificate of this connection (RFC 8705 §3, checked
- * like the gateway does: a token without `cnf` or with another thumbprint is refused). Errors follow
- * RFC 6750 §3 with a `WWW-Authenticate: Bearer` challenge.
+ * active and carry `openid`. A certificate-bound token (`Authorization: Bearer`) must come over a
+ * connection with that certificate (RFC 8705 §3, checked like the gateway does: a token without `cnf`
+ * or with another thumbprint is refused); a DPoP-bound token (`Authorization: DPoP`) with a proof of its
+ * key carrying `ath` (RFC 9449 §7), and never as a bearer token (§7.2). Errors follow RFC 6750 §3 /
+ * RFC 9449 §7.1 with a challenge in the scheme the client used.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Endpoint } from '../endpoints/endpoint.js';
-import { jsonReply, type IssuerRequest, type Reply } from '../http.js';
+import { NO_STORE, jsonReply, type IssuerRequest, type Reply } from '../http.js';
+import { dpopNonceHeaders, requestProof } from '../steps/dpop-proof.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { verifyOwnAccessToken } from '../tokens/verify-access-token.js';
 import { endUsersOf } from '../users/authenticator.js';
 import type { ClaimsRequest } from './claims-request.js';
 import { userinfoClaims } from './user-claims.js';
 
-function bearerError(status: number, error: string | undefined, description: string, scope?: string): Reply {
-  const params = [
-    'realm="fapi-issuer"',
-    ...(error ? [`error="${error}"`, `error_description="${description}"`] : []),
-    ...(scope ? [`scope="${scope}"`] : []),
-  ];
-  return jsonReply(error ? { error, error_description: description } : {}, status, {
-    'WWW-Authenticate': `Bearer ${params.join(', ')}`,
-  });
+type Scheme = 'Bearer' | 'DPoP';
+
+/** RFC 6750 §3 / RFC 9449 §7.1: the challenge names the scheme the client used (both when it used none). */
+function refusal(
+  runtime: IssuerRuntime,
+  status: number,
+  schemes: readonly Scheme[],
+  error: string | undefined,
+  description: string,
+  extra: { scope?: string; headers?: Record<string, string> } = {},
+): Reply {
+  const challenge = (scheme: Scheme) => {
+    const params = [
+      'realm="fapi-issuer"',
+      ...(error ? [`error="${error}"`, `error_description="${description}"`] : []),
+      ...(extra.scope ? [`scope="${extra.scope}"`] : []),
+      ...(scheme === 'DPoP' ? [`algs="${runtime.config.dpop.algorithms.join(' ')}"`] : []),
+    ];
+    return `${scheme} ${params.join(', ')}`;
+  };
+  return {
+    status,
+    headers: { ...NO_STORE, ...extra.headers, 'WWW-Authenticate': schemes.map(challenge) },
+    body: error ? { error, error_description: description } : {},
+  };
 }
 
 function thumbprintsEqual(a: string, b: string): boolean {
@@ -31,29 +50,101 @@ function thumbprintsEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** RFC 9449 §7: the proof of a DPoP-bound token's holder, with `ath` and the token's `cnf.jkt`. */
+async function dpopRefusal(
+  request: IssuerRequest,
+  runtime: IssuerRuntime,
+  token: string,
+  jkt: string,
+): Promise<Reply | undefined> {
+  const outcome = await requestProof(request, runtime, { accessToken: token, expectedJkt: jkt });
+  const refuse = (error: string, description: string, headers?: Record<string, string>) =>
+    refusal(runtime, 401, ['DPoP'], error, description, headers ? { headers } : {});
+  if (outcome.ok) return outcome.proof ? undefined : refuse('invalid_dpop_proof', 'a DPoP proof is required');
+  if (outcome.code === 'ERR_DPOP_NONCE')
+    return refuse('use_dpop_nonce', outcome.description, dpopNonceHeaders(runtime));
+  if (outcome.code === 'ERR_DPOP_BINDING')
+    return refuse('invalid_token', 'the access token is bound to another DPoP key');
+  if (outcome.code === 'ERR_DPOP_REPLAY_STORE')
+    return jsonReply({ error: 'temporarily_unavailable', error_description: 'try again later' }, 503);
+  return refuse('invalid_dpop_proof', outcome.description);
+}
+
 async function userinfo(request: IssuerRequest, runtime: IssuerRuntime): Promise<Reply> {
+  const both: Scheme[] = ['Bearer', 'DPoP'];
   if (request.query.has('access_token'))
-    return bearerError(400, 'invalid_request', 'send the access token in the Authorization header only');
+    return refusal(
+      runtime,
+      400,
+      both,
+      'invalid_request',
+      'send the access token in the Authorization header only',
+    );
   const header = request.headers.authorization;
-  if (header === undefined) return bearerError(401, undefined, '');
-  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
-  if (!match) return bearerError(401, 'invalid_token', 'the Authorization header is not a Bearer token');
-  const active = await verifyOwnAccessToken(match[1]!, runtime);
-  if (!active) return bearerError(401, 'invalid_token', 'the access token is invalid, expired or revoked');
-  const bound = active.payload.cnf?.['x5t#S256'];
-  const presented = request.certificate?.thumbprint;
-  if (bound === undefined)
-    return bearerError(401, 'invalid_token', 'the access token is not certificate-bound');
-  if (presented === undefined || !thumbprintsEqual(bound, presented))
-    return bearerError(401, 'invalid_token', 'the access token is bound to another client certificate');
+  if (header === undefined) return refusal(runtime, 401, both, undefined, '');
+  const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
+  if (!match)
+    return refusal(
+      runtime,
+      401,
+      both,
+      'invalid_token',
+      'the Authorization header is not a Bearer or DPoP token',
+    );
+  const scheme: Scheme = match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+  const token = match[2]!;
+  const active = await verifyOwnAccessToken(token, runtime);
+  if (!active)
+    return refusal(
+      runtime,
+      401,
+      [scheme],
+      'invalid_token',
+      'the access token is invalid, expired or revoked',
+    );
+  const cnf = active.payload.cnf;
+  if (scheme === 'DPoP') {
+    if (cnf?.jkt === undefined)
+      return refusal(runtime, 401, ['DPoP'], 'invalid_token', 'the access token is not DPoP-bound');
+    const refused = await dpopRefusal(request, runtime, token, cnf.jkt);
+    if (refused) return refused;
+  } else {
+    // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused.
+    if (cnf?.jkt !== undefined)
+      return refusal(
+        runtime,
+        401,
+        ['DPoP'],
+        'invalid_token',
+        'the access token is DPoP-bound: use the DPoP scheme',
+      );
+    const bound = cnf?.['x5t#S256'];
+    const presented = request.certificate?.thumbprint;
+    if (bound === undefined)
+      return refusal(runtime, 401, ['Bearer'], 'invalid_token', 'the access token is not certificate-bound');
+    if (presented === undefined || !thumbprintsEqual(bound, presented))
+      return refusal(
+        runtime,
+        401,
+        ['Bearer'],
+        'invalid_token',
+        'the access token is bound to another client certificate',
+      );
+  }
   const scopes = (active.payload.scope ?? '').split(' ');
   if (!scopes.includes('openid'))
-    return bearerError(403, 'insufficient_scope', 'userinfo needs the openid scope', 'openid');
+    return refusal(runtime, 403, [scheme], 'insufficient_scope', 'userinfo needs the openid scope', {
+      scope: 'openid',
+    });
   const sub = active.payload.sub;
   const user = await endUsersOf(runtime).findBySubject(sub);
   const grant = active.grantId ? await runtime.storage.grants.findGrant(active.grantId) : undefined;
   const claimsRequest = grant?.claims?.['claims_request'] as ClaimsRequest | undefined;
-  return jsonReply({ ...userinfoClaims(user?.claims ?? {}, scopes, claimsRequest), sub });
+  return jsonReply(
+    { ...userinfoClaims(user?.claims ?? {}, scopes, claimsRequest), sub },
+    200,
+    scheme === 'DPoP' ? dpopNonceHeaders(runtime) : {},
+  );
 }
 
 export const userinfoEndpoint: Endpoint = {

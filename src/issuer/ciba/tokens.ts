@@ -65,6 +65,7 @@ export function runtimeCibaTokens(runtime: IssuerRuntime): CibaTokenIssuer {
           sub: user.sub,
           scope,
           certificate,
+          ...(grant.dpopJkt !== undefined ? { dpopJkt: grant.dpopJkt } : {}),
         });
       if (grant.scopes.includes('openid'))
         response.id_token = await signIdToken(runtime, {

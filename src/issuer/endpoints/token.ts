@@ -1,12 +1,19 @@
 /**
- * The token endpoint (RFC 6749 §3.2): form body, client authentication, then the grant module for
- * `grant_type` (grants/index.ts). The client is authenticated before the grant type is looked at, so an
- * unauthenticated caller learns nothing about what the server supports.
+ * The token endpoint (RFC 6749 §3.2): form body, DPoP proof, client authentication, then the grant
+ * module for `grant_type` (grants/index.ts). The client is authenticated before the grant type is
+ * looked at, so an unauthenticated caller learns nothing about what the server supports.
+ *
+ * A valid DPoP proof (RFC 9449 §5) makes the access token DPoP-bound, whatever the grant; it is checked
+ * before client authentication so that a `use_dpop_nonce` challenge does not use up the client
+ * assertion's single-use `jti` (the client retries with a new assertion and a proof with the nonce).
+ * A client registered with `dpopBoundAccessTokens` (RFC 9449 §5.2) must send a proof.
  */
+import { DPOP_ALGORITHMS } from '../../dpop/index.js';
 import { OAuthError, invalidRequest } from '../errors.js';
 import { jsonReply } from '../http.js';
 import { findGrant, grants } from '../grants/index.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
+import { authorizationServerProof, dpopNonceHeaders } from '../steps/dpop-proof.js';
 import { readForm } from '../steps/form-body.js';
 import { clientAuthDiscovery } from './client-auth-discovery.js';
 import type { Endpoint } from './endpoint.js';
@@ -17,12 +24,17 @@ export const tokenEndpoint: Endpoint = {
   methods: ['POST'],
   metadataName: 'token_endpoint',
   mtlsAlias: true,
-  discovery: () => ({
+  discovery: (runtime) => ({
     grant_types_supported: grants.map((g) => g.grantType),
     ...clientAuthDiscovery('token_endpoint'),
+    // RFC 9449 §5.1, in the order of the shared verifier's list.
+    dpop_signing_alg_values_supported: DPOP_ALGORITHMS.filter((a) =>
+      (runtime.config.dpop.algorithms as readonly string[]).includes(a),
+    ),
   }),
   async respond(request, runtime) {
     const params = await readForm(request);
+    const proof = await authorizationServerProof(request, runtime);
     const client = await authenticateClient(request, params, runtime);
     const grantType = params.get('grant_type');
     if (grantType === undefined) throw invalidRequest('missing parameter "grant_type"', 'missing_parameter');
@@ -35,7 +47,13 @@ export const tokenEndpoint: Endpoint = {
       throw new OAuthError('unauthorized_client', `this client is not registered for ${grantType}`, {
         reason: 'grant_type_not_registered',
       });
-    const response = await grant.exchange({ params, client, request, dpopJkt: undefined }, runtime);
+    if (client.client.dpopBoundAccessTokens && !proof)
+      throw new OAuthError(
+        'invalid_dpop_proof',
+        'this client is registered for DPoP-bound access tokens: send a DPoP proof (RFC 9449 §5.2)',
+        { reason: 'dpop_proof_missing' },
+      );
+    const response = await grant.exchange({ params, client, request, dpopJkt: proof?.jkt }, runtime);
     runtime.metrics.tokensIssued.inc({ grant_type: grantType, auth_method: client.method });
     runtime.log.info(
       {
@@ -43,10 +61,11 @@ export const tokenEndpoint: Endpoint = {
         grantType,
         authMethod: client.method,
         scope: response.scope,
-        certificateBound: request.certificate !== undefined,
+        tokenType: response.token_type,
+        certificateBound: request.certificate !== undefined && proof === undefined,
       },
       'token issued',
     );
-    return jsonReply(response);
+    return jsonReply(response, 200, dpopNonceHeaders(runtime));
   },
 };

@@ -3,9 +3,10 @@
  * the client, the redirect_uri and the PKCE challenge, is short-lived and single use: presenting a
  * redeemed code again fails with invalid_grant and revokes every token the first use produced
  * (RFC 6749 §4.1.2). Tokens are sender-constrained (FAPI 1 Advanced §5.2.2-5, FAPI 2.0 §5.3.2.1): the
- * access token is bound to the connection's client certificate, so a request without one is refused.
+ * access token is bound to the DPoP proof's key or the connection's client certificate, so a request
+ * with neither is refused.
  */
-import { OAuthError, invalidGrant } from '../errors.js';
+import { invalidGrant } from '../errors.js';
 import type { Json } from '../storage/store.js';
 import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
@@ -14,7 +15,7 @@ import { authorizationContextOf } from '../authorize/authorization-context.js';
 import { codeVerifierMatches } from '../authorize/pkce.js';
 import { idTokenUserClaims } from '../authorize/user-claims.js';
 import { endUsersOf } from '../users/authenticator.js';
-import type { Grant, TokenResponse } from './grant.js';
+import { senderConstraintRequired, type Grant, type TokenResponse } from './grant.js';
 
 export const authorizationCodeGrant: Grant = {
   grantType: 'authorization_code',
@@ -45,11 +46,14 @@ export const authorizationCodeGrant: Grant = {
       throw invalidGrant('redirect_uri does not match the authorization request', 'redirect_uri_mismatch');
     if (!codeVerifierMatches(params.get('code_verifier'), grant.codeChallenge))
       throw invalidGrant('code_verifier does not match the code_challenge (PKCE S256)', 'pkce_mismatch');
-    if (!request.certificate)
-      throw new OAuthError(
-        'invalid_request',
-        'a client certificate is required: FAPI access tokens are certificate-bound (RFC 8705); use the mtls_endpoint_aliases token endpoint',
-        { reason: 'certificate_required' },
+    if (!request.certificate && dpopJkt === undefined) throw senderConstraintRequired();
+    // RFC 9449 §10: a code bound to a DPoP key (dpop_jkt) is redeemed only with a proof of that key.
+    if (grant.dpopJkt !== undefined && grant.dpopJkt !== dpopJkt)
+      throw invalidGrant(
+        dpopJkt === undefined
+          ? 'the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof of that key'
+          : 'the DPoP proof key is not the one the authorization code is bound to (dpop_jkt)',
+        'dpop_jkt_mismatch',
       );
 
     const redemption = await store.redeemCode(code);
@@ -96,6 +100,7 @@ export const authorizationCodeGrant: Grant = {
         sub: grant.sub,
         scope,
         certificate: request.certificate,
+        ...(dpopJkt !== undefined ? { dpopJkt } : {}),
       });
     if (grant.scopes.includes('openid')) {
       const user = await endUsersOf(runtime).findBySubject(grant.sub);

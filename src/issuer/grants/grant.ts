@@ -1,5 +1,6 @@
 /** The shape of one grant type at the token endpoint (one module each, listed in ./index.ts). */
 import type { AuthenticatedClient } from '../client-auth/method.js';
+import { OAuthError } from '../errors.js';
 import type { IssuerRequest } from '../http.js';
 import type { IssuerRuntime } from '../runtime.js';
 import type { FormParams } from '../steps/form-body.js';
@@ -26,6 +27,18 @@ export interface TokenResponse {
   refresh_token?: string;
   id_token?: string;
   [extra: string]: unknown;
+}
+
+/**
+ * FAPI 2.0 §5.3.2.1 / FAPI 1 Advanced §5.2.2-5: access tokens are sender-constrained, by the connection's
+ * client certificate (RFC 8705) or by a DPoP proof (RFC 9449); a token request with neither is refused.
+ */
+export function senderConstraintRequired(): OAuthError {
+  return new OAuthError(
+    'invalid_request',
+    'a client certificate or a DPoP proof is required: FAPI access tokens are sender-constrained (RFC 8705, RFC 9449); use the mtls_endpoint_aliases token endpoint or send a DPoP header',
+    { reason: 'certificate_required' },
+  );
 }
 
 export interface Grant {

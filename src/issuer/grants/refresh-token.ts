@@ -2,18 +2,19 @@
  * grant_type=refresh_token (RFC 6749 §6) for grants that issue refresh tokens (authorization code,
  * CIBA). The token is bound to the client it was issued to and rotated on every use; presenting a
  * rotated one revokes the whole family (tokens/refresh-token.ts, RFC 9700 §4.14.2). A `scope` may only
- * narrow the original grant. The new access token is bound to the connection's certificate, which is
- * therefore required (FAPI: sender-constrained access tokens).
+ * narrow the original grant. The new access token is bound to the DPoP proof's key or the connection's
+ * certificate, one of which is therefore required (FAPI: sender-constrained access tokens). A grant
+ * whose tokens are DPoP-bound accepts only a proof of the same key (tokens/refresh-token.ts).
  */
-import { OAuthError } from '../errors.js';
+import { OAuthError, invalidGrant } from '../errors.js';
 import { tokenKey } from '../storage/store.js';
 import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
-import { rotateRefreshToken } from '../tokens/refresh-token.js';
+import { refreshTokenDpopJkt, rotateRefreshToken } from '../tokens/refresh-token.js';
 import type { ClaimsRequest } from '../authorize/claims-request.js';
 import { idTokenUserClaims } from '../authorize/user-claims.js';
 import { endUsersOf } from '../users/authenticator.js';
-import type { Grant, TokenResponse } from './grant.js';
+import { senderConstraintRequired, type Grant, type TokenResponse } from './grant.js';
 import { parseScope } from './scope.js';
 
 export const refreshTokenGrant: Grant = {
@@ -21,14 +22,22 @@ export const refreshTokenGrant: Grant = {
   async exchange({ params, client, request, dpopJkt }, runtime) {
     const presented = params.required('refresh_token');
     const requested = parseScope(params.get('scope'));
-    if (!request.certificate)
-      throw new OAuthError(
-        'invalid_request',
-        'a client certificate is required: FAPI access tokens are certificate-bound (RFC 8705); use the mtls_endpoint_aliases token endpoint',
-        { reason: 'certificate_required' },
-      );
+    if (!request.certificate && dpopJkt === undefined) throw senderConstraintRequired();
     // The scope is checked before rotation, so a refused request leaves the client's token usable.
     const current = await runtime.storage.refreshTokens.findRefreshToken(tokenKey(presented));
+    const boundTo = current ? refreshTokenDpopJkt(current) : undefined;
+    if (
+      current &&
+      current.clientId === client.client.clientId &&
+      boundTo !== undefined &&
+      boundTo !== dpopJkt
+    )
+      throw invalidGrant(
+        dpopJkt === undefined
+          ? 'the tokens of this grant are DPoP-bound: send a DPoP proof of the same key'
+          : 'the DPoP proof key is not the one the tokens of this grant are bound to',
+        'dpop_key_mismatch',
+      );
     if (current && current.clientId === client.client.clientId && requested) {
       const original = current.scope.split(' ');
       if (requested.some((s) => !original.includes(s)))

@@ -4,6 +4,11 @@
  * client to which it was issued") and to the grant, rotated on every use; presenting a rotated token
  * again revokes the grant, i.e. the whole family (RFC 9700 §4.14.2). Client credentials never get one
  * (RFC 6749 §4.4.3).
+ *
+ * DPoP (RFC 9449 §5): a confidential client's refresh token is not bound to its DPoP key (client
+ * authentication already sender-constrains it), but the grant keeps the key its first access token was
+ * bound to (`dpopJkt` on the record, carried over on rotation), and the refresh_token grant accepts only a
+ * proof of that same key, so a grant that started DPoP-bound stays bound to one key for its life.
  */
 import type { PresentedCertificate } from '../tls/client-certificate.js';
 import type { IssuerRuntime } from '../runtime.js';
@@ -17,6 +22,14 @@ export interface RefreshTokenGrant {
   sub: string;
   scope: string;
   certificate: PresentedCertificate | undefined;
+  /** The DPoP key the grant's access tokens are bound to (RFC 7638 thumbprint). */
+  dpopJkt?: string;
+}
+
+/** The DPoP key a refresh token's grant is bound to, if any. */
+export function refreshTokenDpopJkt(record: RefreshTokenRecord): string | undefined {
+  const jkt = record['dpopJkt'];
+  return typeof jkt === 'string' ? jkt : undefined;
 }
 
 function recordFor(runtime: IssuerRuntime, value: string, grant: RefreshTokenGrant): RefreshTokenRecord {
@@ -30,6 +43,7 @@ function recordFor(runtime: IssuerRuntime, value: string, grant: RefreshTokenGra
     iat,
     exp: iat + runtime.config.refreshTokens.ttlSeconds,
     ...(grant.certificate ? { x5tS256: grant.certificate.thumbprint } : {}),
+    ...(grant.dpopJkt !== undefined ? { dpopJkt: grant.dpopJkt } : {}),
   };
 }
 
@@ -55,12 +69,14 @@ export async function rotateRefreshToken(
   if (current && current.clientId !== clientId)
     throw invalidGrant('the refresh token was issued to another client', 'refresh_token_client_mismatch');
   const value = randomValue();
+  const dpopJkt = current ? refreshTokenDpopJkt(current) : undefined;
   const next = recordFor(runtime, value, {
     grantId: current?.grantId ?? '',
     clientId,
     sub: current?.sub ?? '',
     scope: current?.scope ?? '',
     certificate,
+    ...(dpopJkt !== undefined ? { dpopJkt } : {}),
   });
   const outcome = await runtime.storage.refreshTokens.rotateRefreshToken(key, next);
   if (outcome.outcome === 'reused') {
