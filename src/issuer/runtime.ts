@@ -8,6 +8,7 @@ import type { ClientKeys } from './keys/client-keys.js';
 import type { SigningKeySet } from './keys/signing-keys.js';
 import type { IssuerMetrics } from './metrics.js';
 import type { IssuerStorage } from './storage/store.js';
+import type { RedisConnection } from '../redis/connection.js';
 import type { DistinguishedName } from './client-auth/distinguished-name.js';
 import type { ListenerName } from './http.js';
 
@@ -37,6 +38,8 @@ export interface IssuerRuntime {
   /** Parsed `tlsClientAuthSubjectDn` of tls_client_auth clients (by clientId). */
   subjectDns: ReadonlyMap<string, DistinguishedName>;
   storage: IssuerStorage;
+  /** The Redis connection with `storage.type: redis` (shared by the storage and the CIBA delivery queue). */
+  redis?: RedisConnection;
   metrics: IssuerMetrics;
   log: Logger;
   clock: IssuerClock;

@@ -34,6 +34,8 @@ import type { IssuerStorage } from './storage/store.js';
 import { presentedCertificate } from './tls/client-certificate.js';
 import { issuerTlsOptions } from './tls/server-options.js';
 import { listenOn } from '../net/listen.js';
+import type { RedisConnection } from '../redis/connection.js';
+import { connectIssuerRedis } from './redis-connection.js';
 
 export interface IssuerOptions {
   /** Named in configuration errors. */
@@ -41,6 +43,11 @@ export interface IssuerOptions {
   logger?: Logger;
   /** Storage to use instead of the one `storage.type` selects. */
   storage?: IssuerStorage;
+  /**
+   * A Redis connection to use instead of the one `storage.redis` opens (closed with the issuer); with it,
+   * CIBA ping/push deliveries are queued in Redis.
+   */
+  redis?: RedisConnection;
   /** Milliseconds since the epoch (tests move time forward with it). */
   clock?: () => number;
   /** fetch for clients' jwks_uri (e.g. one trusting a private CA). */
@@ -88,6 +95,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   const log = options.logger ?? pino({ level: config.logging.level, base: { component: 'issuer' } });
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
+  const redis = options.redis ?? connectIssuerRedis(config, metrics, log);
   const storage = options.storage ?? createMemoryStorage({ clients: config.clients, clock });
   const router = createRouter(
     endpoints.map((e) => (e.configuredPath ? { ...e, path: e.configuredPath(config) } : e)),
@@ -158,6 +166,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       clientKeys: prepared.clientKeys,
       subjectDns: prepared.subjectDns,
       storage,
+      ...(redis && { redis }),
       metrics,
       log,
       clock: { nowMs: clock, nowSeconds: () => Math.floor(clock() / 1000) },
@@ -181,11 +190,13 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
         await Promise.all(servers.map(closeServer));
         if (runtime) await stopCiba(runtime);
         await storage.close();
+        await redis?.close();
       },
     };
   } catch (err) {
     await Promise.all(servers.filter((s) => s.listening).map(closeServer));
     await storage.close();
+    await redis?.close();
     throw err;
   }
 

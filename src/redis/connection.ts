@@ -70,6 +70,7 @@ const TIMEOUT = /timed out|timeout/i;
 export class RedisConnection {
   readonly client: Redis;
   readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
   private state: 'starting' | 'up' | 'down' | 'closed' = 'starting';
   private downSince = 0;
   private readonly options: RedisConnectionOptions;
@@ -78,6 +79,7 @@ export class RedisConnection {
   constructor(options: RedisConnectionOptions) {
     this.options = options;
     this.keyPrefix = options.settings.keyPrefix;
+    this.commandTimeoutMs = options.settings.commandTimeoutMs;
     this.baseOptions = redisOptions(options.settings, options.password, options.connectionName);
     const backoff = options.backoffMs ?? reconnectDelayMs;
     this.client = new Redis({

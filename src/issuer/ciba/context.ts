@@ -9,6 +9,7 @@ import { endUsersOf, type EndUser } from '../users/authenticator.js';
 import type { CibaUser, CibaUserDirectory } from './hints.js';
 import { createCibaMetrics } from './metrics.js';
 import { NotificationSender } from './notification.js';
+import { BullNotificationQueue } from './notification-queue.js';
 import { CibaService } from './service.js';
 import { stateCibaRequestStore } from './state-store.js';
 import { runtimeCibaTokens } from './tokens.js';
@@ -20,6 +21,8 @@ export interface CibaOptions {
   notificationAttemptTimeoutMs?: number;
   /** CA bundle (PEM) for notification endpoints; overrides `ciba.notificationCa`. */
   notificationCa?: string | Buffer;
+  /** With Redis: how long a replica's claim on a running delivery lasts (default 10 s). */
+  notificationLockMs?: number;
 }
 
 function userDirectory(runtime: IssuerRuntime): CibaUserDirectory {
@@ -49,7 +52,16 @@ export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): Ci
   const ca =
     options.notificationCa ??
     (config.ciba.notificationCa !== undefined ? readFileSync(config.ciba.notificationCa) : undefined);
-  const service = new CibaService({
+  const queue =
+    runtime.redis &&
+    new BullNotificationQueue({
+      redis: runtime.redis,
+      log: runtime.log.child({ feature: 'ciba' }),
+      ...(options.notificationBaseDelayMs !== undefined && { baseDelayMs: options.notificationBaseDelayMs }),
+      ...(options.notificationLockMs !== undefined && { lockDurationMs: options.notificationLockMs }),
+      attempt: (job, attempt, rememberGrant) => service.runQueuedAttempt(job, attempt, rememberGrant),
+    });
+  const service: CibaService = new CibaService({
     issuer: runtime.urls.issuer,
     expiresInSeconds: config.ciba.expiresInSeconds,
     intervalSeconds: config.ciba.intervalSeconds,
@@ -72,6 +84,7 @@ export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): Ci
     issuerKeys: createLocalJWKSet(runtime.keys.jwks),
     metrics: createCibaMetrics(runtime.metrics.registry),
     logger: runtime.log.child({ feature: 'ciba' }),
+    ...(queue && { queue }),
     now: () => runtime.clock.nowSeconds(),
     nowMs: () => runtime.clock.nowMs(),
   });

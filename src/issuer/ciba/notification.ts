@@ -97,6 +97,21 @@ export class NotificationSender {
     }
   }
 
+  /**
+   * One attempt, for a delivery queue that schedules the retries itself: resolves undefined when the client
+   * accepted the notification, else why not. `close()` aborts it ("issuer shutting down").
+   */
+  async attemptOnce(message: NotificationMessage): Promise<string | undefined> {
+    if (this.#closed) return 'issuer shutting down';
+    const abort = new AbortController();
+    this.#inFlight.add(abort);
+    try {
+      return await this.#attempt(message, abort.signal);
+    } finally {
+      this.#inFlight.delete(abort);
+    }
+  }
+
   async #attempt(message: NotificationMessage, signal: AbortSignal): Promise<string | undefined> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     try {

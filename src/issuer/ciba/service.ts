@@ -57,6 +57,22 @@ export interface CibaTokenIssuer {
 }
 
 /** A client as the CIBA endpoints need it: its configuration and its request-object keys. */
+/** A ping or push delivery held by a queue: the decided request, and for push the grant last minted. */
+export interface QueuedNotification {
+  record: CibaRequestRecord;
+  /**
+   * Push: the grant whose tokens an earlier attempt minted. A replica that does not hold those tokens
+   * (the minting one died) revokes that grant and mints new ones: tokens never delivered never stay usable.
+   */
+  grantId?: string;
+}
+
+/** Port to a durable delivery queue; one job per auth_req_id, never processed twice at once. */
+export interface NotificationQueuePort {
+  enqueue(job: QueuedNotification): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface CibaClient {
   config: ClientConfig;
   keys: KeyLookup | undefined;
@@ -76,6 +92,11 @@ export interface CibaServiceOptions {
   issuerKeys: KeyLookup;
   metrics: CibaMetrics;
   logger: Logger;
+  /**
+   * A durable delivery queue (Redis, with several replicas): decided requests are delivered from it by
+   * whichever replica is alive, on the same schedule. Without it deliveries run in this process.
+   */
+  queue?: NotificationQueuePort;
   /** Unix seconds (tests move time). */
   now?: () => number;
   /** Unix milliseconds, for poll rate limiting (defaults to `now()` x 1000). */
@@ -108,6 +129,8 @@ export class CibaService {
   readonly #now: () => number;
   readonly #nowMs: () => number;
   readonly #deliveries = new Set<Promise<void>>();
+  /** Push tokens this process minted for a queued delivery, kept for its retries (never stored). */
+  readonly #minted = new Map<string, { response: TokenResponse; grantId: string }>();
 
   constructor(options: CibaServiceOptions) {
     this.#o = options;
@@ -318,9 +341,97 @@ export class CibaService {
       'CIBA request decided on the authentication device',
     );
     const record = outcome.next;
-    if (record.deliveryMode === 'ping') this.#track(this.#ping(record));
-    if (record.deliveryMode === 'push') this.#track(this.#push(record));
+    if (record.deliveryMode !== 'poll') {
+      if (this.#o.queue) await this.#enqueue(this.#o.queue, record);
+      else this.#track(record.deliveryMode === 'ping' ? this.#ping(record) : this.#push(record));
+    }
     return decision === 'approve' ? 'approved' : 'denied';
+  }
+
+  async #enqueue(queue: NotificationQueuePort, record: CibaRequestRecord): Promise<void> {
+    let job = record;
+    if (record.deliveryMode === 'push' && record.status === 'approved') {
+      const consumed = await this.#consumeForPush(record);
+      if (!consumed) return;
+      job = consumed;
+    }
+    try {
+      await queue.enqueue({ record: job });
+    } catch (err) {
+      // The decision is taken: deliver from this process rather than not at all.
+      this.#o.logger.warn(
+        { clientId: record.clientId, err: err instanceof Error ? err.message : String(err) },
+        'CIBA delivery queue unavailable: delivering from this process',
+      );
+      this.#track(record.deliveryMode === 'ping' ? this.#ping(record) : this.#push(record, job !== record));
+    }
+  }
+
+  /**
+   * One attempt of a queued delivery. Resolves `retry` when the queue should try again after its backoff
+   * (1 s, 2 s, 4 s, ... as in this process), `done` when delivered or abandoned at expiry.
+   */
+  async runQueuedAttempt(
+    job: QueuedNotification,
+    attempt: number,
+    rememberGrant: (grantId: string) => Promise<void>,
+  ): Promise<'done' | 'retry'> {
+    const { record } = job;
+    const mode = record.deliveryMode === 'push' ? 'push' : 'ping';
+    const target = await this.#target(record);
+    if (!target) {
+      if (job.grantId !== undefined) await this.#revokeUndelivered(record, job.grantId);
+      return 'done';
+    }
+    let body: Record<string, unknown> = { auth_req_id: record.authReqId };
+    let grantId: string | undefined;
+    if (mode === 'push') {
+      const client = await this.#o.clients(record.clientId);
+      const user = await this.#o.users.bySubject(record.subject);
+      if (record.status === 'denied' || !client || !user) body = pushDenied(record);
+      else {
+        let minted = this.#minted.get(record.authReqId);
+        if (!minted) {
+          if (job.grantId !== undefined) await this.#o.tokens.revokeGrant(job.grantId);
+          minted = await this.#o.tokens.issue(pushGrant(record, client, user));
+          this.#minted.set(record.authReqId, minted);
+          await rememberGrant(minted.grantId);
+        }
+        grantId = minted.grantId;
+        body = { auth_req_id: record.authReqId, ...minted.response };
+      }
+    }
+    const deadline = record.expiresAt * 1000;
+    const error = await this.#o.sender.attemptOnce({
+      mode,
+      url: target.url,
+      bearer: target.bearer,
+      body,
+      deadline,
+    });
+    const delivered = error === undefined;
+    const shuttingDown = error === 'issuer shutting down';
+    const abandoned =
+      !delivered && !shuttingDown && this.#nowMs() + this.#o.sender.retryDelay(attempt) >= deadline;
+    // A replica shutting down leaves the attempt to the others (the job stays queued).
+    if (!shuttingDown)
+      await this.#report(record, { attempt, delivered, abandoned, ...(error !== undefined && { error }) });
+    if (delivered || abandoned) this.#minted.delete(record.authReqId);
+    if (abandoned && grantId !== undefined) await this.#revokeUndelivered(record, grantId);
+    return delivered || abandoned ? 'done' : 'retry';
+  }
+
+  async #revokeUndelivered(record: CibaRequestRecord, grantId: string): Promise<void> {
+    // Undelivered tokens must not stay usable: nobody legitimate holds them.
+    await this.#o.tokens.revokeGrant(grantId);
+    this.#o.logger.warn({ clientId: record.clientId }, 'undelivered CIBA push tokens revoked');
+  }
+
+  /** Consume before minting: whatever happens next, this auth_req_id never yields tokens twice. */
+  async #consumeForPush(record: CibaRequestRecord): Promise<CibaRequestRecord | undefined> {
+    return updateRequest(this.#o.store, record.authReqId, (r) =>
+      r && r.status === 'approved' ? { result: markPushed(r), next: markPushed(r) } : { result: undefined },
+    );
   }
 
   #track(p: Promise<void>): void {
@@ -335,70 +446,62 @@ export class CibaService {
     await this.#deliver(record, { auth_req_id: record.authReqId });
   }
 
-  async #push(record: CibaRequestRecord): Promise<void> {
+  async #push(record: CibaRequestRecord, alreadyConsumed = false): Promise<void> {
     const client = await this.#o.clients(record.clientId);
     const user = await this.#o.users.bySubject(record.subject);
     if (record.status === 'denied' || !client || !user) {
-      // CIBA Core §12: a push error payload.
-      await this.#deliver(record, {
-        auth_req_id: record.authReqId,
-        error: 'access_denied',
-        error_description: 'the user denied the request',
-      });
+      await this.#deliver(record, pushDenied(record));
       return;
     }
-    // Consume before minting: whatever happens next, this auth_req_id never yields tokens twice.
-    const consumed = await updateRequest(this.#o.store, record.authReqId, (r) =>
-      r && r.status === 'approved' ? { result: true, next: markPushed(r) } : { result: false },
-    );
-    if (!consumed) return;
-    const { response, grantId } = await this.#o.tokens.issue({
-      client,
-      user,
-      scopes: record.scopes,
-      // CIBA §10.3: push tokens never pass the token endpoint; they are bound to the certificate of the
-      // backchannel authentication request (if the client presented one there).
-      certificateThumbprint: record.certificateThumbprint,
-      authReqId: record.authReqId,
-      authTime: record.authTime,
-      mode: 'push',
-    });
+    if (!alreadyConsumed && !(await this.#consumeForPush(record))) return;
+    const { response, grantId } = await this.#o.tokens.issue(pushGrant(record, client, user));
     const delivered = await this.#deliver(record, { auth_req_id: record.authReqId, ...response });
-    if (!delivered) {
-      // Undelivered tokens must not stay usable: nobody legitimate holds them.
-      await this.#o.tokens.revokeGrant(grantId);
-      this.#o.logger.warn({ clientId: record.clientId }, 'undelivered CIBA push tokens revoked');
+    if (!delivered) await this.#revokeUndelivered(record, grantId);
+  }
+
+  /** The client's notification endpoint and bearer; undefined (counted, logged) when there is none. */
+  async #target(record: CibaRequestRecord): Promise<{ url: string; bearer: string } | undefined> {
+    const client = await this.#o.clients(record.clientId);
+    const url = client?.backchannelClientNotificationEndpoint;
+    if (url === undefined || record.clientNotificationToken === undefined) {
+      const mode = record.deliveryMode === 'push' ? 'push' : 'ping';
+      this.#o.metrics.notifications.inc({ mode, result: 'abandoned' });
+      this.#o.logger.error(
+        { clientId: record.clientId, mode },
+        'CIBA notification impossible: no endpoint or client_notification_token',
+      );
+      return undefined;
     }
+    return { url, bearer: record.clientNotificationToken };
+  }
+
+  /** Counts, logs and records one attempt on the request. */
+  async #report(record: CibaRequestRecord, report: AttemptReport): Promise<void> {
+    const mode = record.deliveryMode === 'push' ? 'push' : 'ping';
+    const log = { clientId: record.clientId, mode };
+    const result = report.delivered ? 'delivered' : report.abandoned ? 'abandoned' : 'failed';
+    this.#o.metrics.notifications.inc({ mode, result });
+    if (report.delivered)
+      this.#o.logger.info({ ...log, attempt: report.attempt }, 'CIBA notification delivered');
+    else
+      this.#o.logger[report.abandoned ? 'error' : 'warn'](
+        { ...log, attempt: report.attempt, error: report.error },
+        report.abandoned
+          ? 'CIBA notification abandoned: the request expired before the client accepted it'
+          : 'CIBA notification failed; will retry',
+      );
+    await updateRequest(this.#o.store, record.authReqId, (r) =>
+      r ? { result: undefined, next: recordNotificationAttempt(r, report) } : { result: undefined },
+    );
   }
 
   async #deliver(record: CibaRequestRecord, body: Record<string, unknown>): Promise<boolean> {
-    const client = await this.#o.clients(record.clientId);
-    const url = client?.backchannelClientNotificationEndpoint;
+    const target = await this.#target(record);
+    if (!target) return false;
     const mode = record.deliveryMode === 'push' ? 'push' : 'ping';
-    const log = { clientId: record.clientId, mode };
-    if (url === undefined || record.clientNotificationToken === undefined) {
-      this.#o.metrics.notifications.inc({ mode, result: 'abandoned' });
-      this.#o.logger.error(log, 'CIBA notification impossible: no endpoint or client_notification_token');
-      return false;
-    }
     const last = await this.#o.sender.deliver(
-      { mode, url, bearer: record.clientNotificationToken, body, deadline: record.expiresAt * 1000 },
-      async (report: AttemptReport) => {
-        const result = report.delivered ? 'delivered' : report.abandoned ? 'abandoned' : 'failed';
-        this.#o.metrics.notifications.inc({ mode, result });
-        if (report.delivered)
-          this.#o.logger.info({ ...log, attempt: report.attempt }, 'CIBA notification delivered');
-        else
-          this.#o.logger[report.abandoned ? 'error' : 'warn'](
-            { ...log, attempt: report.attempt, error: report.error },
-            report.abandoned
-              ? 'CIBA notification abandoned: the request expired before the client accepted it'
-              : 'CIBA notification failed; will retry',
-          );
-        await updateRequest(this.#o.store, record.authReqId, (r) =>
-          r ? { result: undefined, next: recordNotificationAttempt(r, report) } : { result: undefined },
-        );
-      },
+      { mode, url: target.url, bearer: target.bearer, body, deadline: record.expiresAt * 1000 },
+      (report: AttemptReport) => this.#report(record, report),
     );
     return last.delivered;
   }
@@ -408,9 +511,36 @@ export class CibaService {
     while (this.#deliveries.size > 0) await Promise.allSettled([...this.#deliveries]);
   }
 
-  /** Waits for running deliveries after the sender was closed (they end as abandoned). */
+  /**
+   * Waits for running deliveries after the sender was closed: in-process ones end as abandoned; queued
+   * ones stay queued for the other replicas.
+   */
   async close(): Promise<void> {
     await this.#o.sender.close();
+    await this.#o.queue?.close();
     await Promise.allSettled([...this.#deliveries]);
   }
+}
+
+/** CIBA Core §12: the push error payload. */
+function pushDenied(record: CibaRequestRecord): Record<string, unknown> {
+  return {
+    auth_req_id: record.authReqId,
+    error: 'access_denied',
+    error_description: 'the user denied the request',
+  };
+}
+
+function pushGrant(record: CibaRequestRecord, client: ClientConfig, user: CibaUser): CibaGrant {
+  return {
+    client,
+    user,
+    scopes: record.scopes,
+    // CIBA §10.3: push tokens never pass the token endpoint; they are bound to the certificate of the
+    // backchannel authentication request (if the client presented one there).
+    certificateThumbprint: record.certificateThumbprint,
+    authReqId: record.authReqId,
+    authTime: record.authTime,
+    mode: 'push',
+  };
 }
