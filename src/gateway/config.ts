@@ -346,9 +346,18 @@ export const gatewayConfigSchema = z
           .max(64 * 1024 * 1024)
           .default(1024 * 1024)
           .describe('Largest form body read to look for an access_token (larger -> 413).'),
+        bufferedBodyBytes: z
+          .number()
+          .int()
+          .min(1024 * 1024)
+          .max(4 * 1024 * 1024 * 1024)
+          .default(32 * 1024 * 1024)
+          .describe(
+            'All form bodies being read by one process together (beyond -> 503 body_buffer_full): bounds memory spent before authentication.',
+          ),
       })
       .strict()
-      .default({ formBodyBytes: 1024 * 1024 })
+      .default({ formBodyBytes: 1024 * 1024, bufferedBodyBytes: 32 * 1024 * 1024 })
       .describe('Request limits.'),
     workers: z
       .union([z.literal('auto'), z.number().int().min(1).max(256)])

@@ -3,6 +3,7 @@
  * One registry per gateway instance, so several gateways can run in one process (tests) and a cluster
  * primary can aggregate its workers' registries.
  */
+import { bufferedBodyBytes } from './checks/form-body.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ALL_REJECTION_REASONS, type RejectionReason } from './rejections.js';
 
@@ -188,6 +189,14 @@ export class GatewayMetrics {
       help: 'Introspected-token lookups by result: hit, negative_hit (cached refusal), miss.',
       labelNames: ['result'],
       registers,
+    });
+    new Gauge({
+      name: 'fapi_gateway_buffered_body_bytes',
+      help: 'Bytes of form bodies being read before authentication (bounded by limits.bufferedBodyBytes).',
+      registers,
+      collect() {
+        this.set(bufferedBodyBytes());
+      },
     });
     new Gauge({
       name: 'fapi_gateway_up',

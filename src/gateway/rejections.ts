@@ -120,6 +120,23 @@ export const REJECTION_REASONS = {
     error: 'insufficient_scope',
     meaning: 'the token lacks a scope the route requires (challenge carries scope=)',
   },
+  ambiguous_request: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'a header that must appear once (Content-Type, Host) appears more than once (RFC 9110 §5.3)',
+  },
+  unsupported_body: {
+    status: 415,
+    error: 'invalid_request',
+    meaning:
+      'a form body with a Content-Encoding or a charset other than UTF-8: it cannot be inspected as the upstream reads it',
+  },
+  body_buffer_full: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    meaning:
+      'form bodies being read by this process exceed limits.bufferedBodyBytes (memory before authentication)',
+  },
   body_too_large: {
     status: 413,
     error: 'invalid_request',

@@ -54,6 +54,8 @@ export interface RequestContext {
   wouldReject?: Reject[];
   /** A form body that had to be read (it is forwarded as read). */
   body?: Buffer;
+  /** What kind of form `body` is. */
+  bodyType?: 'form' | 'multipart';
 }
 
 /**

@@ -1,30 +1,14 @@
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
-import { testGatewayConfigInput } from '../helpers/gateway.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { startJwksServer } from '../helpers/jwks-server.js';
-import { fetchText, metricValue } from '../helpers/metrics-text.js';
-import { testPki } from '../helpers/pki.js';
+import { startGatewayProcessFixture, waitUntilReady, writeConfig } from '../helpers/gateway-process.js';
 import { mtlsRequest } from '../helpers/tls-client.js';
-import { createSigningKey, mintAccessToken } from '../helpers/tokens.js';
+import { mintAccessToken } from '../helpers/tokens.js';
 
 t.test(
   'workers: 2 share the listener; metrics aggregate; a crashed worker is replaced; SIGHUP and SIGTERM reach all',
   async (t) => {
-    const pki = await testPki();
-    const key = await createSigningKey('PS256');
-    const jwks = await startJwksServer(pki, [key.publicJwk]);
-    t.teardown(() => jwks.close());
-    const upstream = await startEchoUpstream();
-    t.teardown(() => upstream.close());
-    const input = testGatewayConfigInput(pki, jwks.url, upstream.url, { workers: 2 });
-    const file = writeConfig(pki.dir, 'cluster.yaml', input);
-    const gw = await startGatewayProcess(file, {}, t);
-    const admin = (path: string) => fetchText(gw.adminPort, path);
-    const metric = async (name: string, labels?: Record<string, string>) =>
-      metricValue((await admin('/metrics')).body, name, labels) ?? 0;
-    for (let i = 0; i < 100 && (await admin('/readyz')).status !== 200; i++) await sleep(100);
+    const f = await startGatewayProcessFixture(t, { overrides: { workers: 2 }, fileName: 'cluster.yaml' });
+    const { pki, key, upstream, input, gateway: gw, admin, metric } = f;
     t.equal((await admin('/readyz')).status, 200, 'ready once every worker loaded the JWKS');
 
     const token = await mintAccessToken(key, {
@@ -60,7 +44,7 @@ t.test(
       await gw.waitForLog(
         (l) => l.event === 'started' && l.worker === true && !workerPids.has(Number(l.pid)),
       );
-      for (let i = 0; i < 50 && (await admin('/readyz')).status !== 200; i++) await sleep(100);
+      await waitUntilReady(gw.adminPort);
       for (let i = 0; i < 4; i++) t.equal((await call()).status, 200);
       t.equal(await metric('fapi_gateway_worker_restarts_total'), 1);
       t.equal(await metric('fapi_gateway_workers'), 2);

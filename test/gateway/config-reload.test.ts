@@ -1,42 +1,29 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { issueCertificate } from '../../src/pki/certificates.js';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
-import { testGatewayConfigInput } from '../helpers/gateway.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { startJwksServer } from '../helpers/jwks-server.js';
-import { fetchText, metricValue } from '../helpers/metrics-text.js';
-import { testPki } from '../helpers/pki.js';
+import { startGatewayProcessFixture, writeConfig } from '../helpers/gateway-process.js';
 import { mtlsRequest, tlsHandshake } from '../helpers/tls-client.js';
-import { createSigningKey, mintAccessToken } from '../helpers/tokens.js';
+import { mintAccessToken } from '../helpers/tokens.js';
 
 t.test(
   'SIGHUP reloads a valid configuration and keeps the running one on errors; TLS files are watched',
   async (t) => {
-    const pki = await testPki();
-    const key = await createSigningKey('PS256');
-    const jwks = await startJwksServer(pki, [key.publicJwk]);
-    t.teardown(() => jwks.close());
-    const upstream = await startEchoUpstream();
-    t.teardown(() => upstream.close());
-    const certFile = pki.write('reload-server.pem', pki.server.certPem);
-    const keyFile = pki.write('reload-server-key.pem', pki.server.keyPem);
-    const input = testGatewayConfigInput(pki, jwks.url, upstream.url, {
-      tls: { cert: certFile, key: keyFile, clientCa: pki.ca.certFile },
+    // The server certificate lives in files of its own, rewritten in place below.
+    const f = await startGatewayProcessFixture(t, {
+      fileName: 'reload.yaml',
+      edit: (input, { pki }) => {
+        input.tls = {
+          cert: pki.write('reload-server.pem', pki.server.certPem),
+          key: pki.write('reload-server-key.pem', pki.server.keyPem),
+          clientCa: pki.ca.certFile,
+        };
+      },
     });
-    const file = writeConfig(pki.dir, 'reload.yaml', input);
-    const gw = await startGatewayProcess(file, {}, t);
+    const { pki, key, input, gateway: gw } = f;
+    const { cert: certFile, key: keyFile } = input.tls as { cert: string; key: string };
     t.teardown(() => gw.child.kill('SIGTERM'));
-    for (let i = 0; i < 100 && (await fetchText(gw.adminPort, '/readyz')).status !== 200; i++)
-      await sleep(100);
-    const metric = async (labels: Record<string, string>) =>
-      metricValue(
-        (await fetchText(gw.adminPort, '/metrics')).body,
-        'fapi_gateway_config_reloads_total',
-        labels,
-      ) ?? 0;
+    const metric = (labels: Record<string, string>) => f.metric('fapi_gateway_config_reloads_total', labels);
     const token = await mintAccessToken(key, {
       thumbprint: pki.clientA.thumbprint,
       claims: { scope: 'accounts' },

@@ -1,27 +1,24 @@
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
 import { testGatewayConfigInput } from '../helpers/gateway.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { startJwksServer } from '../helpers/jwks-server.js';
+import { startGatewayProcessFixture, writeConfig } from '../helpers/gateway-process.js';
 import { fetchText } from '../helpers/metrics-text.js';
 import { testPki } from '../helpers/pki.js';
 import { mtlsRequest } from '../helpers/tls-client.js';
-import { createSigningKey, mintAccessToken } from '../helpers/tokens.js';
+import { mintAccessToken } from '../helpers/tokens.js';
 
 t.test('SIGTERM: a slow in-flight request completes, new connections are refused, exit code 0', async (t) => {
-  const pki = await testPki();
-  const key = await createSigningKey('PS256');
-  const jwks = await startJwksServer(pki, [key.publicJwk]);
-  t.teardown(() => jwks.close());
-  const upstream = await startEchoUpstream();
-  t.teardown(() => upstream.close());
-  const input = testGatewayConfigInput(pki, jwks.url, upstream.url);
   // The JWKS CA comes from NODE_EXTRA_CA_CERTS here, the way operators add a private CA.
-  delete (input.tokens as Record<string, unknown>).jwksCa;
-  const file = writeConfig(pki.dir, 'lifecycle.yaml', input);
-  const gw = await startGatewayProcess(file, { NODE_EXTRA_CA_CERTS: pki.ca.certFile }, t);
-  for (let i = 0; i < 100 && (await fetchText(gw.adminPort, '/readyz')).status !== 200; i++) await sleep(100);
+  const {
+    pki,
+    key,
+    upstream,
+    gateway: gw,
+  } = await startGatewayProcessFixture(t, {
+    fileName: 'lifecycle.yaml',
+    edit: (input) => delete (input.tokens as Record<string, unknown>).jwksCa,
+    env: ({ pki }) => ({ NODE_EXTRA_CA_CERTS: pki.ca.certFile }),
+  });
   t.equal((await fetchText(gw.adminPort, '/readyz')).status, 200, 'ready once the JWKS is loaded over HTTPS');
 
   const token = await mintAccessToken(key, { thumbprint: pki.clientA.thumbprint });

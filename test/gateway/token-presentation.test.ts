@@ -26,6 +26,7 @@ t.test('tokens are accepted only in one Authorization: Bearer header', async (t)
   await t.test('token in a form body: 400, never forwarded', async (t) => {
     const res = await f.request({
       method: 'POST',
+      token,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: `amount=1&access_token=${token}`,
     });

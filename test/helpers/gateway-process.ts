@@ -5,8 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { startGatewayPeers, testGatewayConfigInput, type GatewayPeers } from './gateway.js';
+import { fetchText, metricValue } from './metrics-text.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -105,5 +108,60 @@ export async function startGatewayProcess(
     stderr: () => stderr,
     waitForLog,
     exited,
+  };
+}
+
+/** Polls the admin listener's /readyz until it answers 200 (or `timeoutMs` passes); returns the last status. */
+export async function waitUntilReady(adminPort: number, timeoutMs = 20_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status } = await fetchText(adminPort, '/readyz');
+    if (status === 200 || Date.now() > deadline) return status;
+    await sleep(100);
+  }
+}
+
+export interface GatewayProcessFixture extends GatewayPeers {
+  /** The configuration written to `configFile` (schema input): tests rewrite it to exercise reloads. */
+  input: Record<string, unknown>;
+  configFile: string;
+  gateway: GatewayProcess;
+  /** GET on the admin listener. */
+  admin: (path: string) => Promise<{ status: number; body: string }>;
+  /** A metric's value in the admin listener's scrape (0 when absent). */
+  metric: (name: string, labels?: Record<string, string>) => Promise<number>;
+}
+
+/**
+ * The gateway as operators run it (the built CLI in a child process) with its peers (`startGatewayPeers`),
+ * ready: its configuration written under the PKI's folder, started, and /readyz answering 200. `edit`
+ * changes the configuration input before it is written.
+ */
+export async function startGatewayProcessFixture(
+  t: { teardown(fn: () => unknown): void },
+  options: {
+    overrides?: Record<string, unknown>;
+    edit?: (input: Record<string, unknown>, peers: GatewayPeers) => void;
+    /** Environment of the gateway process, added to this one's. */
+    env?: (peers: GatewayPeers) => NodeJS.ProcessEnv;
+    fileName?: string;
+  } = {},
+): Promise<GatewayProcessFixture> {
+  const peers = await startGatewayPeers(t);
+  const input = testGatewayConfigInput(peers.pki, peers.jwks.url, peers.upstream.url, options.overrides);
+  options.edit?.(input, peers);
+  const configFile = writeConfig(peers.pki.dir, options.fileName ?? 'gateway.yaml', input);
+  const gateway = await startGatewayProcess(configFile, options.env?.(peers), t);
+  const status = await waitUntilReady(gateway.adminPort);
+  if (status !== 200)
+    throw new Error(`the gateway never became ready (/readyz ${status}): ${gateway.stderr()}`);
+  const admin = (p: string) => fetchText(gateway.adminPort, p);
+  return {
+    ...peers,
+    input,
+    configFile,
+    gateway,
+    admin,
+    metric: async (name, labels) => metricValue((await admin('/metrics')).body, name, labels) ?? 0,
   };
 }

@@ -89,17 +89,35 @@ export function testGatewayConfigInput(
   return base;
 }
 
-export async function startGatewayFixture(
-  t: Teardown,
-  overrides: Record<string, unknown> = {},
-  options: { waitForReady?: boolean } = {},
-): Promise<GatewayFixture> {
+/** What every gateway under test talks to. */
+export interface GatewayPeers {
+  pki: TestPki;
+  /** The issuer's PS256 signing key, published by `jwks`. */
+  key: SigningKey;
+  jwks: JwksServer;
+  upstream: EchoUpstream;
+}
+
+/**
+ * Test PKI, a signing key served by an HTTPS JWKS server and an echo upstream, closed on teardown: the
+ * peers of a gateway started in-process (`startGatewayFixture`) or as a process (`startGatewayProcessFixture`).
+ */
+export async function startGatewayPeers(t: Teardown): Promise<GatewayPeers> {
   const pki = await testPki();
   const key = await createSigningKey('PS256');
   const jwks = await startJwksServer(pki, [key.publicJwk]);
   t.teardown(() => jwks.close());
   const upstream = await startEchoUpstream();
   t.teardown(() => upstream.close());
+  return { pki, key, jwks, upstream };
+}
+
+export async function startGatewayFixture(
+  t: Teardown,
+  overrides: Record<string, unknown> = {},
+  options: { waitForReady?: boolean; defaultMetrics?: boolean } = {},
+): Promise<GatewayFixture> {
+  const { pki, key, jwks, upstream } = await startGatewayPeers(t);
   const config = gatewayConfigSchema.parse(testGatewayConfigInput(pki, jwks.url, upstream.url, overrides));
   let raw = '';
   const logs: Record<string, unknown>[] = [];
@@ -113,7 +131,7 @@ export async function startGatewayFixture(
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  const gateway = await startGateway(config, { logger, defaultMetrics: false });
+  const gateway = await startGateway(config, { logger, defaultMetrics: options.defaultMetrics ?? false });
   t.teardown(() => gateway.close());
   if (options.waitForReady !== false) await gateway.whenReady();
   const fixture: GatewayFixture = {

@@ -24,12 +24,10 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { execForm, readDockerfile } from '../helpers/dockerfile.js';
 import { repoRoot } from '../helpers/helm.js';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
-import { startJwksServer } from '../helpers/jwks-server.js';
+import { startGatewayPeers } from '../helpers/gateway.js';
 import { fetchText } from '../helpers/metrics-text.js';
-import { testPki } from '../helpers/pki.js';
 import { mtlsRequest } from '../helpers/tls-client.js';
-import { createSigningKey, mintAccessToken, TEST_AUDIENCE, TEST_ISSUER } from '../helpers/tokens.js';
+import { mintAccessToken, TEST_AUDIENCE, TEST_ISSUER } from '../helpers/tokens.js';
 
 const NOBODY = 65534;
 
@@ -96,12 +94,7 @@ t.test('the image runtime layout serves a bound request read-only as a non-root 
   const before = listing(app);
 
   // What the chart mounts: configuration (ConfigMap), server certificate and client CA (Secrets).
-  const pki = await testPki();
-  const key = await createSigningKey('PS256');
-  const jwks = await startJwksServer(pki, [key.publicJwk]);
-  t.teardown(() => jwks.close());
-  const upstream = await startEchoUpstream();
-  t.teardown(() => upstream.close());
+  const { pki, key, jwks, upstream } = await startGatewayPeers(t);
   const etc = path.join(root, 'etc/fapi-gateway');
   const files = {
     'tls/tls.crt': pki.server.certPem,

@@ -5,21 +5,14 @@
  */
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
-import { gatewayConfigSchema } from '../../src/gateway/config.js';
-import { startGateway } from '../../src/gateway/server.js';
-import { startEchoUpstream } from '../helpers/echo-upstream.js';
-import { testGatewayConfigInput } from '../helpers/gateway.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { startJwksServer } from '../helpers/jwks-server.js';
+import { startGatewayFixture } from '../helpers/gateway.js';
+import { startGatewayProcessFixture } from '../helpers/gateway-process.js';
 import { fetchText } from '../helpers/metrics-text.js';
-import { testPki } from '../helpers/pki.js';
 import { promtool } from '../helpers/promtool.js';
 import { mtlsRequest, tlsHandshake } from '../helpers/tls-client.js';
-import { createSigningKey, mintAccessToken } from '../helpers/tokens.js';
+import { mintAccessToken } from '../helpers/tokens.js';
 import { allOnValues, find, renderChart, repoRoot, RELEASE } from '../helpers/helm.js';
 
 /** Labels Prometheus adds from the scrape target (not in /metrics). */
@@ -86,17 +79,8 @@ async function queries(): Promise<{ where: string; expr: string }[]> {
 }
 
 t.test('a live scrape passes promtool and holds every metric the dashboard and alerts use', async (t) => {
-  const pki = await testPki();
-  const key = await createSigningKey('PS256');
-  const jwks = await startJwksServer(pki, [key.publicJwk]);
-  t.teardown(() => jwks.close());
-  const upstream = await startEchoUpstream();
-  t.teardown(() => upstream.close());
-  const config = gatewayConfigSchema.parse(testGatewayConfigInput(pki, jwks.url, upstream.url));
   // Default metrics on, as in production: the dashboard's process panel reads them.
-  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), defaultMetrics: true });
-  t.teardown(() => gateway.close());
-  await gateway.whenReady();
+  const { pki, key, upstream, gateway } = await startGatewayFixture(t, {}, { defaultMetrics: true });
 
   const request = async (token: string | undefined, client = pki.clientA) =>
     mtlsRequest({
@@ -167,22 +151,7 @@ t.test('a live scrape passes promtool and holds every metric the dashboard and a
 t.test(
   'a multi-worker gateway process aggregates its workers in one scrape that passes promtool',
   async (t) => {
-    const pki = await testPki();
-    const key = await createSigningKey('PS256');
-    const jwks = await startJwksServer(pki, [key.publicJwk]);
-    t.teardown(() => jwks.close());
-    const upstream = await startEchoUpstream();
-    t.teardown(() => upstream.close());
-    const dir = mkdtempSync(path.join(tmpdir(), 'fapi-workers-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const configFile = writeConfig(dir, 'gateway.yaml', {
-      ...testGatewayConfigInput(pki, jwks.url, upstream.url),
-      workers: 2,
-    });
-    const gateway = await startGatewayProcess(configFile, {}, t);
-    for (let i = 0; i < 200 && (await fetchText(gateway.adminPort, '/readyz')).status !== 200; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    t.equal((await fetchText(gateway.adminPort, '/readyz')).status, 200, 'ready');
+    const { pki, key, gateway } = await startGatewayProcessFixture(t, { overrides: { workers: 2 } });
 
     const token = await mintAccessToken(key, { thumbprint: pki.clientA.thumbprint });
     const REQUESTS = 8;

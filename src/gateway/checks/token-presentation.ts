@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { reject, type Reject } from '../rejections.js';
 import type { Check, RequestContext } from '../request-context.js';
+import { multipartCarriesToken, parametersCarryToken } from './misplaced-token.js';
 
 /** RFC 6750 §2.1 b64token after the scheme. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -19,10 +20,6 @@ function authorizationHeaderCount(req: IncomingMessage): number {
     if (name.length === 13 && name.toLowerCase() === 'authorization') n++;
   }
   return n;
-}
-
-function queryHasToken(query: string): boolean {
-  return query.includes('access_token') && new URLSearchParams(query).has('access_token');
 }
 
 /** The header part, once the query and body questions are settled. */
@@ -46,13 +43,18 @@ export const tokenPresentationCheck: Check = {
   provides: ['credentials'],
   reportable: true,
   run(ctx) {
-    if (ctx.query !== '' && queryHasToken(ctx.query)) {
+    if (ctx.query !== '' && parametersCarryToken(ctx.query)) {
       return reject('token_in_query', 'access tokens are not accepted in the query string');
     }
     if (authorizationHeaderCount(ctx.req) > 1) {
       return reject('multiple_tokens', 'only one Authorization header may be sent');
     }
-    if (ctx.body !== undefined && new URLSearchParams(ctx.body.toString('latin1')).has('access_token')) {
+    if (
+      ctx.body !== undefined &&
+      (ctx.bodyType === 'multipart'
+        ? multipartCarriesToken(ctx.body)
+        : parametersCarryToken(ctx.body.toString('latin1')))
+    ) {
       return reject('token_in_body', 'access tokens are not accepted in the request body');
     }
     return tokenFromHeader(ctx);

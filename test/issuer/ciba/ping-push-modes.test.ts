@@ -19,6 +19,7 @@ import {
 import { launchPhoneBrowser } from '../../helpers/browser.js';
 import { outcome } from '../../helpers/issuer.js';
 import { fetchText, metricValue } from '../../helpers/metrics-text.js';
+import { testClock } from '../../helpers/clock.js';
 
 let ci: CibaIssuer;
 let browser: Awaited<ReturnType<typeof launchPhoneBrowser>>;
@@ -146,14 +147,20 @@ t.test('push: an endpoint that is down is retried until expiry, then abandoned a
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const down = await startCibaIssuer({ pushUrl: `https://localhost:${port}/down` });
+  // The issuer's clock moves past the expiry once retries are seen, so the browser step has all the time
+  // it needs and the expiry does not race it.
+  const clock = testClock();
+  const down = await startCibaIssuer({
+    pushUrl: `https://localhost:${port}/down`,
+    options: { clock: clock.now },
+  });
   t.teardown(() => down.close());
   const r = await down.backchannel('ciba-push', {
     scope: 'openid',
     login_hint: ALICE.username,
     binding_message: 'PUSH-DOWN',
     client_notification_token: notificationToken(),
-    requested_expiry: '3',
+    requested_expiry: '30',
   });
   t.equal(r.status, 200, outcome(r));
   await decideOnDevice(browser.context, down.issuer.url, {
@@ -169,9 +176,14 @@ t.test('push: an endpoint that is down is retried until expiry, then abandoned a
         result,
       },
     ) ?? 0;
-  const deadline = Date.now() + 15_000;
-  while ((await metric('abandoned')) < 1 && Date.now() < deadline)
-    await new Promise((x) => setTimeout(x, 200));
+  const until = async (condition: () => Promise<boolean>) => {
+    const deadline = Date.now() + 60_000;
+    while (!(await condition()) && Date.now() < deadline) await new Promise((x) => setTimeout(x, 100));
+  };
+  await until(async () => (await metric('failed')) >= 2);
+  t.equal(await metric('abandoned'), 0, 'retried while the request is alive');
+  clock.advance(31_000);
+  await until(async () => (await metric('abandoned')) >= 1);
   t.equal(await metric('abandoned'), 1, 'the delivery was given up at expiry and counted');
   t.ok((await metric('failed')) >= 2, 'failed attempts were retried and counted');
   t.equal(await metric('delivered'), 0);

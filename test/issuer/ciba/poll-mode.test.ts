@@ -12,20 +12,21 @@ import { ALICE, BOB, startCibaIssuer, type CibaIssuer } from '../../helpers/ciba
 import { launchPhoneBrowser } from '../../helpers/browser.js';
 import { startGatewayFixture } from '../../helpers/gateway.js';
 import { outcome } from '../../helpers/issuer.js';
+import { testClock } from '../../helpers/clock.js';
 
 let ci: CibaIssuer;
 let browser: Awaited<ReturnType<typeof launchPhoneBrowser>>;
+/** The issuer's clock: intervals and expiries pass by moving it, not by sleeping. */
+const clock = testClock();
 t.before(async () => {
   // A 2 s interval: the two quick polls below are always within it, even on a loaded machine.
-  ci = await startCibaIssuer({ ciba: { intervalSeconds: 2 } });
+  ci = await startCibaIssuer({ ciba: { intervalSeconds: 2 }, options: { clock: clock.now } });
   browser = await launchPhoneBrowser();
 });
 t.teardown(async () => {
   await browser?.close();
   await ci?.close();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function start(claims: Record<string, unknown> = {}) {
   const r = await ci.backchannel('ciba-poll', {
@@ -81,7 +82,7 @@ t.test(
     t.equal(await page.getByRole('region').count(), 0, 'nothing left to approve');
     await page.close();
 
-    await sleep(7_100); // the slow_down made the interval 2 + 5 s
+    clock.advance(7_100); // the slow_down made the interval 2 + 5 s
     const tokens = await ci.poll('ciba-poll', started.auth_req_id);
     t.equal(tokens.status, 200, outcome(tokens));
     t.equal(tokens.json.token_type, 'Bearer');
@@ -152,7 +153,7 @@ t.test('deny on the device page: access_denied, no tokens', async (t) => {
 t.test('expiry: expired_token, and the device page no longer offers the request', async (t) => {
   const started = await start({ requested_expiry: 2, binding_message: 'SOON-GONE' });
   t.equal(started.expires_in, 2);
-  await sleep(2_100);
+  clock.advance(2_100);
   const r = await ci.poll('ciba-poll', started.auth_req_id);
   t.equal(r.json.error, 'expired_token');
   const page = await deviceSignedIn();
