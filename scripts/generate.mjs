@@ -44,7 +44,13 @@ export const CHART_OWNED_GATEWAY_KEYS = [
   'admin.metricsAuth.bearerTokenFile',
   'admin.metricsAuth.basic.passwordFile',
 ];
-export const CHART_OWNED_ISSUER_KEYS = ['tls.cert', 'tls.key', 'tls.clientCa'];
+export const CHART_OWNED_ISSUER_KEYS = [
+  'tls.cert',
+  'tls.key',
+  'tls.clientCa',
+  'storage.redis.ca',
+  'storage.redis.passwordFile',
+];
 
 function chartValuesJsonSchema() {
   const gateway = jsonSchemaOf(gatewayConfigSchema);

@@ -303,6 +303,36 @@ export const chartValuesSchema = z
         annotations: stringMap('Annotations (e.g. grafana_folder).'),
       })
       .strict(),
+    redis: z
+      .object({
+        existingSecret: name(
+          "Secret with the Redis URL and passwords, for the issuer's storage.type: redis and the gateway's dpop.replayStore.type: redis; the chart does not install Redis (docs/replicas.md).",
+        ),
+        urlKey: secretKey('Key of the redis:// or rediss:// URL.'),
+        caKey: z
+          .string()
+          .regex(/^([-._a-zA-Z0-9]+)?$/, 'must be a Secret data key')
+          .describe('Key of a PEM CA bundle for rediss:// with a private CA; empty: the system CAs.'),
+        issuer: z
+          .object({
+            username: str('ACL user of the issuer; empty: the default user.'),
+            passwordKey: z
+              .string()
+              .regex(/^([-._a-zA-Z0-9]+)?$/, 'must be a Secret data key')
+              .describe("Key of the issuer's password; empty: no password."),
+          })
+          .strict(),
+        gateway: z
+          .object({
+            username: str('ACL user of the gateway; empty: the default user.'),
+            passwordKey: z
+              .string()
+              .regex(/^([-._a-zA-Z0-9]+)?$/, 'must be a Secret data key')
+              .describe("Key of the gateway's password; empty: no password."),
+          })
+          .strict(),
+      })
+      .strict(),
     issuer: z
       .object({
         enabled: bool('Deploy the companion FAPI token issuer.'),

@@ -7,6 +7,7 @@ import { pkiCommand } from './pki-command.js';
 import { demoCommand } from './demo-command.js';
 import { clientAssertionCommand } from './client-assertion-command.js';
 import { cibaRequestCommand } from './ciba-request-command.js';
+import { dpopProofCommand } from './dpop-proof-command.js';
 
 /** Every `fapi-gateway` subcommand, in the order `--help` lists them. */
 export const commands: Command[] = [
@@ -18,4 +19,5 @@ export const commands: Command[] = [
   demoCommand,
   clientAssertionCommand,
   cibaRequestCommand,
+  dpopProofCommand,
 ];

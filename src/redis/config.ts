@@ -35,6 +35,8 @@ const redisUrl = z
     const problem = redisUrlProblem(value);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   })
+  // The same rule for values.schema.json (helm refuses what check-config refuses).
+  .meta({ pattern: '^rediss?://[^/?#@\\s]+(/([0-9]|1[0-5]))?/?$' })
   .describe(`redis://HOST:PORT/DB, or rediss:// for TLS (e.g. ${EXAMPLE}).`);
 
 /** The connection keys; `keyPrefix` defaults differ per component so one Redis can serve both. */

@@ -137,3 +137,38 @@ t.test('access-token validation refuses every forged or invalid token with 401 i
     t.end();
   });
 });
+
+t.test('claims the gateway forwards as headers must be printable ASCII: refused, never a 502', async (t) => {
+  const f = await startGatewayFixture(t);
+  for (const [claim, value] of [
+    ['sub', 'Jürgen Ñandú'],
+    ['sub', '用户-42'],
+    ['sub', 'alice\r\nX-Authenticated-Subject: admin'],
+    ['sub', 'alice\u0000'],
+    ['client_id', 'client\tA'],
+    ['scope', 'accounts\u2028admin'],
+  ] as const) {
+    // Escaped: a raw U+2028 in a test name would break the TAP stream.
+    const shown = JSON.stringify(value).replace(
+      /[^\x20-\x7e]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+    await t.test(`${claim} ${shown}`, async (t) => {
+      const res = await f.request({
+        token: await f.token({ claims: { [claim]: value, scope: claim === 'scope' ? value : 'accounts' } }),
+      });
+      await expectRejection(t, f, res, { status: 401, error: 'invalid_token', reason: 'token_claims' });
+      t.match(res.json().error_description, new RegExp(`"${claim}".*printable ASCII`));
+      t.equal(
+        await f.metric('fapi_gateway_upstream_errors_total', { kind: 'other' }),
+        0,
+        'not blamed on the upstream',
+      );
+    });
+  }
+  await t.test('positive control: printable ASCII with spaces and punctuation passes', async (t) => {
+    const res = await f.request({ token: await f.token({ claims: { sub: 'urn:bank:customer/42 (test)' } }) });
+    t.equal(res.status, 200);
+    t.equal(f.upstream.last()!.headers['x-authenticated-subject'], 'urn:bank:customer/42 (test)');
+  });
+});

@@ -174,6 +174,7 @@ config: /etc/fapi-issuer/config
 tls: /etc/fapi-issuer/tls
 clientCa: /etc/fapi-issuer/client-ca
 signingKeys: /etc/fapi-issuer/signing-keys
+redis: /etc/fapi-issuer/redis
 {{- end }}
 
 {{/* The issuer's configuration file: the user's issuer.config plus the TLS paths the chart owns. */}}
@@ -186,7 +187,32 @@ signingKeys: /etc/fapi-issuer/signing-keys
 {{- $_ := set $tls "key" (printf "%s/%s" $paths.tls $i.tls.keyKey) }}
 {{- $_ := set $tls "clientCa" (printf "%s/%s" $paths.clientCa $i.tls.clientCa.key) }}
 {{- $_ := set $config "tls" $tls }}
+{{- $storage := deepCopy (default (dict) $config.storage) }}
+{{- if and (eq ($storage.type | default "memory") "redis") .Values.redis.existingSecret }}
+{{- $redis := deepCopy (default (dict) $storage.redis) }}
+{{- with .Values.redis.issuer.username }}{{ $_ := set $redis "username" . }}{{ end }}
+{{- with .Values.redis.caKey }}{{ $_ := set $redis "ca" (printf "%s/%s" $paths.redis .) }}{{ end }}
+{{- if $redis }}{{ $_ := set $storage "redis" $redis }}{{ end }}
+{{- $_ := set $config "storage" $storage }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* Environment of a component that connects to Redis: the URL and its password from redis.existingSecret. */}}
+{{- define "fapi-gateway.redisEnv" -}}
+{{- $r := .root.Values.redis }}
+- name: {{ .prefix }}_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.urlKey }}
+{{- with .passwordKey }}
+- name: {{ $.prefix }}_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ . }}
+{{- end }}
 {{- end }}
 
 {{- define "fapi-gateway.issuerAdminPort" -}}

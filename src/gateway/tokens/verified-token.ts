@@ -12,6 +12,17 @@ function stringClaim(payload: Record<string, unknown>, name: string): string | u
 }
 
 /**
+ * client_id, sub and scope are forwarded upstream as header values. RFC 6749 restricts client_id
+ * (VSCHAR) and scope (NQCHAR) to printable ASCII; a `sub` outside it (control characters, non-Latin-1
+ * text) cannot be carried in a header without an encoding the back end would have to know about, so
+ * such a token is refused with its own description rather than mangled or failed upstream.
+ */
+const HEADER_SAFE = /^[\x20-\x7e]*$/;
+export function isHeaderSafe(value: string): boolean {
+  return HEADER_SAFE.test(value);
+}
+
+/**
  * The token's binding from its `cnf` claim: `x5t#S256` (RFC 8705 §3.1) or `jkt` (RFC 9449 §6.1). A
  * certificate confirmation wins when both are present, since the certificate is checked by TLS itself.
  */
@@ -46,6 +57,18 @@ export function verifiedTokenFromPayload(
   const scope = payload.scope ?? '';
   if (typeof scope !== 'string')
     return reject('token_claims', 'the access token\'s claim "scope" is not a string');
+  for (const [claim, value] of [
+    ['client_id', clientId],
+    ['sub', subject],
+    ['scope', scope],
+  ] as const) {
+    if (!isHeaderSafe(value)) {
+      return reject(
+        'token_claims',
+        `the access token's claim "${claim}" has characters that cannot be forwarded in an HTTP header (printable ASCII only)`,
+      );
+    }
+  }
   return {
     clientId,
     subject,

@@ -1,0 +1,93 @@
+/**
+ * The chart and Redis: several issuer replicas only with a shared store, the Redis URL and password
+ * from a Secret into the pod's environment (never into the configuration Secret), a private CA mounted
+ * where the rendered configuration points, and the issuer's configuration accepted by check-config.
+ */
+import t from 'tap';
+import { parse as parseYaml } from 'yaml';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { ISecret } from 'kubernetes-models/v1/Secret';
+import { chartDir, find, helm, renderChart, RELEASE } from '../helpers/helm.js';
+
+const ISSUER = `${RELEASE}-fapi-gateway-issuer`;
+const REDIS_ISSUER = [
+  'issuer.enabled=true',
+  'issuer.replicaCount=3',
+  'issuer.config.storage.type=redis',
+  'redis.existingSecret=fapi-redis',
+];
+
+t.test('the issuer runs several replicas only on Redis, and Redis needs its Secret', async (t) => {
+  const refusals: [string, string[], RegExp][] = [
+    [
+      'three in-memory issuers',
+      ['issuer.enabled=true', 'issuer.replicaCount=3'],
+      /issuer\.replicaCount > 1 needs issuer\.config\.storage\.type: redis/,
+    ],
+    [
+      'Redis storage without a Secret',
+      ['issuer.enabled=true', 'issuer.config.storage.type=redis'],
+      /issuer\.config\.storage\.type: redis needs redis\.existingSecret/,
+    ],
+    [
+      'a CA path the chart owns',
+      [...REDIS_ISSUER, 'issuer.config.storage.redis.url=redis://r', 'issuer.config.storage.redis.ca=/x.pem'],
+      /storage\/redis|additional properties 'ca'/,
+    ],
+    [
+      'a Redis URL that is not one',
+      ['issuer.enabled=true', 'issuer.config.storage.type=redis', 'issuer.config.storage.redis.url=http://r'],
+      /storage\/redis\/url|pattern/,
+    ],
+  ];
+  for (const [what, set, expected] of refusals) {
+    const h = await helm(['template', RELEASE, chartDir, ...set.flatMap((s) => ['--set', s])]);
+    t.not(h.code, 0, `${what}: refused`);
+    t.match(h.stderr, expected, what);
+  }
+});
+
+t.test(
+  'URL and password come from the Secret; a private CA is mounted where the config points',
+  async (t) => {
+    const manifests = await renderChart(
+      [],
+      [...REDIS_ISSUER, 'redis.caKey=ca.crt', 'redis.issuer.username=fapi-issuer'],
+    );
+    const deployment = find(manifests, 'Deployment', ISSUER) as unknown as IDeployment;
+    t.equal(deployment.spec!.replicas, 3);
+    const pod = deployment.spec!.template.spec!;
+    const container = pod.containers[0]!;
+    t.same(
+      container.env?.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name, e.valueFrom?.secretKeyRef?.key]),
+      [
+        ['FAPI_ISSUER_STORAGE_REDIS_URL', 'fapi-redis', 'url'],
+        ['FAPI_ISSUER_STORAGE_REDIS_PASSWORD', 'fapi-redis', 'issuer-password'],
+      ],
+    );
+    const mount = container.volumeMounts!.find((m) => m.name === 'redis-ca');
+    t.equal(mount?.mountPath, '/etc/fapi-issuer/redis');
+    t.same(pod.volumes!.find((v) => v.name === 'redis-ca')?.secret?.items, [
+      { key: 'ca.crt', path: 'ca.crt' },
+    ]);
+
+    const secret = find(manifests, 'Secret', ISSUER) as unknown as ISecret;
+    const text = secret.stringData!['issuer.yaml']!;
+    const config = parseYaml(text) as { storage: Record<string, unknown> };
+    t.same(config.storage, {
+      type: 'redis',
+      redis: { username: 'fapi-issuer', ca: '/etc/fapi-issuer/redis/ca.crt' },
+    });
+    t.notMatch(text, /password|redis:\/\//, 'no URL or password in the configuration Secret');
+  },
+);
+
+t.test('without a CA or a password key, nothing is mounted and no password is set', async (t) => {
+  const manifests = await renderChart([], [...REDIS_ISSUER, 'redis.issuer.passwordKey=']);
+  const pod = (find(manifests, 'Deployment', ISSUER) as unknown as IDeployment).spec!.template.spec!;
+  t.same(
+    pod.containers[0]!.env?.map((e) => e.name),
+    ['FAPI_ISSUER_STORAGE_REDIS_URL'],
+  );
+  t.notOk(pod.volumes!.some((v) => v.name === 'redis-ca'));
+});
