@@ -64,6 +64,8 @@ t.test('each refusal has its reason', (t) => {
     ['cnf without a known member', good({ cnf: { jwk: {} } }), 'binding_missing'],
     ['cnf x5t#S256 not a string', good({ cnf: { 'x5t#S256': 7 } }), 'binding_missing'],
     ['cnf with two bindings', good({ cnf: { 'x5t#S256': 'a', jkt: 'b' } }), 'token_claims'],
+    ['sub not a header value', good({ sub: 'alice\r\nX-Authenticated-Subject: admin' }), 'token_claims'],
+    ['client_id not a header value', good({ client_id: 'Jürgen' }), 'token_claims'],
   ];
   for (const [name, doc, reason] of cases) {
     const v = interpretIntrospection(JSON.parse(JSON.stringify(doc)), POLICY, NOW);
