@@ -225,6 +225,13 @@ export const gatewayConfigSchema = z
           .max(86400)
           .default(300)
           .describe('TLS session resumption lifetime.'),
+        handshakeTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(120000)
+          .default(10000)
+          .describe('A TLS handshake not finished in time is closed and counted (reason handshake_timeout).'),
       })
       .strict(),
     upstream: z
@@ -355,9 +362,32 @@ export const gatewayConfigSchema = z
           .describe(
             'All form bodies being read by one process together (beyond -> 503 body_buffer_full): bounds memory spent before authentication.',
           ),
+        maxConnections: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000000)
+          .default(4096)
+          .describe(
+            'Open client connections per process, TLS handshakes included; more are closed on accept and counted (0: no cap).',
+          ),
+        clientCertificateBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(65536)
+          .default(5120)
+          .describe(
+            'Largest client certificate (DER) accepted; larger ones fail the handshake (reason certificate_too_large).',
+          ),
       })
       .strict()
-      .default({ formBodyBytes: 1024 * 1024, bufferedBodyBytes: 32 * 1024 * 1024 })
+      .default({
+        formBodyBytes: 1024 * 1024,
+        bufferedBodyBytes: 32 * 1024 * 1024,
+        maxConnections: 4096,
+        clientCertificateBytes: 5120,
+      })
       .describe('Request limits.'),
     workers: z
       .union([z.literal('auto'), z.number().int().min(1).max(256)])

@@ -9,21 +9,15 @@ import { ALL_REJECTION_REASONS, type RejectionReason } from './rejections.js';
 
 export type Outcome = 'forwarded' | 'rejected' | 'upstream_error';
 export type UpstreamErrorKind = 'refused' | 'timeout' | 'reset' | 'invalid_response' | 'other';
-export type HandshakeFailureReason =
-  'no_certificate' | 'untrusted_certificate' | 'protocol_version' | 'cipher' | 'other';
+import { HANDSHAKE_FAILURE_REASONS } from '../tls/handshake-failures.js';
+export { HANDSHAKE_FAILURE_REASONS };
+export type { HandshakeFailureReason } from '../tls/handshake-failures.js';
 
 export const UPSTREAM_ERROR_KINDS: UpstreamErrorKind[] = [
   'refused',
   'timeout',
   'reset',
   'invalid_response',
-  'other',
-];
-export const HANDSHAKE_FAILURE_REASONS: HandshakeFailureReason[] = [
-  'no_certificate',
-  'untrusted_certificate',
-  'protocol_version',
-  'cipher',
   'other',
 ];
 const OUTCOMES: Outcome[] = ['forwarded', 'rejected', 'upstream_error'];
@@ -73,6 +67,7 @@ export class GatewayMetrics {
   readonly jwksFetches: Counter<'result'>;
   readonly tlsHandshakeFailures: Counter<'reason'>;
   readonly openConnections: Gauge;
+  readonly connectionsRefused: Counter;
   readonly certificateExpiry: Gauge<'kind' | 'subject'>;
   readonly configReloads: Counter<'kind' | 'result'>;
   readonly tokenCacheHits: Counter;
@@ -152,6 +147,11 @@ export class GatewayMetrics {
     this.openConnections = new Gauge({
       name: 'fapi_gateway_open_connections',
       help: 'Open client TLS connections.',
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'fapi_gateway_connections_refused_total',
+      help: 'Connections closed on accept because limits.maxConnections were already open in the process.',
       registers,
     });
     this.certificateExpiry = new Gauge({

@@ -262,14 +262,25 @@ export async function startGateway(
     );
   };
 
-  const listener = createListener(tlsMaterial, config.tls.sessionTimeoutSeconds, onRequest, {
-    onHandshakeFailure: (reason, err) => {
-      metrics.tlsHandshakeFailures.labels(reason).inc();
-      logger.debug({ event: 'tls_handshake_failed', reason, err: err.message }, 'TLS handshake refused');
+  const listener = createListener(
+    tlsMaterial,
+    {
+      sessionTimeoutSeconds: config.tls.sessionTimeoutSeconds,
+      handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+      maxConnections: config.limits.maxConnections,
+      clientCertificateMaxBytes: config.limits.clientCertificateBytes,
     },
-    onConnectionOpened: () => metrics.openConnections.inc(),
-    onConnectionClosed: () => metrics.openConnections.dec(),
-  });
+    onRequest,
+    {
+      onHandshakeFailure: (reason, detail) => {
+        metrics.tlsHandshakeFailures.labels(reason).inc();
+        logger.debug({ event: 'tls_handshake_failed', reason, err: detail }, 'TLS handshake refused');
+      },
+      onConnectionRefused: () => metrics.connectionsRefused.inc(),
+      onConnectionOpened: () => metrics.openConnections.inc(),
+      onConnectionClosed: () => metrics.openConnections.dec(),
+    },
+  );
 
   // Requests the HTTP parser refuses never reach onRequest; they still get a FAPI-shaped answer.
   listener.on('clientError', (err: NodeJS.ErrnoException, socket) => {

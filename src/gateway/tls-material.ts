@@ -9,6 +9,7 @@ import { createSecureContext } from 'node:tls';
 import type { GatewayConfig } from './config.js';
 import type { TlsMaterial } from './listener.js';
 import { StartupError } from './startup-error.js';
+import { serverKeyKind, TlsPolicyError } from '../tls/policy.js';
 
 export interface CertificateExpiry {
   kind: 'server' | 'client_ca';
@@ -70,6 +71,13 @@ export function readTlsMaterial(tls: GatewayConfig['tls']): LoadedTlsMaterial {
       'tls.key',
       `${tls.key} is not a readable private key (${(err as Error).message})`,
     );
+  }
+  try {
+    serverKeyKind(key);
+  } catch (err) {
+    if (err instanceof TlsPolicyError)
+      throw new TlsMaterialError('tls.key', `${tls.key} holds ${err.problem}`);
+    throw err;
   }
   if (!chain[0]!.checkPrivateKey(key)) {
     throw new TlsMaterialError('tls.key', `${tls.key} does not match the certificate in ${tls.cert}`);

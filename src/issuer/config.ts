@@ -229,8 +229,30 @@ export const issuerConfigSchema = z
         cert: filePath('Server certificate chain (PEM).'),
         key: filePath('Server private key (PEM).'),
         clientCa: filePath('PEM bundle of CAs trusted for tls_client_auth client certificates.'),
+        handshakeTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(120000)
+          .default(10000)
+          .describe('A TLS handshake not finished in time is closed and counted (reason handshake_timeout).'),
       })
       .strict(),
+    limits: z
+      .object({
+        maxConnections: z
+          .number()
+          .int()
+          .min(0)
+          .max(1000000)
+          .default(4096)
+          .describe(
+            'Open client connections per listener, TLS handshakes included; more are closed on accept and counted (0: no cap).',
+          ),
+      })
+      .strict()
+      .default({ maxConnections: 4096 })
+      .describe('Connection limits.'),
     signingKeys: z
       .array(
         z

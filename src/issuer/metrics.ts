@@ -17,6 +17,7 @@ export interface IssuerMetrics {
   introspections: Counter<'active'>;
   ready: Gauge;
   tlsHandshakeFailures: Counter<'listener' | 'reason'>;
+  connectionsRefused: Counter<'listener'>;
 }
 
 export function createIssuerMetrics(): IssuerMetrics {
@@ -73,8 +74,14 @@ export function createIssuerMetrics(): IssuerMetrics {
     ready: new Gauge({ name: 'fapi_issuer_ready', help: '1 when /readyz answers 200.', registers }),
     tlsHandshakeFailures: new Counter({
       name: 'fapi_issuer_tls_handshake_failures_total',
-      help: 'Failed TLS handshakes, by listener (main|mtls) and reason (protocol_version|cipher|other).',
+      help: 'Failed TLS handshakes and refused client certificates, by listener (main|mtls) and reason.',
       labelNames: ['listener', 'reason'],
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'fapi_issuer_connections_refused_total',
+      help: 'Connections closed on accept because limits.maxConnections were already open, by listener.',
+      labelNames: ['listener'],
       registers,
     }),
   };

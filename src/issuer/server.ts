@@ -32,7 +32,7 @@ import { renderOAuthError } from './steps/render-error.js';
 import { createMemoryStorage } from './storage/memory-store.js';
 import type { IssuerStorage } from './storage/store.js';
 import { presentedCertificate } from './tls/client-certificate.js';
-import { issuerTlsOptions } from './tls/server-options.js';
+import { guardIssuerListener, issuerTlsOptions } from './tls/server-options.js';
 import { listenOn } from '../net/listen.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { connectIssuerRedis } from './redis-connection.js';
@@ -41,8 +41,11 @@ export interface IssuerOptions {
   /** Named in configuration errors. */
   configFile?: string;
   logger?: Logger;
-  /** Storage to use instead of the one `storage.type` selects. */
-  storage?: IssuerStorage;
+  /**
+   * Builds the storage instead of the one `storage.type` selects (with the issuer's clock in unix ms),
+   * e.g. a store shared with another issuer in a test.
+   */
+  storage?: (config: IssuerConfig, clock: () => number) => IssuerStorage;
   /**
    * A Redis connection to use instead of the one `storage.redis` opens (closed with the issuer); with it,
    * CIBA ping/push deliveries are queued in Redis.
@@ -84,19 +87,13 @@ function closeServer(server: http.Server): Promise<void> {
   });
 }
 
-function hardenServer(server: http.Server): void {
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
-}
-
 export async function startIssuer(config: IssuerConfig, options: IssuerOptions = {}): Promise<RunningIssuer> {
   const prepared = prepareIssuer(config, { configFile: options.configFile, fetch: options.fetch });
   const log = options.logger ?? pino({ level: config.logging.level, base: { component: 'issuer' } });
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
   const redis = options.redis ?? connectIssuerRedis(config, metrics, log);
-  const storage = options.storage ?? createMemoryStorage({ clients: config.clients, clock });
+  const storage = options.storage?.(config, clock) ?? createMemoryStorage({ clients: config.clients, clock });
   const router = createRouter(
     endpoints.map((e) => (e.configuredPath ? { ...e, path: e.configuredPath(config) } : e)),
   );
@@ -112,22 +109,14 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     void answer(runtime, listener, req, res);
   };
 
-  const main = https.createServer(issuerTlsOptions(config.tls, !separateMtls), serve('main'));
-  const mtls = separateMtls
-    ? https.createServer(issuerTlsOptions(config.tls, true), serve('mtls'))
-    : undefined;
+  const main = https.createServer(issuerTlsOptions(config, !separateMtls), serve('main'));
+  const mtls = separateMtls ? https.createServer(issuerTlsOptions(config, true), serve('mtls')) : undefined;
   const admin = config.admin ? createAdminServer(metrics, () => storage.healthy()) : undefined;
   for (const [name, s] of [
     ['main', main],
     ['mtls', mtls],
   ] as const) {
-    if (!s) continue;
-    hardenServer(s);
-    s.on('tlsClientError', (err: NodeJS.ErrnoException) => {
-      const reason = handshakeFailureReason(err);
-      metrics.tlsHandshakeFailures.inc({ listener: name, reason });
-      log.debug({ listener: name, reason, code: err.code }, 'TLS handshake failed');
-    });
+    if (s) guardIssuerListener(s, name, s === mtls || !separateMtls, config, metrics, log);
   }
   const servers = [main, mtls, admin].filter((s): s is http.Server => s !== undefined);
 
@@ -258,15 +247,6 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       Number(process.hrtime.bigint() - started) / 1e9,
     );
   }
-}
-
-/** Closed set of reasons for the handshake-failure metric (FAPI TLS policy refusals first). */
-function handshakeFailureReason(err: NodeJS.ErrnoException): 'protocol_version' | 'cipher' | 'other' {
-  const code = `${err.code ?? ''} ${err.message}`;
-  if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|WRONG_VERSION|unsupported protocol/i.test(code))
-    return 'protocol_version';
-  if (/NO_SHARED_CIPHER|no shared cipher|NO_CIPHERS/i.test(code)) return 'cipher';
-  return 'other';
 }
 
 function writeReply(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {

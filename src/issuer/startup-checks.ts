@@ -19,6 +19,7 @@ import {
 import { loadClientKeys, type ClientKeys } from './keys/client-keys.js';
 import { algorithmsForKey, secretEntropyBits } from './keys/key-strength.js';
 import { loadSigningKeys, type SigningKeySet } from './keys/signing-keys.js';
+import { serverKeyKind, TlsPolicyError } from '../tls/policy.js';
 import { readNonceSecret } from './steps/dpop-proof.js';
 import { MIN_NONCE_SECRET_BYTES } from '../dpop/index.js';
 
@@ -31,6 +32,11 @@ export interface PreparedIssuer {
 export const MIN_SECRET_BITS = 256;
 
 function checkTls(config: IssuerConfig, problems: ConfigProblem[]): void {
+  try {
+    serverKeyKind(readFileSync(config.tls.key));
+  } catch (err) {
+    if (err instanceof TlsPolicyError) problems.push({ path: 'tls.key', message: err.problem });
+  }
   try {
     createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) });
   } catch (err) {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { normalisePath, matchRoute, compileRoutes } from '../../src/gateway/routes.js';
 import { isImfFixdate, isUuid } from '../../src/gateway/checks/fapi-headers.js';
-import { classifyHandshakeFailure } from '../../src/gateway/listener.js';
+import { classifyHandshakeFailure } from '../../src/tls/handshake-failures.js';
 import { TokenError } from 'fast-jwt';
 import { claimsProblem, rejectionForVerifyError } from '../../src/gateway/tokens/jwt-claims.js';
 import { verifiedTokenFromPayload } from '../../src/gateway/tokens/verified-token.js';

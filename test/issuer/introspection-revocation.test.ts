@@ -244,7 +244,7 @@ t.test('refresh tokens: introspectable by their client only; revoking one revoke
       scope: 'accounts',
       grantType: 'authorization_code',
     },
-    3600,
+    rt.clock.nowMs() + 3600_000,
   );
   const refresh = await issueRefreshToken(rt, {
     grantId: 'g-test',

@@ -110,6 +110,7 @@ function redisGated(memory: IssuerStorage, redis: RedisConnection): IssuerStorag
     clients: memory.clients,
     state: gate('state', memory.state),
     replay: gate('replay', memory.replay),
+    counters: gate('counters', memory.counters),
     grants: gate('grants', memory.grants),
     refreshTokens: gate('refresh', memory.refreshTokens),
     accessTokens: gate('access', memory.accessTokens),
@@ -147,7 +148,7 @@ t.test(
         allClients: () => Promise.resolve(clients),
       },
     };
-    const ti = await startCodeFlowIssuer({ options: { storage } });
+    const ti = await startCodeFlowIssuer({ options: { storage: () => storage } });
     t.teardown(() => ti.close());
     clients = ti.config.clients;
     const adminPort = ti.issuer.adminPort!;

@@ -101,8 +101,8 @@ export function authorizationContextOf(runtime: IssuerRuntime): AuthorizationCon
     clientKeys: (client) => runtime.clientKeys.get(client.clientId)?.resolver ?? NO_KEYS,
     signer: runtimeSigner(runtime),
     users: endUsersOf(runtime),
-    sessions: stateBrowserSessions(runtime.storage.state),
-    store: stateAuthorizationStore(runtime.storage.state, {
+    sessions: stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs()),
+    store: stateAuthorizationStore(runtime.storage.state, runtime.storage.counters, {
       nowSeconds: () => runtime.clock.nowSeconds(),
       consentTtlSeconds: 365 * 86400,
     }),

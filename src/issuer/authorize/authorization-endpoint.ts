@@ -103,7 +103,6 @@ export async function authorize(
     request: request.value,
     target: target.value,
     expiresAt: ctx.now() + ctx.lifetimes.interactionSeconds,
-    failedLogins: 0,
   };
   await ctx.store.saveInteraction(interaction);
   const page = await continueInteraction(ctx, interaction, session, 'authorize');

@@ -4,8 +4,15 @@
  * and remembered consent. Every record expires; pushed requests and codes are single use. Behind an
  * interface so a shared store (Redis) can replace the in-memory default for several issuer replicas.
  */
-import { tokenKey, type Json, type StateStore } from '../storage/store.js';
-import type { AuthorizationRequest, ResponseTarget } from './authorization-request.js';
+import { z } from 'zod';
+import { recordKind, recordSchema } from '../storage/records.js';
+import { tokenKey, type CounterStore, type StateStore } from '../storage/store.js';
+import {
+  ALL_RESPONSE_MODES,
+  type AuthorizationRequest,
+  type ResponseTarget,
+} from './authorization-request.js';
+import { claimsRequestSchema, type AcrRequirement } from './claims-request.js';
 
 export interface PushedRequest {
   clientId: string;
@@ -22,7 +29,6 @@ export interface Interaction {
   request: AuthorizationRequest;
   target: ResponseTarget;
   expiresAt: number;
-  failedLogins: number;
 }
 
 /** What an authorization code stands for (RFC 6749 §4.1.2: bound to client, redirect_uri, PKCE). */
@@ -51,13 +57,103 @@ export interface CodeRedemption {
   firstUse: boolean;
 }
 
+const unixSeconds = z.number().int().nonnegative();
+const responseMode = z.enum(ALL_RESPONSE_MODES as [ResponseTarget['responseMode']]);
+
+const targetSchema = recordSchema<ResponseTarget>({
+  clientId: z.string(),
+  redirectUri: z.string(),
+  responseMode,
+  state: z.string().optional(),
+  jarmAlg: z.enum(['PS256', 'ES256']),
+});
+
+const requestSchema = recordSchema<AuthorizationRequest>({
+  clientId: z.string(),
+  redirectUri: z.string(),
+  responseType: z.enum(['code', 'code id_token']),
+  responseMode,
+  scopes: z.array(z.string()),
+  state: z.string().optional(),
+  nonce: z.string().optional(),
+  codeChallenge: z.string(),
+  claims: claimsRequestSchema.optional(),
+  acr: recordSchema<AcrRequirement>({
+    essential: z.boolean(),
+    values: z.array(z.string()).optional(),
+  }).optional(),
+  prompt: z.array(z.string()),
+  maxAge: z.number().int().nonnegative().optional(),
+  loginHint: z.string().optional(),
+  dpopJkt: z.string().optional(),
+});
+
+const pushedKind = recordKind<PushedRequest>(
+  'par',
+  recordSchema<PushedRequest>({
+    clientId: z.string(),
+    parameters: z.record(z.string(), z.unknown()),
+    expiresAt: unixSeconds,
+  }),
+);
+
+const interactionKind = recordKind<Interaction>(
+  'interaction',
+  recordSchema<Interaction>({
+    id: z.string(),
+    sessionId: z.string(),
+    request: requestSchema,
+    target: targetSchema,
+    expiresAt: unixSeconds,
+  }),
+);
+
+interface StoredCode {
+  grant: CodeGrant;
+  used: boolean;
+}
+
+const codeKind = recordKind<StoredCode>(
+  'code',
+  recordSchema<StoredCode>({
+    grant: recordSchema<CodeGrant>({
+      grantId: z.string(),
+      clientId: z.string(),
+      redirectUri: z.string(),
+      codeChallenge: z.string(),
+      scopes: z.array(z.string()),
+      sub: z.string(),
+      authTime: unixSeconds,
+      acr: z.string().optional(),
+      amr: z.array(z.string()).optional(),
+      nonce: z.string().optional(),
+      claims: claimsRequestSchema.optional(),
+      dpopJkt: z.string().optional(),
+      expiresAt: unixSeconds,
+    }),
+    used: z.boolean(),
+  }),
+);
+
+const consentKind = recordKind<true>('consent', z.literal(true));
+
 export interface AuthorizationStore {
   savePushedRequest(requestUri: string, request: PushedRequest): Promise<void>;
   /** Returns and deletes (single use, RFC 9126 §4). */
   takePushedRequest(requestUri: string): Promise<PushedRequest | undefined>;
+  /** Stores a new interaction (its id is fresh and random). */
   saveInteraction(interaction: Interaction): Promise<void>;
-  getInteraction(id: string): Promise<Interaction | undefined>;
+  getInteraction(id: string): Promise<{ interaction: Interaction; version: number } | undefined>;
+  /**
+   * Replaces the interaction read at `version` (sign-in moves it to the new session); false when it
+   * changed or ended since, so two concurrent sign-ins cannot both continue it.
+   */
+  replaceInteraction(interaction: Interaction, version: number): Promise<boolean>;
+  /** Returns and deletes: of concurrent form posts exactly one continues the interaction to its end. */
+  takeInteraction(id: string): Promise<Interaction | undefined>;
   deleteInteraction(id: string): Promise<void>;
+  /** Counts one sign-in attempt for the interaction; resolves the attempt's number (1, 2, ...). */
+  countSignInAttempt(interaction: Interaction): Promise<number>;
   saveCode(code: string, grant: CodeGrant): Promise<void>;
   /** The code's record without changing it (used: already redeemed). */
   findCode(code: string): Promise<{ grant: CodeGrant; used: boolean } | undefined>;
@@ -70,18 +166,11 @@ export interface AuthorizationStore {
   hasConsent(sub: string, clientId: string, scopes: readonly string[]): Promise<boolean>;
 }
 
-const KIND = { pushed: 'par', interaction: 'interaction', code: 'code', consent: 'consent' } as const;
-
 /** Redeemed codes stay known this long, so a late replay still revokes what the first use produced. */
 export const REDEEMED_CODE_MEMORY_SECONDS = 3600;
 
 export function consentKey(sub: string, clientId: string, scopes: readonly string[]): string {
   return tokenKey(JSON.stringify([sub, clientId, [...new Set(scopes)].sort()]));
-}
-
-interface StoredCode {
-  grant: CodeGrant;
-  used: boolean;
 }
 
 /**
@@ -90,66 +179,68 @@ interface StoredCode {
  */
 export function stateAuthorizationStore(
   state: StateStore,
+  counters: CounterStore,
   opts: { nowSeconds: () => number; consentTtlSeconds: number },
 ): AuthorizationStore {
-  const ttl = (expiresAt: number) => Math.max(1, expiresAt - opts.nowSeconds());
+  const ms = (unixSeconds: number) => unixSeconds * 1000;
   return {
     async savePushedRequest(requestUri, request) {
-      await state.create(
-        KIND.pushed,
-        tokenKey(requestUri),
-        request as unknown as Json,
-        ttl(request.expiresAt),
-      );
+      if (!(await state.create(pushedKind, tokenKey(requestUri), request, ms(request.expiresAt))))
+        throw new Error('request_uri collision (random source broken?)');
     },
     takePushedRequest(requestUri) {
-      return state.consume<Json>(KIND.pushed, tokenKey(requestUri)) as Promise<PushedRequest | undefined>;
+      return state.consume(pushedKind, tokenKey(requestUri));
     },
     async saveInteraction(interaction) {
-      await state.delete(KIND.interaction, interaction.id);
-      await state.create(
-        KIND.interaction,
-        interaction.id,
-        interaction as unknown as Json,
-        ttl(interaction.expiresAt),
-      );
+      if (!(await state.create(interactionKind, interaction.id, interaction, ms(interaction.expiresAt))))
+        throw new Error('interaction id collision (random source broken?)');
     },
-    getInteraction(id) {
-      return state.get<Json>(KIND.interaction, id) as Promise<Interaction | undefined>;
+    async getInteraction(id) {
+      const stored = await state.get(interactionKind, id);
+      return stored && { interaction: stored.value, version: stored.version };
+    },
+    replaceInteraction(interaction, version) {
+      return state.compareAndSet(interactionKind, interaction.id, version, interaction);
+    },
+    takeInteraction(id) {
+      return state.consume(interactionKind, id);
     },
     deleteInteraction(id) {
-      return state.delete(KIND.interaction, id);
+      return state.delete(interactionKind, id);
+    },
+    countSignInAttempt(interaction) {
+      return counters.increment('sign-in-attempts', interaction.id, ms(interaction.expiresAt));
     },
     async saveCode(code, grant) {
-      const stored: StoredCode = { grant, used: false };
-      await state.create(KIND.code, tokenKey(code), stored as unknown as Json, ttl(grant.expiresAt));
+      if (!(await state.create(codeKind, tokenKey(code), { grant, used: false }, ms(grant.expiresAt))))
+        throw new Error('authorization code collision (random source broken?)');
     },
-    findCode(code) {
-      return state.get<Json>(KIND.code, tokenKey(code)) as Promise<
-        { grant: CodeGrant; used: boolean } | undefined
-      >;
+    async findCode(code) {
+      return (await state.get(codeKind, tokenKey(code)))?.value;
     },
     async redeemCode(code) {
-      let firstUse = false;
-      const after = (await state.update<Json>(KIND.code, tokenKey(code), (current) => {
-        firstUse = false;
-        const stored = current as unknown as StoredCode;
-        if (stored.used) return undefined;
-        firstUse = true;
-        return {
-          value: { ...stored, used: true } as unknown as Json,
-          ttlSeconds: REDEEMED_CODE_MEMORY_SECONDS,
-        };
-      })) as unknown as StoredCode | undefined;
-      return after ? { grant: after.grant, firstUse } : undefined;
+      const id = tokenKey(code);
+      // A compare-and-set on the version read: of concurrent redemptions exactly one flips `used`.
+      for (;;) {
+        const stored = await state.get(codeKind, id);
+        if (!stored) return undefined;
+        if (stored.value.used) return { grant: stored.value.grant, firstUse: false };
+        const redeemed: StoredCode = { grant: stored.value.grant, used: true };
+        const expiresAtMs = ms(opts.nowSeconds() + REDEEMED_CODE_MEMORY_SECONDS);
+        if (await state.compareAndSet(codeKind, id, stored.version, redeemed, expiresAtMs))
+          return { grant: stored.value.grant, firstUse: true };
+      }
     },
     async rememberConsent(sub, clientId, scopes) {
-      const key = consentKey(sub, clientId, scopes);
-      await state.delete(KIND.consent, key);
-      await state.create(KIND.consent, key, true, opts.consentTtlSeconds);
+      await state.put(
+        consentKind,
+        consentKey(sub, clientId, scopes),
+        true,
+        ms(opts.nowSeconds() + opts.consentTtlSeconds),
+      );
     },
     async hasConsent(sub, clientId, scopes) {
-      return (await state.get<Json>(KIND.consent, consentKey(sub, clientId, scopes))) === true;
+      return (await state.get(consentKind, consentKey(sub, clientId, scopes)))?.value === true;
     },
   };
 }

@@ -4,6 +4,8 @@
  * cannot satisfy ends the flow with `access_denied` (the seed talk's "Essential ACR Claim"); a voluntary
  * one (or `acr_values`) only asks.
  */
+import { z } from 'zod';
+import { recordSchema } from '../storage/record-schema.js';
 import { accept, refuse, type Checked } from './authorization-error.js';
 
 export interface ClaimRequirement {
@@ -16,6 +18,18 @@ export interface ClaimsRequest {
   id_token?: Record<string, ClaimRequirement | null>;
   userinfo?: Record<string, ClaimRequirement | null>;
 }
+
+const claimRequirementSchema = recordSchema<ClaimRequirement>({
+  essential: z.boolean().optional(),
+  value: z.string().optional(),
+  values: z.array(z.string()).optional(),
+});
+
+/** The stored form of a parsed claims request (what `parseClaimsRequest` produces). */
+export const claimsRequestSchema = recordSchema<ClaimsRequest>({
+  id_token: z.record(z.string(), claimRequirementSchema.nullable()).optional(),
+  userinfo: z.record(z.string(), claimRequirementSchema.nullable()).optional(),
+});
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

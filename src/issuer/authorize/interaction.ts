@@ -113,7 +113,8 @@ export async function continueInteraction(
       formTargets: formTargets(interaction),
     });
   }
-  await ctx.store.deleteInteraction(interaction.id);
+  // Only the request that ends the interaction issues its code (concurrent posts of one form).
+  if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage();
   return codeToClient(ctx, request, target, auth, acr.value, endpoint);
 }
 
@@ -127,12 +128,19 @@ function stalePage(description: string, status = 400): PageResponse {
   return renderErrorPage({ status, error: 'invalid_request', description });
 }
 
+function alreadyCompletedPage(): PageResponse {
+  return stalePage(
+    'This sign-in request has expired or was already completed. Return to the application and start again.',
+  );
+}
+
 /** The checks every interaction form post passes: same origin, known session, its CSRF token, its interaction. */
 async function interactionOfPost(
   ctx: AuthorizationContext,
   post: FormPost,
 ): Promise<
-  { ok: true; session: BrowserSession; interaction: Interaction } | { ok: false; page: PageResponse }
+  | { ok: true; session: BrowserSession; interaction: Interaction; version: number }
+  | { ok: false; page: PageResponse }
 > {
   if (!sameOriginFormPost(post.headers, new URL(ctx.issuer).origin))
     return { ok: false, page: stalePage('This form was not submitted from the sign-in page.', 403) };
@@ -150,15 +158,11 @@ async function interactionOfPost(
       page: stalePage('This form has expired. Return to the application and start again.', 403),
     };
   const id = post.form['interaction'];
-  const interaction = id !== undefined ? await ctx.store.getInteraction(id) : undefined;
+  const stored = id !== undefined ? await ctx.store.getInteraction(id) : undefined;
+  const interaction = stored?.interaction;
   if (!interaction || interaction.sessionId !== session.id || interaction.expiresAt < ctx.now())
-    return {
-      ok: false,
-      page: stalePage(
-        'This sign-in request has expired or was already completed. Return to the application and start again.',
-      ),
-    };
-  return { ok: true, session, interaction };
+    return { ok: false, page: alreadyCompletedPage() };
+  return { ok: true, session, interaction, version: stored.version };
 }
 
 export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Promise<PageResponse> {
@@ -167,12 +171,15 @@ export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Pr
   const { interaction } = checked;
   const username = post.form['username'] ?? '';
   const password = post.form['password'] ?? '';
+  // The attempt is counted before the password is checked, so concurrent posts cannot try more
+  // passwords than the limit allows; an attempt past the limit is not checked at all.
+  const attempt = await ctx.store.countSignInAttempt(interaction);
+  if (attempt > ctx.maxFailedLogins) return alreadyCompletedPage();
   const user =
     username !== '' && password !== '' ? await ctx.users.authenticate(username, password) : undefined;
   if (!user) {
-    interaction.failedLogins += 1;
-    if (interaction.failedLogins >= ctx.maxFailedLogins) {
-      await ctx.store.deleteInteraction(interaction.id);
+    if (attempt >= ctx.maxFailedLogins) {
+      if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage();
       return errorToClient(
         ctx,
         interaction.target,
@@ -180,7 +187,6 @@ export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Pr
         'login',
       );
     }
-    await ctx.store.saveInteraction(interaction);
     ctx.outcome('login', interaction.request.clientId, 'login_failed');
     return loginPage(ctx, interaction, checked.session, {
       errorMessage: 'The username or password is not correct.',
@@ -193,9 +199,9 @@ export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Pr
     ...(user.acr !== undefined ? { acr: user.acr } : {}),
     amr: ['pwd'],
   });
-  interaction.sessionId = session.id;
-  await ctx.store.saveInteraction(interaction);
-  const page = await continueInteraction(ctx, interaction, session, 'login', true);
+  const moved: Interaction = { ...interaction, sessionId: session.id };
+  if (!(await ctx.store.replaceInteraction(moved, checked.version))) return alreadyCompletedPage();
+  const page = await continueInteraction(ctx, moved, session, 'login', true);
   return withHeaders(page, { 'Set-Cookie': sessionCookie(session.id, ctx.lifetimes.sessionSeconds) });
 }
 
@@ -207,7 +213,8 @@ export async function submitConsent(ctx: AuthorizationContext, post: FormPost): 
   if (!auth) return stalePage('You are not signed in. Return to the application and start again.');
   const decision = post.form['decision'];
   if (decision !== 'approve' && decision !== 'deny') return stalePage('Choose Approve or Deny.');
-  await ctx.store.deleteInteraction(interaction.id);
+  // One decision per interaction: of concurrent posts exactly one takes it (and may issue a code).
+  if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage();
   if (decision === 'deny')
     return errorToClient(
       ctx,

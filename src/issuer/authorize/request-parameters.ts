@@ -58,8 +58,10 @@ export async function signedAuthorizationParameters(
   // A request object is for one authorization request: a replayed one (same jti) is refused.
   const { jti, exp } = decodeJwt(jwt);
   if (typeof jti === 'string') {
-    const ttl = Math.max(1, (exp ?? ctx.now()) - ctx.now() + ctx.clockSkewSeconds);
-    if (!(await ctx.runtime.storage.replay.firstUse('request_object', `${client.clientId}\0${jti}`, ttl)))
+    // Remembered while the request object could still be accepted (at least a second).
+    const until = (Math.max(exp ?? 0, ctx.now()) + ctx.clockSkewSeconds + 1) * 1000;
+    const key = `${client.clientId}\0${jti}`;
+    if (!(await ctx.runtime.storage.replay.firstUse('request_object', key, until)))
       return refuse('invalid_request_object', 'the request object was already used (jti)');
   }
   if (clientProfile(client, ctx.profile) === 'fapi2-security') {

@@ -14,7 +14,6 @@ import { dpopNonceHeaders, requestProof } from '../steps/dpop-proof.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { verifyOwnAccessToken } from '../tokens/verify-access-token.js';
 import { endUsersOf } from '../users/authenticator.js';
-import type { ClaimsRequest } from './claims-request.js';
 import { userinfoClaims } from './user-claims.js';
 
 type Scheme = 'Bearer' | 'DPoP';
@@ -139,7 +138,7 @@ async function userinfo(request: IssuerRequest, runtime: IssuerRuntime): Promise
   const sub = active.payload.sub;
   const user = await endUsersOf(runtime).findBySubject(sub);
   const grant = active.grantId ? await runtime.storage.grants.findGrant(active.grantId) : undefined;
-  const claimsRequest = grant?.claims?.['claims_request'] as ClaimsRequest | undefined;
+  const claimsRequest = grant?.claimsRequest;
   return jsonReply(
     { ...userinfoClaims(user?.claims ?? {}, scopes, claimsRequest), sub },
     200,

@@ -67,9 +67,7 @@ export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): Ci
     intervalSeconds: config.ciba.intervalSeconds,
     clockSkewSeconds: config.clientAssertions.clockSkewSeconds,
     signingAlgorithms: ['PS256', 'ES256'],
-    store: stateCibaRequestStore(runtime.storage.state, runtime.storage.replay, () =>
-      runtime.clock.nowSeconds(),
-    ),
+    store: stateCibaRequestStore(runtime.storage.state, runtime.storage.replay),
     sender: new NotificationSender({
       now: () => runtime.clock.nowMs(),
       ...(options.notificationBaseDelayMs !== undefined && { baseDelayMs: options.notificationBaseDelayMs }),

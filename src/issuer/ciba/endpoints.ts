@@ -137,7 +137,7 @@ async function checkedPost(
     return stale('This form was not submitted from the device page.', 403);
   const form = formRecord(await readForm(request, { limitBytes: 16 * 1024 }));
   const { session, isNew } = await browserSessionOf(
-    stateBrowserSessions(runtime.storage.state),
+    stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs()),
     cookieOf(request),
   );
   if (isNew)
@@ -154,7 +154,7 @@ export const devicePageEndpoint: Endpoint = {
   methods: ['GET', 'POST'],
   respond(request, runtime) {
     return asPage(runtime, async () => {
-      const sessions = stateBrowserSessions(runtime.storage.state);
+      const sessions = stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs());
       if (request.method === 'GET') {
         const { session, isNew } = await browserSessionOf(sessions, cookieOf(request));
         if (isNew) await sessions.save(session);
@@ -231,7 +231,9 @@ export const deviceSignOutEndpoint: Endpoint = {
     return asPage(runtime, async () => {
       const checked = await checkedPost(request, runtime);
       if (!checked.ok) return checked.page;
-      await stateBrowserSessions(runtime.storage.state).delete(checked.session.id);
+      await stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs()).delete(
+        checked.session.id,
+      );
       return redirectResponse(runtime.config.ciba.devicePath, { 'Set-Cookie': clearedSessionCookie() });
     });
   },

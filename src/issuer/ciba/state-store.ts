@@ -7,45 +7,61 @@
  * itself keeps the auth_req_id because the ping and push bodies must carry it (CIBA §10.2, §10.3); it
  * is useless without the client's own credentials at the token endpoint.
  */
-import { tokenKey, type Json, type ReplayCache, type StateStore } from '../storage/store.js';
-import type { CibaRequestRecord } from './pending-request.js';
+import { z } from 'zod';
+import { recordKind, recordSchema } from '../storage/records.js';
+import { tokenKey, type ReplayCache, type StateStore } from '../storage/store.js';
+import type { CibaRequestRecord, NotificationState } from './pending-request.js';
 import type { CibaRequestStore } from './store.js';
 
-const KIND = 'ciba';
+const unixSeconds = z.number().int().nonnegative();
+
+const cibaKind = recordKind<CibaRequestRecord>(
+  'ciba',
+  recordSchema<CibaRequestRecord>({
+    authReqId: z.string(),
+    clientId: z.string(),
+    subject: z.string(),
+    scopes: z.array(z.string()),
+    bindingMessage: z.string().optional(),
+    acrValues: z.array(z.string()).optional(),
+    deliveryMode: z.enum(['poll', 'ping', 'push']),
+    clientNotificationToken: z.string().optional(),
+    certificateThumbprint: z.string().optional(),
+    createdAt: unixSeconds,
+    expiresAt: unixSeconds,
+    interval: z.number().int().positive(),
+    lastPolledAtMs: z.number().int().nonnegative().optional(),
+    status: z.enum(['pending', 'approved', 'denied', 'consumed', 'expired']),
+    decidedAt: unixSeconds.optional(),
+    authTime: unixSeconds.optional(),
+    notification: recordSchema<NotificationState>({
+      attempts: z.number().int().nonnegative(),
+      delivered: z.boolean(),
+      abandoned: z.boolean(),
+      lastError: z.string().optional(),
+    }).optional(),
+    version: z.number().int().positive(),
+  }),
+);
+
 const userIndex = (sub: string) => `user:${sub}`;
 
-export function stateCibaRequestStore(
-  state: StateStore,
-  replay: ReplayCache,
-  nowSeconds: () => number,
-): CibaRequestStore {
+export function stateCibaRequestStore(state: StateStore, replay: ReplayCache): CibaRequestStore {
   return {
     insert: (record, retainUntil) =>
-      state.create(
-        KIND,
-        tokenKey(record.authReqId),
-        record as unknown as Json,
-        Math.max(1, retainUntil - nowSeconds()),
-        [userIndex(record.subject)],
-      ),
-    get: (authReqId) => state.get<Json>(KIND, tokenKey(authReqId)) as Promise<CibaRequestRecord | undefined>,
-    async replace(next) {
-      let written = false;
-      await state.update<Json>(KIND, tokenKey(next.authReqId), (current) => {
-        // A Redis implementation may call `change` again after a conflict: the last call decides.
-        written = (current as unknown as CibaRequestRecord).version === next.version - 1;
-        if (!written) return undefined;
-        return { value: next as unknown as Json };
-      });
-      return written;
+      state.create(cibaKind, tokenKey(record.authReqId), { ...record, version: 1 }, retainUntil * 1000, [
+        userIndex(record.subject),
+      ]),
+    async get(authReqId) {
+      const stored = await state.get(cibaKind, tokenKey(authReqId));
+      // The store's version is the compare-and-set key; the record carries it for `bump`.
+      return stored && { ...stored.value, version: stored.version };
     },
+    replace: (next) => state.compareAndSet(cibaKind, tokenKey(next.authReqId), next.version - 1, next),
     async listBySubject(sub) {
-      const ids = await state.listByIndex(KIND, userIndex(sub));
-      const records = await Promise.all(ids.map((id) => state.get<Json>(KIND, id)));
-      return (records.filter((r) => r !== undefined) as unknown as CibaRequestRecord[]).sort(
-        (a, b) => a.createdAt - b.createdAt,
-      );
+      const records = await state.listByIndex(cibaKind, userIndex(sub));
+      return records.sort((a, b) => a.createdAt - b.createdAt);
     },
-    claimOnce: (key, until) => replay.firstUse('ciba-request-object', key, Math.max(1, until - nowSeconds())),
+    claimOnce: (key, until) => replay.firstUse('ciba-request-object', key, until * 1000),
   };
 }

@@ -11,7 +11,7 @@ import type { IssuerRuntime } from '../runtime.js';
 import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
 import { randomValue } from '../tokens/random.js';
-import { issueRefreshToken } from '../tokens/refresh-token.js';
+import { grantExpiresAtMs, issueRefreshToken } from '../tokens/refresh-token.js';
 import type { TokenResponse } from '../grants/grant.js';
 import type { CibaGrant, CibaTokenIssuer } from './service.js';
 import { CIBA_GRANT_TYPE } from './service.js';
@@ -32,9 +32,9 @@ export function runtimeCibaTokens(runtime: IssuerRuntime): CibaTokenIssuer {
           grantType: CIBA_GRANT_TYPE,
           authTime,
           ...(user.acr !== undefined ? { acr: user.acr } : {}),
-          claims: { auth_req_id: grant.authReqId },
+          authReqId: grant.authReqId,
         },
-        runtime.config.refreshTokens.ttlSeconds,
+        grantExpiresAtMs(runtime),
       );
       // The core binds to a presented certificate; push mode only has the backchannel request's thumbprint.
       const certificate =
@@ -80,7 +80,6 @@ export function runtimeCibaTokens(runtime: IssuerRuntime): CibaTokenIssuer {
       return { response, grantId };
     },
     // Revoking the grant makes its refresh token unusable and its access token inactive at introspection.
-    revokeGrant: (grantId) =>
-      runtime.storage.grants.revokeGrant(grantId, runtime.config.refreshTokens.ttlSeconds),
+    revokeGrant: (grantId) => runtime.storage.grants.revokeGrant(grantId, grantExpiresAtMs(runtime)),
   };
 }

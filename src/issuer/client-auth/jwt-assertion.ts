@@ -84,7 +84,7 @@ export async function verifyClientAssertion(
   const fresh = await runtime.storage.replay.firstUse(
     `client-assertion:${clientId}`,
     payload.jti,
-    exp - now + clockSkewSeconds + 1,
+    (exp + clockSkewSeconds + 1) * 1000,
   );
   if (!fresh) throw invalidClient('client assertion jti was already used (replay)', 'assertion_replayed');
   return payload;

@@ -43,14 +43,13 @@ export const revocationEndpoint: Endpoint = {
         },
       );
     const callerId = caller.client.clientId;
-    const now = runtime.clock.nowSeconds();
 
     const access = await verifyOwnAccessToken(token, runtime, { checkRevocation: false });
     if (access) {
       if (access.payload.client_id !== callerId) return notYours(runtime, callerId);
       await runtime.storage.accessTokens.revokeAccessToken(
         access.revocationKey,
-        access.payload.exp - now + 1,
+        (access.payload.exp + 1) * 1000,
       );
       runtime.metrics.tokensRevoked.inc({ token_type: 'access_token' });
       runtime.log.info(
@@ -63,7 +62,7 @@ export const revocationEndpoint: Endpoint = {
     if (refresh) {
       if (refresh.clientId !== callerId) return notYours(runtime, callerId);
       await runtime.storage.refreshTokens.revokeRefreshToken(refresh.key);
-      await runtime.storage.grants.revokeGrant(refresh.grantId, Math.max(1, refresh.exp - now));
+      await runtime.storage.grants.revokeGrant(refresh.grantId, refresh.exp * 1000);
       runtime.metrics.tokensRevoked.inc({ token_type: 'refresh_token' });
       runtime.log.info(
         { clientId: callerId, grantId: refresh.grantId },

@@ -7,10 +7,9 @@
  * with neither is refused.
  */
 import { invalidGrant } from '../errors.js';
-import type { Json } from '../storage/store.js';
 import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
-import { issueRefreshToken } from '../tokens/refresh-token.js';
+import { grantExpiresAtMs, issueRefreshToken } from '../tokens/refresh-token.js';
 import { authorizationContextOf } from '../authorize/authorization-context.js';
 import { codeVerifierMatches } from '../authorize/pkce.js';
 import { idTokenUserClaims } from '../authorize/user-claims.js';
@@ -26,7 +25,7 @@ export const authorizationCodeGrant: Grant = {
     if (!found) throw invalidGrant('the authorization code is invalid or expired', 'code_invalid');
     const { grant } = found;
     const revokeFirstUse = async () => {
-      await runtime.storage.grants.revokeGrant(grant.grantId, runtime.config.refreshTokens.ttlSeconds);
+      await runtime.storage.grants.revokeGrant(grant.grantId, grantExpiresAtMs(runtime));
       runtime.log.warn(
         { clientId: grant.clientId, grantId: grant.grantId },
         'authorization code used twice: tokens from its first use revoked (RFC 6749 §4.1.2)',
@@ -70,11 +69,9 @@ export const authorizationCodeGrant: Grant = {
         grantType: 'authorization_code',
         authTime: grant.authTime,
         ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
-        ...(grant.claims !== undefined
-          ? { claims: { claims_request: grant.claims as unknown as Json } }
-          : {}),
+        ...(grant.claims !== undefined ? { claimsRequest: grant.claims } : {}),
       },
-      runtime.config.refreshTokens.ttlSeconds,
+      grantExpiresAtMs(runtime),
     );
     const issued = await issueAccessToken(runtime, {
       sub: grant.sub,

@@ -11,7 +11,6 @@ import { tokenKey } from '../storage/store.js';
 import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
 import { signIdToken } from '../tokens/id-token.js';
 import { refreshTokenDpopJkt, rotateRefreshToken } from '../tokens/refresh-token.js';
-import type { ClaimsRequest } from '../authorize/claims-request.js';
 import { idTokenUserClaims } from '../authorize/user-claims.js';
 import { endUsersOf } from '../users/authenticator.js';
 import { senderConstraintRequired, type Grant, type TokenResponse } from './grant.js';
@@ -80,7 +79,7 @@ export const refreshTokenGrant: Grant = {
     // OIDC Core §12.2: a refreshed ID token keeps sub, auth_time and acr, and carries no nonce.
     if (scopes.includes('openid') && grant?.authTime !== undefined) {
       const user = await endUsersOf(runtime).findBySubject(previous.sub);
-      const claimsRequest = grant.claims?.['claims_request'] as ClaimsRequest | undefined;
+      const claimsRequest = grant?.claimsRequest;
       response.id_token = await signIdToken(runtime, {
         client: client.client,
         sub: previous.sub,

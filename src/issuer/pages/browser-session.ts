@@ -8,8 +8,9 @@
  * consent). Every state-changing request is a same-origin POST carrying the CSRF token.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
-import type { Json, StateStore } from '../storage/store.js';
+import { z } from 'zod';
+import { recordKind, recordSchema } from '../storage/records.js';
+import type { StateStore } from '../storage/store.js';
 
 export const SESSION_COOKIE = '__Host-fapi-issuer-session';
 export const DEFAULT_SESSION_TTL_SECONDS = 8 * 3600;
@@ -31,48 +32,40 @@ export interface BrowserSession {
   authentication?: EndUserAuthentication;
 }
 
-/** Where browser sessions live; the in-memory one below is the embedded default. */
+/** Where browser sessions live: the issuer's state store (`stateBrowserSessions`). */
 export interface BrowserSessionStore {
   get(id: string): Promise<BrowserSession | undefined>;
   save(session: BrowserSession): Promise<void>;
   delete(id: string): Promise<void>;
 }
 
-export class InMemoryBrowserSessions implements BrowserSessionStore {
-  readonly #sessions: LRUCache<string, BrowserSession>;
-  constructor(opts: { ttlSeconds?: number; max?: number } = {}) {
-    this.#sessions = new LRUCache({
-      max: opts.max ?? 100_000,
-      ttl: (opts.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS) * 1000,
-      ttlAutopurge: false,
-    });
-  }
-  get(id: string): Promise<BrowserSession | undefined> {
-    return Promise.resolve(this.#sessions.get(id));
-  }
-  save(session: BrowserSession): Promise<void> {
-    this.#sessions.set(session.id, session);
-    return Promise.resolve();
-  }
-  delete(id: string): Promise<void> {
-    this.#sessions.delete(id);
-    return Promise.resolve();
-  }
-}
+const unixSeconds = z.number().int().nonnegative();
+
+const browserSessionKind = recordKind<BrowserSession>(
+  'browser_session',
+  recordSchema<BrowserSession>({
+    id: z.string(),
+    csrfToken: z.string(),
+    createdAt: unixSeconds,
+    authentication: recordSchema<EndUserAuthentication>({
+      sub: z.string(),
+      authTime: unixSeconds,
+      acr: z.string().optional(),
+      amr: z.array(z.string()).optional(),
+    }).optional(),
+  }),
+);
 
 /** Browser sessions in the issuer's state store (shared by replicas when the store is). */
 export function stateBrowserSessions(
   state: StateStore,
+  nowMs: () => number,
   ttlSeconds = DEFAULT_SESSION_TTL_SECONDS,
 ): BrowserSessionStore {
-  const KIND = 'browser_session';
   return {
-    get: (id) => state.get<Json>(KIND, id) as Promise<BrowserSession | undefined>,
-    async save(session) {
-      await state.delete(KIND, session.id);
-      await state.create(KIND, session.id, session as unknown as Json, ttlSeconds);
-    },
-    delete: (id) => state.delete(KIND, id),
+    get: async (id) => (await state.get(browserSessionKind, id))?.value,
+    save: (session) => state.put(browserSessionKind, session.id, session, nowMs() + ttlSeconds * 1000),
+    delete: (id) => state.delete(browserSessionKind, id),
   };
 }
 

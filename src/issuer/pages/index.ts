@@ -8,7 +8,6 @@ export { renderPage, contentSecurityPolicy, PAGE_SECURITY_HEADERS, type PageResp
 export {
   SESSION_COOKIE,
   DEFAULT_SESSION_TTL_SECONDS,
-  InMemoryBrowserSessions,
   stateBrowserSessions,
   browserSessionOf,
   signInBrowserSession,

@@ -100,7 +100,8 @@ export async function requestProof(
         ...(expect.expectedJkt !== undefined ? { expectedJkt: expect.expectedJkt } : {}),
         ...(nonces ? { nonce: nonces } : {}),
         replayStore: {
-          firstUse: (key, ttlSeconds) => runtime.storage.replay.firstUse('dpop-proof', key, ttlSeconds),
+          firstUse: (key, ttlSeconds) =>
+            runtime.storage.replay.firstUse('dpop-proof', key, runtime.clock.nowMs() + ttlSeconds * 1000),
         },
       },
     );

@@ -1,22 +1,22 @@
 /**
- * The embedded default store: one process, everything in maps with expiry. It keeps the semantics a
- * Redis store will have (JSON values, TTLs, atomic single-use operations; JavaScript's single thread
- * makes each method atomic here), so code written against it behaves the same on a shared store.
+ * The embedded default store: one process, everything in maps with expiry. It keeps the semantics of a
+ * shared store (records stored as their codec's text, absolute expiry, versions), and each operation
+ * runs without an `await` inside it, so JavaScript's single thread makes every operation atomic here.
  */
 import type { ClientConfig } from '../config.js';
-import type {
-  AccessTokenRecord,
-  ClientRepository,
-  GrantRecord,
-  IssuerStorage,
-  Json,
-  RefreshTokenRecord,
-  RotationOutcome,
-} from './store.js';
+import {
+  accessTokenKind,
+  grantKind,
+  refreshEntryKind,
+  type RecordKind,
+  type RefreshEntry,
+} from './records.js';
+import type { ClientRepository, GrantRecord, IssuerStorage, RotationOutcome, Versioned } from './store.js';
 
 interface Entry {
-  json: string;
-  expiresAt: number;
+  text: string;
+  version: number;
+  expiresAtMs: number;
 }
 
 /** Milliseconds since the epoch; injectable so expiry can be tested without waiting. */
@@ -26,39 +26,30 @@ class ExpiringMap {
   private readonly entries = new Map<string, Entry>();
   constructor(private readonly clock: Clock) {}
 
-  get(key: string): Json | undefined {
+  entry(key: string): Entry | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
-    if (e.expiresAt <= this.clock()) {
+    if (e.expiresAtMs <= this.clock()) {
       this.entries.delete(key);
       return undefined;
     }
-    return JSON.parse(e.json) as Json;
+    return e;
   }
   has(key: string): boolean {
-    return this.get(key) !== undefined;
+    return this.entry(key) !== undefined;
   }
-  set(key: string, value: Json, ttlSeconds: number): void {
-    this.entries.set(key, { json: JSON.stringify(value), expiresAt: this.clock() + ttlSeconds * 1000 });
+  set(key: string, text: string, expiresAtMs: number, version = 1): void {
+    if (expiresAtMs <= this.clock()) this.entries.delete(key);
+    else this.entries.set(key, { text, version, expiresAtMs });
   }
-  /** Replaces the value, keeping the expiry. */
-  replace(key: string, value: Json): void {
-    const e = this.entries.get(key);
-    if (e) e.json = JSON.stringify(value);
-  }
-  remainingSeconds(key: string): number {
-    const e = this.entries.get(key);
-    return e ? Math.max(1, Math.ceil((e.expiresAt - this.clock()) / 1000)) : 0;
-  }
-  delete(key: string): void {
+  delete(key: string): boolean {
+    const existed = this.has(key);
     this.entries.delete(key);
+    return existed;
   }
   sweep(): void {
     const now = this.clock();
-    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
-  }
-  get size(): number {
-    return this.entries.size;
+    for (const [k, e] of this.entries) if (e.expiresAtMs <= now) this.entries.delete(k);
   }
 }
 
@@ -75,9 +66,13 @@ export class ConfigClientRepository implements ClientRepository {
   }
 }
 
-interface RefreshEntry {
-  record: RefreshTokenRecord;
-  state: 'active' | 'rotated' | 'revoked';
+/** The operation's result as a promise; a throw (a value outside its kind) becomes a rejection. */
+function answer<T>(operation: () => T): Promise<T> {
+  try {
+    return Promise.resolve(operation());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
 export interface MemoryStorageOptions {
@@ -90,150 +85,201 @@ export interface MemoryStorageOptions {
 export function createMemoryStorage(options: MemoryStorageOptions): IssuerStorage {
   const clock = options.clock ?? Date.now;
   const kv = new ExpiringMap(clock);
+  /** Index name → record ids in insertion order. */
   const indexes = new Map<string, Set<string>>();
-  const nowSeconds = () => Math.floor(clock() / 1000);
-  const stateKey = (kind: string, id: string) => `state:${kind}:${id}`;
+  const stateKey = (kind: RecordKind<unknown>, id: string) => `state:${kind.name}:${id}`;
+  const indexName = (kind: RecordKind<unknown>, index: string) => `${kind.name}\0${index}`;
   const sweeper = setInterval(() => {
     kv.sweep();
     for (const [name, ids] of indexes) {
-      const kind = name.split('\0')[0]!;
-      for (const id of ids) if (!kv.has(stateKey(kind, id))) ids.delete(id);
+      const prefix = `state:${name.split('\0')[0]!}:`;
+      for (const id of ids) if (!kv.has(prefix + id)) ids.delete(id);
       if (ids.size === 0) indexes.delete(name);
     }
   }, options.sweepIntervalMs ?? 60_000);
   sweeper.unref();
 
+  const read = <T>(kind: RecordKind<T>, key: string): Versioned<T> | undefined => {
+    const e = kv.entry(key);
+    return e ? { value: kind.decode(e.text), version: e.version } : undefined;
+  };
   const grantRevoked = (grantId: string) => kv.has(`grant-revoked:${grantId}`);
-  const revokeGrant = (grantId: string, ttlSeconds: number) =>
-    kv.set(`grant-revoked:${grantId}`, true, Math.max(1, ttlSeconds));
+  const revokeGrant = (grantId: string, expiresAtMs: number) => {
+    const existing = kv.entry(`grant-revoked:${grantId}`);
+    kv.set(`grant-revoked:${grantId}`, '1', Math.max(expiresAtMs, existing?.expiresAtMs ?? 0));
+  };
+  const refreshKey = (key: string) => `refresh:${key}`;
+  const refreshExpiry = (entry: RefreshEntry) => entry.record.exp * 1000;
 
   const storage: IssuerStorage = {
     clients: new ConfigClientRepository(options.clients),
 
     state: {
-      create(kind, id, value, ttlSeconds, indexNames = []) {
-        const key = stateKey(kind, id);
-        if (kv.has(key)) return Promise.resolve(false);
-        kv.set(key, value, ttlSeconds);
-        for (const index of indexNames) {
-          const name = `${kind}\0${index}`;
-          let ids = indexes.get(name);
-          if (!ids) indexes.set(name, (ids = new Set()));
-          ids.add(id);
-        }
-        return Promise.resolve(true);
+      put(kind, id, value, expiresAtMs) {
+        return answer(() => {
+          const text = kind.encode(value);
+          const key = stateKey(kind, id);
+          kv.set(key, text, expiresAtMs, (kv.entry(key)?.version ?? 0) + 1);
+        });
       },
-      get<T extends Json>(kind: string, id: string) {
-        return Promise.resolve(kv.get(stateKey(kind, id)) as T | undefined);
+      create(kind, id, value, expiresAtMs, indexNames = []) {
+        return answer(() => {
+          const text = kind.encode(value);
+          const key = stateKey(kind, id);
+          if (kv.has(key)) return false;
+          kv.set(key, text, expiresAtMs);
+          for (const index of indexNames) {
+            const name = indexName(kind, index);
+            let ids = indexes.get(name);
+            if (!ids) indexes.set(name, (ids = new Set()));
+            ids.add(id);
+          }
+          return true;
+        });
       },
-      consume<T extends Json>(kind: string, id: string) {
-        const key = stateKey(kind, id);
-        const value = kv.get(key) as T | undefined;
-        kv.delete(key);
-        return Promise.resolve(value);
+      get(kind, id) {
+        return answer(() => read(kind, stateKey(kind, id)));
       },
-      update<T extends Json>(
-        kind: string,
-        id: string,
-        change: (current: T) => { value: T; ttlSeconds?: number } | undefined,
-      ) {
-        const key = stateKey(kind, id);
-        const current = kv.get(key) as T | undefined;
-        if (current === undefined) return Promise.resolve(undefined);
-        const next = change(current);
-        if (!next) return Promise.resolve(current);
-        if (next.ttlSeconds !== undefined) kv.set(key, next.value, next.ttlSeconds);
-        else kv.replace(key, next.value);
-        return Promise.resolve(kv.get(key) as T | undefined);
+      consume(kind, id) {
+        return answer(() => {
+          const key = stateKey(kind, id);
+          const e = kv.entry(key);
+          kv.delete(key);
+          return e ? kind.decode(e.text) : undefined;
+        });
+      },
+      compareAndSet(kind, id, expectedVersion, value, expiresAtMs) {
+        return answer(() => {
+          const text = kind.encode(value);
+          const key = stateKey(kind, id);
+          const e = kv.entry(key);
+          if (!e || e.version !== expectedVersion) return false;
+          kv.set(key, text, expiresAtMs ?? e.expiresAtMs, expectedVersion + 1);
+          return true;
+        });
       },
       delete(kind, id) {
-        kv.delete(stateKey(kind, id));
-        return Promise.resolve();
+        return answer(() => {
+          kv.delete(stateKey(kind, id));
+        });
       },
       listByIndex(kind, index) {
-        const ids = indexes.get(`${kind}\0${index}`) ?? new Set<string>();
-        return Promise.resolve([...ids].filter((id) => kv.has(stateKey(kind, id))));
+        return answer(() => {
+          const ids = indexes.get(indexName(kind, index)) ?? new Set<string>();
+          const out = [];
+          for (const id of ids) {
+            const r = read(kind, stateKey(kind, id));
+            if (r) out.push(r.value);
+          }
+          return out;
+        });
+      },
+    },
+
+    counters: {
+      increment(namespace, id, expiresAtMs) {
+        return answer(() => {
+          const key = `counter:${namespace}:${id}`;
+          const e = kv.entry(key);
+          const count = (e ? Number(e.text) : 0) + 1;
+          kv.set(key, String(count), e?.expiresAtMs ?? expiresAtMs);
+          return count;
+        });
       },
     },
 
     replay: {
-      firstUse(namespace, id, ttlSeconds) {
-        const key = `seen:${namespace}:${id}`;
-        if (kv.has(key)) return Promise.resolve(false);
-        kv.set(key, true, Math.max(1, ttlSeconds));
-        return Promise.resolve(true);
+      firstUse(namespace, id, expiresAtMs) {
+        return answer(() => {
+          const key = `seen:${namespace}:${id}`;
+          if (kv.has(key)) return false;
+          kv.set(key, '1', expiresAtMs);
+          return true;
+        });
       },
     },
 
     grants: {
-      saveGrant(grant, ttlSeconds) {
-        kv.set(`grant:${grant.grantId}`, grant, ttlSeconds);
-        return Promise.resolve();
+      saveGrant(grant, expiresAtMs) {
+        return answer(() => {
+          kv.set(`grant:${grant.grantId}`, grantKind.encode(grant), expiresAtMs);
+        });
       },
-      findGrant(grantId) {
-        if (grantRevoked(grantId)) return Promise.resolve(undefined);
-        return Promise.resolve(kv.get(`grant:${grantId}`) as GrantRecord | undefined);
+      findGrant(grantId): Promise<GrantRecord | undefined> {
+        return answer(() => {
+          if (grantRevoked(grantId)) return undefined;
+          return read(grantKind, `grant:${grantId}`)?.value;
+        });
       },
-      revokeGrant(grantId, ttlSeconds) {
-        revokeGrant(grantId, ttlSeconds);
-        return Promise.resolve();
+      revokeGrant(grantId, expiresAtMs) {
+        return answer(() => {
+          revokeGrant(grantId, expiresAtMs);
+        });
       },
       isGrantRevoked(grantId) {
-        return Promise.resolve(grantRevoked(grantId));
+        return answer(() => grantRevoked(grantId));
       },
     },
 
     refreshTokens: {
       saveRefreshToken(record) {
-        const entry: RefreshEntry = { record, state: 'active' };
-        kv.set(`refresh:${record.key}`, entry as unknown as Json, Math.max(1, record.exp - nowSeconds()));
-        return Promise.resolve();
+        return answer(() => {
+          const entry: RefreshEntry = { record, state: 'active' };
+          kv.set(refreshKey(record.key), refreshEntryKind.encode(entry), refreshExpiry(entry));
+        });
       },
       findRefreshToken(key) {
-        const entry = kv.get(`refresh:${key}`) as RefreshEntry | undefined;
-        if (!entry || entry.state !== 'active' || grantRevoked(entry.record.grantId))
-          return Promise.resolve(undefined);
-        return Promise.resolve(entry.record);
+        return answer(() => {
+          const entry = read(refreshEntryKind, refreshKey(key))?.value;
+          if (!entry || entry.state !== 'active' || grantRevoked(entry.record.grantId)) return undefined;
+          return entry.record;
+        });
       },
       rotateRefreshToken(oldKey, next): Promise<RotationOutcome> {
-        const key = `refresh:${oldKey}`;
-        const entry = kv.get(key) as RefreshEntry | undefined;
-        if (!entry || entry.state === 'revoked') return Promise.resolve({ outcome: 'unknown' });
-        if (entry.state === 'rotated' || grantRevoked(entry.record.grantId)) {
-          // RFC 9700 §4.14.2: a rotated refresh token presented again means one of the two holders is
-          // an attacker; revoke the whole family.
-          revokeGrant(entry.record.grantId, Math.max(1, entry.record.exp - nowSeconds()));
-          return Promise.resolve({ outcome: 'reused', previous: entry.record });
-        }
-        kv.replace(key, { record: entry.record, state: 'rotated' });
-        kv.set(
-          `refresh:${next.key}`,
-          { record: next, state: 'active' },
-          Math.max(1, next.exp - nowSeconds()),
-        );
-        return Promise.resolve({ outcome: 'rotated', previous: entry.record });
+        return answer(() => {
+          const nextEntry: RefreshEntry = { record: next, state: 'active' };
+          const nextText = refreshEntryKind.encode(nextEntry);
+          const entry = read(refreshEntryKind, refreshKey(oldKey))?.value;
+          if (!entry || entry.state === 'revoked') return { outcome: 'unknown' };
+          if (entry.state === 'rotated' || grantRevoked(entry.record.grantId)) {
+            // RFC 9700 §4.14.2: a rotated refresh token presented again means one of the two holders is
+            // an attacker; revoke the whole family.
+            revokeGrant(entry.record.grantId, refreshExpiry(entry));
+            return { outcome: 'reused', previous: entry.record };
+          }
+          const rotated: RefreshEntry = { record: entry.record, state: 'rotated' };
+          kv.set(refreshKey(oldKey), refreshEntryKind.encode(rotated), refreshExpiry(entry));
+          kv.set(refreshKey(next.key), nextText, refreshExpiry(nextEntry));
+          return { outcome: 'rotated', previous: entry.record };
+        });
       },
       revokeRefreshToken(key) {
-        const entry = kv.get(`refresh:${key}`) as RefreshEntry | undefined;
-        if (entry) kv.replace(`refresh:${key}`, { ...entry, state: 'revoked' });
-        return Promise.resolve();
+        return answer(() => {
+          const entry = read(refreshEntryKind, refreshKey(key))?.value;
+          if (entry) {
+            const revoked: RefreshEntry = { record: entry.record, state: 'revoked' };
+            kv.set(refreshKey(key), refreshEntryKind.encode(revoked), refreshExpiry(entry));
+          }
+        });
       },
     },
 
     accessTokens: {
-      rememberAccessToken(record: AccessTokenRecord) {
-        kv.set(`access:${record.jti}`, record, Math.max(1, record.exp - nowSeconds()));
-        return Promise.resolve();
+      rememberAccessToken(record) {
+        return answer(() => {
+          kv.set(`access:${record.jti}`, accessTokenKind.encode(record), record.exp * 1000);
+        });
       },
       findAccessToken(jti) {
-        return Promise.resolve(kv.get(`access:${jti}`) as AccessTokenRecord | undefined);
+        return answer(() => read(accessTokenKind, `access:${jti}`)?.value);
       },
-      revokeAccessToken(jti, ttlSeconds) {
-        kv.set(`access-revoked:${jti}`, true, Math.max(1, ttlSeconds));
-        return Promise.resolve();
+      revokeAccessToken(jti, expiresAtMs) {
+        return answer(() => {
+          kv.set(`access-revoked:${jti}`, '1', expiresAtMs);
+        });
       },
       isAccessTokenRevoked(jti) {
-        return Promise.resolve(kv.has(`access-revoked:${jti}`));
+        return answer(() => kv.has(`access-revoked:${jti}`));
       },
     },
 

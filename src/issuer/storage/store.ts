@@ -1,17 +1,24 @@
 /**
- * The issuer's storage, behind interfaces shaped for a shared store (Redis) as much as for memory:
- * every method is async, every record has a TTL, values are JSON (the memory store round-trips them
- * through JSON too, so no code can depend on object identity), and every "check then change" is one
- * atomic method (consume-once, first-use, rotate, update), so replicas never race.
+ * The issuer's storage contract. Every operation is atomic by itself, so a flow never reads, decides and
+ * writes back in three steps: a "check then change" is one operation (create-if-absent, consume,
+ * first-use, compare-and-set on a version, counter increment, refresh rotation). Each operation is small
+ * enough for one Redis command or Lua script; none takes a closure.
+ *
+ * Expiry is an absolute time in unix milliseconds (`expiresAtMs`): flows know their deadlines (a code's
+ * `expiresAt`, a token's `exp`), and an absolute time does not drift between the caller's clock read and
+ * the store's write. Records are written and read through a codec per kind (`recordKind`), so what comes
+ * back from a shared store is validated, never cast.
  *
  * Token values never reach the store: callers key records by `tokenKey(value)` (SHA-256), so a store
  * dump does not hand out usable tokens.
  */
 import { createHash } from 'node:crypto';
+import type { ClaimsRequest } from '../authorize/claims-request.js';
 import type { ClientConfig } from '../config.js';
+import type { AccessTokenClaims } from '../tokens/access-token.js';
+import type { RecordKind } from './records.js';
 
-/** JSON-serialisable values (what a Redis store can hold). */
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json | undefined };
+export type { RecordKind } from './records.js';
 
 /** The storage key of a bearer value (refresh token, code, request_uri, auth_req_id): SHA-256, base64url. */
 export function tokenKey(value: string): string {
@@ -24,36 +31,60 @@ export interface ClientRepository {
   allClients(): Promise<ClientConfig[]>;
 }
 
+/** A record as stored: its value and its version (1 when created, +1 on every write). */
+export interface Versioned<T> {
+  value: T;
+  version: number;
+}
+
 /**
- * Short-lived flow state by kind: issue 6 keeps authorization codes (`code`), PAR request_uris (`par`),
- * consents (`consent`) and login sessions here; issue 7 keeps pending CIBA requests (`ciba`). A record
- * may be listed under index keys (e.g. `user:alice`) so a page can list a user's pending requests.
+ * Short-lived flow state by kind: authorization codes, PAR request_uris, interactions, consents,
+ * browser sessions, pending CIBA requests. A record may be listed under index keys (e.g. `user:alice`)
+ * so a page can list a user's pending requests.
  */
 export interface StateStore {
-  /** Creates a record; resolves false (and changes nothing) when the id already exists. */
-  create(kind: string, id: string, value: Json, ttlSeconds: number, indexes?: string[]): Promise<boolean>;
-  get<T extends Json>(kind: string, id: string): Promise<T | undefined>;
-  /** Atomic get-and-delete: of two concurrent callers exactly one gets the value (codes, request_uris). */
-  consume<T extends Json>(kind: string, id: string): Promise<T | undefined>;
-  /**
-   * Atomic read-modify-write (Redis: WATCH/MULTI or a Lua script). `change` gets the current value and
-   * returns the new one, or `undefined` to leave the record as it is; the TTL is kept unless
-   * `ttlSeconds` is returned. Resolves with what is stored afterwards (undefined if there is no record).
-   */
-  update<T extends Json>(
-    kind: string,
+  /** Upsert: stores `value` until `expiresAtMs`, whether or not the record existed. */
+  put<T>(kind: RecordKind<T>, id: string, value: T, expiresAtMs: number): Promise<void>;
+  /** Create-if-absent: resolves false (and changes nothing) when the id already exists. */
+  create<T>(
+    kind: RecordKind<T>,
     id: string,
-    change: (current: T) => { value: T; ttlSeconds?: number } | undefined,
-  ): Promise<T | undefined>;
-  delete(kind: string, id: string): Promise<void>;
-  /** Ids of live records listed under `index` (expired ones are left out). */
-  listByIndex(kind: string, index: string): Promise<string[]>;
+    value: T,
+    expiresAtMs: number,
+    indexes?: readonly string[],
+  ): Promise<boolean>;
+  get<T>(kind: RecordKind<T>, id: string): Promise<Versioned<T> | undefined>;
+  /** Get-and-delete: of concurrent callers exactly one gets the value (codes, request_uris, interactions). */
+  consume<T>(kind: RecordKind<T>, id: string): Promise<T | undefined>;
+  /**
+   * Writes `value` only if the record exists with version `expectedVersion` (it then has
+   * `expectedVersion + 1`); the expiry is kept unless `expiresAtMs` is given. Resolves whether it wrote.
+   */
+  compareAndSet<T>(
+    kind: RecordKind<T>,
+    id: string,
+    expectedVersion: number,
+    value: T,
+    expiresAtMs?: number,
+  ): Promise<boolean>;
+  delete<T>(kind: RecordKind<T>, id: string): Promise<void>;
+  /** Live records listed under `index`, in no particular order (expired and deleted ones are left out). */
+  listByIndex<T>(kind: RecordKind<T>, index: string): Promise<T[]>;
+}
+
+/** Counters that live until an absolute time: failed sign-ins of one interaction, rate limits. */
+export interface CounterStore {
+  /**
+   * Adds 1 to counter `id` of `namespace` and resolves the new count. The first increment sets the
+   * counter's expiry to `expiresAtMs`; later ones keep it.
+   */
+  increment(namespace: string, id: string, expiresAtMs: number): Promise<number>;
 }
 
 /** Single-use identifiers: client assertion `jti`s (RFC 7523 §3 item 7), request object `jti`s. */
 export interface ReplayCache {
-  /** Resolves true the first time `id` is seen in `namespace` within `ttlSeconds`, false afterwards. */
-  firstUse(namespace: string, id: string, ttlSeconds: number): Promise<boolean>;
+  /** Resolves true the first time `id` is seen in `namespace` before `expiresAtMs`, false afterwards. */
+  firstUse(namespace: string, id: string, expiresAtMs: number): Promise<boolean>;
 }
 
 /** A grant: what one authorization (a code exchange, a CIBA approval) gave one client. */
@@ -67,9 +98,10 @@ export interface GrantRecord {
   /** Unix seconds. */
   authTime?: number;
   acr?: string;
-  /** Extra claims later grants need on refresh (e.g. the CIBA auth_req_id). */
-  claims?: { [key: string]: Json };
-  [key: string]: Json | undefined;
+  /** The OIDC claims request of the authorization (for ID tokens on refresh, and userinfo). */
+  claimsRequest?: ClaimsRequest;
+  /** The CIBA auth_req_id the grant came from. */
+  authReqId?: string;
 }
 
 /**
@@ -78,9 +110,10 @@ export interface GrantRecord {
  * §4.1.2 code reuse; RFC 9700 §4.14.2 refresh-token reuse).
  */
 export interface GrantStore {
-  saveGrant(grant: GrantRecord, ttlSeconds: number): Promise<void>;
+  saveGrant(grant: GrantRecord, expiresAtMs: number): Promise<void>;
   findGrant(grantId: string): Promise<GrantRecord | undefined>;
-  revokeGrant(grantId: string, ttlSeconds: number): Promise<void>;
+  /** Remembered until `expiresAtMs` (the last moment a token of the grant could still be presented). */
+  revokeGrant(grantId: string, expiresAtMs: number): Promise<void>;
   isGrantRevoked(grantId: string): Promise<boolean>;
 }
 
@@ -93,10 +126,12 @@ export interface RefreshTokenRecord {
   scope: string;
   /** Unix seconds. */
   iat: number;
+  /** Unix seconds; the record expires then. */
   exp: number;
   /** Thumbprint of the certificate the refresh token was issued over, if any. */
   x5tS256?: string;
-  [key: string]: Json | undefined;
+  /** The DPoP key (RFC 7638 thumbprint) the grant's access tokens are bound to, if any. */
+  dpopJkt?: string;
 }
 
 export type RotationOutcome =
@@ -111,8 +146,8 @@ export interface RefreshTokenStore {
   /** The record if the token is active (not rotated, not revoked, grant not revoked, not expired). */
   findRefreshToken(key: string): Promise<RefreshTokenRecord | undefined>;
   /**
-   * Atomically marks `oldKey` as used and stores `next`; if `oldKey` was already used, revokes its grant
-   * instead and stores nothing.
+   * One transition of the old token's record: active → rotated (and `next` stored); if `oldKey` was
+   * already rotated or its grant revoked, revokes the grant instead and stores nothing.
    */
   rotateRefreshToken(oldKey: string, next: RefreshTokenRecord): Promise<RotationOutcome>;
   revokeRefreshToken(key: string): Promise<void>;
@@ -122,23 +157,25 @@ export interface AccessTokenRecord {
   jti: string;
   clientId: string;
   grantId?: string;
-  /** Unix seconds. */
+  /** Unix seconds; the record expires then. */
   exp: number;
-  [key: string]: Json | undefined;
+  /** The claims of an opaque access token (stored under the token's hash, read by introspection). */
+  opaque?: AccessTokenClaims;
 }
 
 /** Issued access tokens by `jti` (for grant-wide revocation) and revoked ones (RFC 7009). */
 export interface AccessTokenStore {
   rememberAccessToken(record: AccessTokenRecord): Promise<void>;
   findAccessToken(jti: string): Promise<AccessTokenRecord | undefined>;
-  /** Kept until the token's own expiry, after which the JWT is dead anyway. */
-  revokeAccessToken(jti: string, ttlSeconds: number): Promise<void>;
+  /** Kept until `expiresAtMs` (the token's own expiry), after which the JWT is dead anyway. */
+  revokeAccessToken(jti: string, expiresAtMs: number): Promise<void>;
   isAccessTokenRevoked(jti: string): Promise<boolean>;
 }
 
 export interface IssuerStorage {
   clients: ClientRepository;
   state: StateStore;
+  counters: CounterStore;
   replay: ReplayCache;
   grants: GrantStore;
   refreshTokens: RefreshTokenStore;

@@ -1,40 +1,58 @@
 /**
- * TLS settings of the issuer's listeners. FAPI 1 Advanced §8.5 / FAPI 2 Security Profile §5.2.1: TLS 1.2
- * or later; under TLS 1.2 only the four listed suites (forward secrecy + AEAD). TLS 1.3 suites are all
- * acceptable. The ECDSA variants are added for EC server keys (BCP 195, which FAPI 2 defers to).
+ * The issuer's listeners under the FAPI TLS policy shared with the gateway (src/tls/): the same versions,
+ * suites (chosen by the server key), renegotiation handling, handshake timeout, connection cap and client
+ * certificate rules. A client certificate is requested, never required: a private_key_jwt client may
+ * connect without one, and a self-signed certificate must get through to be matched against its JWK Set
+ * (RFC 8705 §2.2), so `tls.clientCa` decides only whether `tls_client_auth` sees a verified chain.
  */
 import { readFileSync } from 'node:fs';
-import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { Server as TlsServer, TlsOptions } from 'node:tls';
+import type { ServerOptions } from 'node:https';
+import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config.js';
+import type { IssuerMetrics } from '../metrics.js';
+import type { ListenerName } from '../http.js';
+import { guardConnections } from '../../tls/connection-guard.js';
+import { fapiServerOptions } from '../../tls/policy.js';
 
-export const FAPI_TLS12_CIPHERS = [
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'DHE-RSA-AES128-GCM-SHA256',
-  'DHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-];
+/** A whole request must arrive within 30 s (issuer requests are small forms and JWTs). */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 export function issuerTlsOptions(
-  tls: IssuerConfig['tls'],
+  config: Pick<IssuerConfig, 'tls'>,
   requestClientCertificate: boolean,
-): TlsOptions & SecureContextOptions {
-  return {
-    cert: readFileSync(tls.cert),
-    key: readFileSync(tls.key),
-    minVersion: 'TLSv1.2',
-    ciphers: FAPI_TLS12_CIPHERS.join(':'),
-    honorCipherOrder: true,
-    ...(requestClientCertificate
-      ? {
-          // RFC 8705 §5: the certificate is requested in the initial handshake (no renegotiation, which
-          // TLS 1.3 does not have). It is not required: a private_key_jwt client may connect without
-          // one, and a self-signed certificate must get through to be matched against its JWK Set.
-          requestCert: true,
-          rejectUnauthorized: false,
-          ca: readFileSync(tls.clientCa),
-        }
-      : {}),
-  };
+): ServerOptions & TlsOptions {
+  return fapiServerOptions(
+    {
+      certPem: readFileSync(config.tls.cert),
+      keyPem: readFileSync(config.tls.key),
+      clientCaPem: readFileSync(config.tls.clientCa),
+    },
+    {
+      clientCertificate: requestClientCertificate ? 'requested' : 'none',
+      handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    },
+  );
+}
+
+/** Counts and closes refused handshakes and connections over the cap; refuses certificates FAPI does not allow. */
+export function guardIssuerListener(
+  server: TlsServer,
+  listener: ListenerName,
+  requestClientCertificate: boolean,
+  config: Pick<IssuerConfig, 'limits'>,
+  metrics: IssuerMetrics,
+  log: Logger,
+): void {
+  guardConnections(server, {
+    clientCertificate: requestClientCertificate ? 'requested' : 'none',
+    maxConnections: config.limits.maxConnections,
+    onHandshakeFailure: (reason, detail) => {
+      metrics.tlsHandshakeFailures.inc({ listener, reason });
+      log.debug({ listener, reason, err: detail }, 'TLS handshake failed');
+    },
+    onConnectionRefused: () => metrics.connectionsRefused.inc({ listener }),
+    onAccepted: () => undefined,
+  });
 }

@@ -15,7 +15,7 @@ import { SignJWT } from 'jose';
 import type { ClientConfig } from '../config.js';
 import type { PresentedCertificate } from '../tls/client-certificate.js';
 import type { IssuerRuntime } from '../runtime.js';
-import { tokenKey, type Json } from '../storage/store.js';
+import { tokenKey } from '../storage/store.js';
 import { randomValue } from './random.js';
 
 export type AccessTokenFormat = 'jwt' | 'opaque';
@@ -124,7 +124,7 @@ export async function issueAccessToken(
       clientId: request.clientId,
       exp,
       ...grant,
-      opaque: stored as { [claim: string]: Json },
+      opaque: stored,
     });
     return { token, jti, expiresIn, exp, x5tS256, tokenType };
   }

@@ -28,8 +28,7 @@ export interface RefreshTokenGrant {
 
 /** The DPoP key a refresh token's grant is bound to, if any. */
 export function refreshTokenDpopJkt(record: RefreshTokenRecord): string | undefined {
-  const jkt = record['dpopJkt'];
-  return typeof jkt === 'string' ? jkt : undefined;
+  return record.dpopJkt;
 }
 
 function recordFor(runtime: IssuerRuntime, value: string, grant: RefreshTokenGrant): RefreshTokenRecord {
@@ -45,6 +44,14 @@ function recordFor(runtime: IssuerRuntime, value: string, grant: RefreshTokenGra
     ...(grant.certificate ? { x5tS256: grant.certificate.thumbprint } : {}),
     ...(grant.dpopJkt !== undefined ? { dpopJkt: grant.dpopJkt } : {}),
   };
+}
+
+/**
+ * Until when a grant (and its revocation) must be remembered: the lifetime of a refresh token issued
+ * now, the longest-lived token of a grant.
+ */
+export function grantExpiresAtMs(runtime: IssuerRuntime): number {
+  return runtime.clock.nowMs() + runtime.config.refreshTokens.ttlSeconds * 1000;
 }
 
 /** Issues a new refresh token (first issue of a grant). Resolves the token value. */

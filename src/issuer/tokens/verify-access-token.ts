@@ -42,9 +42,8 @@ async function findOpaque(token: string, runtime: IssuerRuntime): Promise<Active
   if (token.length < 43 || token.length > 512) return undefined;
   const key = tokenKey(token);
   const record = await runtime.storage.accessTokens.findAccessToken(key);
-  const claims = record?.['opaque'];
-  if (!record || !claims || typeof claims !== 'object' || Array.isArray(claims)) return undefined;
-  const payload = claims as unknown as AccessTokenClaims;
+  const payload = record?.opaque;
+  if (!record || !payload) return undefined;
   if (payload.exp <= runtime.clock.nowSeconds()) return undefined;
   return { payload, grantId: record.grantId, format: 'opaque', revocationKey: key };
 }

@@ -11,11 +11,12 @@ import {
   newBrowserSession,
   csrfTokenValid,
   sameOriginFormPost,
-  InMemoryBrowserSessions,
   browserSessionOf,
   signInBrowserSession,
   SESSION_COOKIE,
+  stateBrowserSessions,
 } from '../../../src/issuer/pages/index.js';
+import { createMemoryStorage } from '../../../src/issuer/storage/memory-store.js';
 
 t.test('html escapes interpolated text but keeps nested fragments', (t) => {
   const evil = `"><script>alert(1)</script>`;
@@ -109,7 +110,9 @@ t.test('session cookie: __Host- prefix, HttpOnly, Secure, SameSite; parsing reje
 });
 
 t.test('CSRF token is bound to the session; sign-in rotates id and token', async (t) => {
-  const store = new InMemoryBrowserSessions();
+  const storage = createMemoryStorage({ clients: [] });
+  t.teardown(() => storage.close());
+  const store = stateBrowserSessions(storage.state, Date.now);
   const { session, isNew } = await browserSessionOf(store, undefined);
   t.ok(isNew);
   await store.save(session);

@@ -8,7 +8,8 @@ import {
   markPushed,
   type CibaRequestRecord,
 } from '../../../src/issuer/ciba/pending-request.js';
-import { MemoryCibaRequestStore, updateRequest } from '../../../src/issuer/ciba/store.js';
+import { updateRequest } from '../../../src/issuer/ciba/store.js';
+import { memoryCibaStore } from '../../helpers/ciba-store.js';
 
 const t0 = 1_800_000_000;
 const record = (patch: Partial<CibaRequestRecord> = {}): CibaRequestRecord => ({
@@ -93,7 +94,7 @@ t.test('decision: only the request user, only while pending and unexpired', (t) 
 
 t.test('store: compare-and-set makes redemption consume-once under concurrency', async (t) => {
   let now = t0;
-  const store = new MemoryCibaRequestStore({ clock: () => now });
+  const store = memoryCibaStore(t, () => now);
   t.ok(await store.insert(record({ status: 'approved' }), t0 + 720));
   t.notOk(await store.insert(record(), t0 + 720), 'ids are unique');
   const poll = () =>
@@ -119,7 +120,7 @@ t.test('store: compare-and-set makes redemption consume-once under concurrency',
 
 t.test('store: stored records are copies; claimOnce is single use until its expiry', async (t) => {
   let now = t0;
-  const store = new MemoryCibaRequestStore({ clock: () => now });
+  const store = memoryCibaStore(t, () => now);
   const r = record();
   await store.insert(r, t0 + 100);
   r.status = 'approved';

@@ -13,7 +13,7 @@ import { NotificationSender } from '../../../src/issuer/ciba/notification.js';
 import type { TokenResponse } from '../../../src/issuer/grants/grant.js';
 import { CibaService, type CibaGrant } from '../../../src/issuer/ciba/service.js';
 import type { CibaUser } from '../../../src/issuer/ciba/hints.js';
-import { MemoryCibaRequestStore } from '../../../src/issuer/ciba/store.js';
+import { memoryCibaStore } from '../../helpers/ciba-store.js';
 import { deviceHandle } from '../../../src/issuer/ciba/device-page.js';
 
 const issuer = 'https://issuer.test';
@@ -96,7 +96,7 @@ async function setup(t: Test, opts: { url?: string; ca?: string } = {}) {
     intervalSeconds: 5,
     clockSkewSeconds: 30,
     signingAlgorithms: ['PS256', 'ES256'],
-    store: new MemoryCibaRequestStore({ clock: () => now }),
+    store: memoryCibaStore(t, () => now),
     sender,
     tokens: {
       issue: (grant) => {

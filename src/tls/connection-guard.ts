@@ -1,0 +1,57 @@
+/**
+ * What every FAPI listener does with a connection before HTTP sees it: refuse it at the per-process cap,
+ * count and close a handshake that fails or times out, switch renegotiation off, and refuse a client
+ * certificate the FAPI rules do not allow (client-certificate-rules.ts). A refused certificate closes the
+ * connection before any request on it is read, so nothing is ever forwarded or bound to it.
+ */
+import type { X509Certificate } from 'node:crypto';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { classifyHandshakeFailure, type HandshakeFailureReason } from './handshake-failures.js';
+import { clientCertificateProblem } from './client-certificate-rules.js';
+import type { ClientCertificateMode } from './policy.js';
+
+export interface ConnectionGuardOptions {
+  clientCertificate: ClientCertificateMode;
+  /** Open connections per process (TLS handshakes included); 0 or absent: no cap. */
+  maxConnections?: number;
+  clientCertificateMaxBytes?: number;
+  onHandshakeFailure(reason: HandshakeFailureReason, detail: string): void;
+  onConnectionRefused(): void;
+  /** A connection that passed every check; `peer` is its client certificate, if one was presented. */
+  onAccepted(socket: TLSSocket, peer: X509Certificate | undefined): void;
+}
+
+export function guardConnections(server: TlsServer, o: ConnectionGuardOptions): void {
+  if (o.maxConnections) {
+    server.maxConnections = o.maxConnections;
+    // net.Server closes the socket itself and reports it only through 'drop'.
+    server.on('drop', () => o.onConnectionRefused());
+  }
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    o.onHandshakeFailure(classifyHandshakeFailure(err, socket.authorizationError), err.message);
+    socket.destroy();
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.disableRenegotiation();
+    const refuse = (reason: HandshakeFailureReason, detail: string) => {
+      o.onHandshakeFailure(reason, detail);
+      socket.destroy();
+    };
+    const peer = o.clientCertificate === 'none' ? undefined : socket.getPeerX509Certificate();
+    if (peer === undefined) {
+      // With requestCert + rejectUnauthorized OpenSSL already refused this; fail closed anyway.
+      if (o.clientCertificate === 'required') return refuse('no_certificate', 'no client certificate');
+      return o.onAccepted(socket, undefined);
+    }
+    if (!socket.authorized && o.clientCertificate !== 'requested') {
+      const why = String(socket.authorizationError ?? 'not verified');
+      return refuse(classifyHandshakeFailure(new Error(why), why), why);
+    }
+    const problem = clientCertificateProblem(peer, {
+      maxBytes: o.clientCertificateMaxBytes,
+      trustedByChain: socket.authorized,
+    });
+    if (problem) return refuse(problem.reason, problem.detail);
+    o.onAccepted(socket, peer);
+  });
+}

@@ -1,0 +1,100 @@
+import t from 'tap';
+import { startGatewayFixture } from '../helpers/gateway.js';
+import { ecKeys, oddClientCredential, rsaKeys } from '../helpers/odd-certificates.js';
+import { mtlsRequest, tlsHandshake } from '../helpers/tls-client.js';
+import { eventually, heldConnection, silentConnection } from '../helpers/tls-probes.js';
+
+t.test('a connection that never finishes its handshake is closed and counted', async (t) => {
+  const f = await startGatewayFixture(t, { tls: { handshakeTimeoutMs: 300 } });
+  const idle = silentConnection(f.gateway.listenPort);
+  await idle.closed;
+  await eventually(
+    async () =>
+      (await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: 'handshake_timeout' })) === 1,
+  );
+  t.pass('closed by the gateway and counted as handshake_timeout');
+  const r = await tlsHandshake({
+    port: f.gateway.listenPort,
+    caPem: f.pki.ca.certPem,
+    client: f.pki.clientA,
+  });
+  t.ok(r.ok, 'a prompt handshake still completes');
+});
+
+t.test('the handshake timeout defaults to 10 s', async (t) => {
+  const f = await startGatewayFixture(t);
+  t.equal(f.config.tls.handshakeTimeoutMs, 10_000);
+});
+
+t.test('connections over limits.maxConnections are closed on accept and counted', async (t) => {
+  const f = await startGatewayFixture(t, { limits: { maxConnections: 2 } });
+  const o = { port: f.gateway.listenPort, caPem: f.pki.ca.certPem, client: f.pki.clientA };
+  const first = await heldConnection(o);
+  const second = await heldConnection(o);
+  t.ok(first.ok && second.ok, 'two connections fit');
+  const third = await tlsHandshake(o);
+  t.notOk(third.ok, 'the third is closed');
+  t.equal(await f.metric('fapi_gateway_connections_refused_total'), 1);
+  t.equal(await f.metric('fapi_gateway_open_connections'), 2);
+  await first.close();
+  await eventually(async () => (await tlsHandshake(o)).ok);
+  t.pass('a connection fits again once one closed');
+  await second.close();
+  t.equal(f.upstream.hits, 0);
+});
+
+t.test('client certificates FAPI does not allow fail at the TLS layer, counted by reason', async (t) => {
+  const f = await startGatewayFixture(t);
+  const port = f.gateway.listenPort;
+  const caPem = f.pki.ca.certPem;
+  const cases = [
+    { name: 'RSA 1024', reason: 'weak_key', cred: await oddClientCredential(f.pki, { keys: rsaKeys(1024) }) },
+    { name: 'CA:TRUE', reason: 'ca_certificate', cred: await oddClientCredential(f.pki, { isCa: true }) },
+    {
+      name: 'DER over 5 KiB',
+      reason: 'certificate_too_large',
+      cred: await oddClientCredential(f.pki, { padBytes: 6000 }),
+    },
+  ];
+  const good = [
+    { name: 'RSA 2048', cred: await oddClientCredential(f.pki, { keys: rsaKeys(2048) }) },
+    { name: 'EC P-384', cred: await oddClientCredential(f.pki, { keys: ecKeys('secp384r1') }) },
+    { name: 'DER of 4 KiB', cred: await oddClientCredential(f.pki, { padBytes: 3000 }) },
+  ];
+  for (const c of good) {
+    await t.test(`${c.name}: accepted (TLS 1.3 and 1.2)`, async (t) => {
+      for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+        const token = await f.token({ thumbprint: c.cred.thumbprint });
+        const r = await f.request({ client: c.cred, token, tlsOptions: { maxVersion } });
+        t.equal(r.status, 200, `${maxVersion}: forwarded`);
+      }
+    });
+  }
+  for (const c of cases) {
+    await t.test(`${c.name}: refused as ${c.reason}, never forwarded`, async (t) => {
+      for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+        const before = await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: c.reason });
+        const hits = f.upstream.hits;
+        const token = await f.token({ thumbprint: c.cred.thumbprint });
+        await t.rejects(
+          mtlsRequest({
+            port,
+            caPem,
+            client: c.cred,
+            path: '/accounts',
+            headers: { authorization: `Bearer ${token}` },
+            tlsOptions: { maxVersion },
+          }),
+          `${maxVersion}: the connection is closed without an HTTP answer`,
+        );
+        t.equal(
+          await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: c.reason }),
+          before + 1,
+          `${maxVersion}: counted`,
+        );
+        t.equal(f.upstream.hits, hits, `${maxVersion}: nothing forwarded`);
+      }
+    });
+  }
+  t.equal(await f.metric('fapi_gateway_upstream_errors_total', { kind: 'other' }), 0);
+});
