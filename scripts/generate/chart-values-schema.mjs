@@ -287,6 +287,9 @@ export const chartValuesSchema = z
               .lt(1)
               .describe('FapiGatewayUpstreamErrors: upstream_error/all over 5m.'),
             jwksMaxAgeSeconds: int(60, 604800, 'FapiGatewayJwksStale: age of the cached JWKS.'),
+            redisUnavailableFor: duration(
+              'FapiRedisUnavailable (with redis.existingSecret): how long a pod may be without Redis.',
+            ),
             certificateExpiryDays: int(
               1,
               365,

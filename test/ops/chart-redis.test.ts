@@ -1,13 +1,20 @@
 /**
  * The chart and Redis: several issuer replicas only with a shared store, the Redis URL and password
  * from a Secret into the pod's environment (never into the configuration Secret), a private CA mounted
- * where the rendered configuration points, and the issuer's configuration accepted by check-config.
+ * where the rendered configuration points, and the FapiRedisUnavailable alert.
  */
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
-import { chartDir, find, helm, renderChart, RELEASE } from '../helpers/helm.js';
+import { allOnValues, chartDir, find, helm, renderChart, RELEASE } from '../helpers/helm.js';
+import { promtool } from '../helpers/promtool.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/redis-rule-tests.yaml', import.meta.url));
 
 const ISSUER = `${RELEASE}-fapi-gateway-issuer`;
 const REDIS_ISSUER = [
@@ -90,4 +97,26 @@ t.test('without a CA or a password key, nothing is mounted and no password is se
     ['FAPI_ISSUER_STORAGE_REDIS_URL'],
   );
   t.notOk(pod.volumes!.some((v) => v.name === 'redis-ca'));
+});
+
+t.test('with Redis, FapiRedisUnavailable passes promtool and fires on its condition only', async (t) => {
+  const withoutRedis = find(await renderChart([allOnValues]), 'PrometheusRule', `${RELEASE}-fapi-gateway`);
+  t.notMatch(JSON.stringify(withoutRedis.spec), /FapiRedisUnavailable/, 'no Redis, no Redis alert');
+  const rule = find(
+    await renderChart([allOnValues], ['redis.existingSecret=fapi-redis']),
+    'PrometheusRule',
+    `${RELEASE}-fapi-gateway`,
+  );
+  const groups = (rule.spec as { groups: { name: string }[] }).groups.filter(
+    (g) => g.name === 'fapi-gateway.redis',
+  );
+  t.equal(groups.length, 1);
+  const dir = mkdtempSync(path.join(tmpdir(), 'fapi-redis-rules-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'rules.yaml'), stringify({ groups }));
+  copyFileSync(fixture, path.join(dir, 'tests.yaml'));
+  const check = await promtool(['check', 'rules', 'rules.yaml'], { cwd: dir });
+  t.equal(check.code, 0, check.output);
+  const test = await promtool(['test', 'rules', 'tests.yaml'], { cwd: dir });
+  t.equal(test.code, 0, test.output);
 });
