@@ -39,6 +39,18 @@ export const INTROSPECTION_CACHE_RESULTS: IntrospectionCacheResult[] = ['hit', '
 
 export const UNMATCHED_ROUTE = 'unmatched';
 
+/** Refusals a report-only route still enforces (routing, unsafe input, size limits, gateway failures). */
+const NEVER_REPORTED: ReadonlySet<RejectionReason> = new Set<RejectionReason>([
+  'route_not_found',
+  'method_not_allowed',
+  'invalid_path',
+  'malformed_request',
+  'headers_too_large',
+  'request_timeout',
+  'body_too_large',
+  'internal_error',
+]);
+
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Counter and histogram children bound once per (route, outcome): the hot path does no label hashing. */
@@ -61,6 +73,7 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'route' | 'outcome'>;
   readonly rejections: Counter<'reason' | 'client_id'>;
+  readonly wouldRejects: Counter<'reason'>;
   readonly requestDuration: Histogram<'route' | 'outcome'>;
   readonly upstreamDuration: Histogram<'route'>;
   readonly upstreamErrors: Counter<'kind'>;
@@ -76,6 +89,7 @@ export class GatewayMetrics {
   readonly introspectionCache: Counter<'result'>;
   private readonly routeInstruments = new Map<string, RouteInstruments>();
   private readonly rejectionsUnknownClient = new Map<RejectionReason, Counter.Internal>();
+  private readonly wouldRejectsByReason = new Map<RejectionReason, Counter.Internal>();
 
   constructor(sources: GatewayMetricsSources, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -89,6 +103,12 @@ export class GatewayMetrics {
       name: 'fapi_gateway_rejections_total',
       help: 'Rejected requests by reason; client_id only from verified tokens, else "unknown".',
       labelNames: ['reason', 'client_id'],
+      registers,
+    });
+    this.wouldRejects = new Counter({
+      name: 'fapi_gateway_would_reject_total',
+      help: 'Calls on report-only routes forwarded although a check failed, by the reason it would have refused them.',
+      labelNames: ['reason'],
       registers,
     });
     this.requestDuration = new Histogram({
@@ -220,6 +240,11 @@ export class GatewayMetrics {
     for (const reason of ALL_REJECTION_REASONS) {
       this.rejectionsUnknownClient.set(reason, this.rejections.labels(reason, 'unknown'));
       this.rejections.labels(reason, 'unknown').inc(0);
+      if (!NEVER_REPORTED.has(reason)) {
+        const would = this.wouldRejects.labels(reason);
+        would.inc(0);
+        this.wouldRejectsByReason.set(reason, would);
+      }
     }
     for (const kind of UPSTREAM_ERROR_KINDS) this.upstreamErrors.labels(kind).inc(0);
     for (const r of HANDSHAKE_FAILURE_REASONS) this.tlsHandshakeFailures.labels(r).inc(0);
@@ -248,6 +273,10 @@ export class GatewayMetrics {
       this.routeInstruments.set(route, i);
     }
     return i;
+  }
+
+  countWouldReject(reason: RejectionReason): void {
+    (this.wouldRejectsByReason.get(reason) ?? this.wouldRejects.labels(reason)).inc();
   }
 
   countRejection(reason: RejectionReason, clientId: string | undefined): void {

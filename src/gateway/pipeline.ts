@@ -111,7 +111,11 @@ export function runChecks(
   const checks = list.checks;
   let missing = missingFacts;
   for (let i = from; i < checks.length; i++) {
-    if ((missing & list.requires[i]!) !== 0) continue;
+    if ((missing & list.requires[i]!) !== 0) {
+      // Skipped: what it would have established is missing too.
+      missing |= list.provides[i]!;
+      continue;
+    }
     let result: ReturnType<Check['run']>;
     try {
       result = checks[i]!.run(ctx);

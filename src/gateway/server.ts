@@ -65,6 +65,9 @@ interface Pipeline {
   checks: CheckList;
   forwarder: Forwarder;
   verifiers: TokenVerifiers;
+  /** Contents of tokens.jwksCa and upstream.ca when built: a reload compares contents, not paths. */
+  jwksCaPem: string | undefined;
+  upstreamCaPem: string | undefined;
 }
 
 const DPOP_CHALLENGE: readonly ChallengeScheme[] = ['dpop'];
@@ -137,7 +140,10 @@ export async function startGateway(
   const buildPipeline = (c: GatewayConfig, previous?: Pipeline): Pipeline => {
     const jwksCaPem = readOptionalFile('tokens.jwksCa', c.tokens.jwksCa);
     const upstreamCaPem = readOptionalFile('upstream.ca', c.upstream.ca);
-    const keepTokens = previous !== undefined && sameJson(previous.config.tokens, c.tokens);
+    const keepTokens =
+      previous !== undefined &&
+      sameJson(previous.config.tokens, c.tokens) &&
+      previous.jwksCaPem === jwksCaPem;
     const verifiers = keepTokens
       ? previous.verifiers
       : buildTokenVerifiers(c.tokens, {
@@ -150,6 +156,7 @@ export async function startGateway(
     const keepUpstream =
       previous !== undefined &&
       sameJson(previous.config.upstream, c.upstream) &&
+      previous.upstreamCaPem === upstreamCaPem &&
       sameJson(previous.config.forwardHeaders, c.forwardHeaders);
     const forwarder = keepUpstream
       ? previous.forwarder
@@ -161,7 +168,14 @@ export async function startGateway(
           forwardHeaders: c.forwardHeaders,
         });
     for (const r of c.routes) metrics.instrumentsFor(r.path);
-    return { config: c, checks: buildChecks(c, verifiers), forwarder, verifiers };
+    return {
+      config: c,
+      checks: buildChecks(c, verifiers),
+      forwarder,
+      verifiers,
+      jwksCaPem,
+      upstreamCaPem,
+    };
   };
   pipeline = buildPipeline(config);
 
@@ -185,13 +199,18 @@ export async function startGateway(
     if (detail.upstreamSeconds !== undefined) instruments.upstreamDuration.observe(detail.upstreamSeconds);
     if (detail.reason !== undefined) metrics.countRejection(detail.reason, ctx.verified?.clientId);
     if (detail.upstreamError !== undefined) metrics.upstreamErrors.labels(detail.upstreamError).inc();
+    // A report-only route forwarded a call its checks refused: counted apart from rejections.
+    const wouldReject = ctx.wouldReject?.map((r) => r.reason);
+    if (wouldReject !== undefined) for (const reason of wouldReject) metrics.countWouldReject(reason);
     logger.info(
       {
         interactionId: ctx.interactionId,
         method: ctx.req.method,
         route,
         outcome,
-        reason: detail.reason,
+        decision: wouldReject === undefined ? undefined : 'would_reject',
+        reason: detail.reason ?? wouldReject?.[0],
+        wouldReject,
         upstreamError: detail.upstreamError,
         status,
         latencyMs: Math.round(seconds * 1e4) / 10,

@@ -1,11 +1,7 @@
 import t from 'tap';
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+import { execFile } from 'node:child_process';
+import { startDemo } from '../helpers/demo.js';
+import { CLI } from '../helpers/gateway-process.js';
 
 /** The `# N. title -> expect: ...` + command pairs between the copy-paste markers. */
 function printedSteps(out: string): { title: string; command: string }[] {
@@ -31,33 +27,11 @@ function runBash(script: string, cwd: string): Promise<string> {
 t.test(
   '`fapi-gateway demo` prints commands that succeed and fail as described; Ctrl-C stops it',
   async (t) => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'fapi-demo-'));
-    const child = spawn(process.execPath, [CLI, 'demo', '--port-base', '0', '--pki', 'dev-pki/demo'], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    t.teardown(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}${err}`)), 60_000);
-      const check = () => {
-        if (out.includes('Press Ctrl-C to stop everything.')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      child.stdout.on('data', check);
-      void exited.then(() => reject(new Error(`demo exited: ${out}${err}`)));
-    });
-    t.match(out, /development PKI in dev-pki\/demo, just created/);
+    const demo = await startDemo(t, { args: ['--pki', 'dev-pki/demo'] });
+    const cwd = demo.cwd;
+    t.match(demo.out(), /development PKI in dev-pki\/demo, just created/);
 
-    const steps = printedSteps(out);
+    const steps = printedSteps(demo.out());
     t.equal(steps.length, 7);
     const script = steps.map((s, i) => `echo "@@${i + 1}"\n${s.command}\necho\n`).join('');
     const output = await runBash(script, cwd);
@@ -81,29 +55,16 @@ t.test(
     t.match(section(7), /HTTP 401/);
     t.notMatch(section(7), /access_token/);
 
-    child.kill('SIGINT');
-    t.equal(await exited, 0);
-    t.match(out, /stopped\./);
-    t.equal(err, '', 'nothing on stderr');
+    demo.child.kill('SIGINT');
+    t.equal(await demo.exited, 0);
+    t.match(demo.out(), /stopped\./);
+    t.equal(demo.err(), '', 'nothing on stderr');
 
     // A second run reuses the PKI it made.
-    const again = spawn(process.execPath, [CLI, 'demo', '--port-base', '0', '--pki', 'dev-pki/demo'], {
-      cwd,
-    });
-    let out2 = '';
-    again.stdout.on('data', (c: Buffer) => (out2 += c.toString()));
-    const exited2 = new Promise<number | null>((resolve) => again.on('exit', (code) => resolve(code)));
-    t.teardown(() => {
-      if (again.exitCode === null) again.kill('SIGKILL');
-    });
-    await new Promise<void>((resolve) => {
-      again.stdout.on('data', () => {
-        if (out2.includes('Press Ctrl-C')) resolve();
-      });
-    });
-    t.match(out2, /development PKI in dev-pki\/demo\):/);
-    again.kill('SIGTERM');
-    t.equal(await exited2, 0);
+    const again = await startDemo(t, { args: ['--pki', 'dev-pki/demo'], cwd });
+    t.match(again.out(), /development PKI in dev-pki\/demo\):/);
+    again.child.kill('SIGTERM');
+    t.equal(await again.exited, 0);
   },
 );
 

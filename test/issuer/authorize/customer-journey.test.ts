@@ -4,42 +4,15 @@
  * certificate-bound token, the ID token checks and the bank API's answers through the gateway.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { JOURNEY_USER } from '../../../src/demo/customer-journey.js';
 import { artifactPath, freshContext, launchChromium } from '../../helpers/browser.js';
-
-const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+import { startDemo } from '../../helpers/demo.js';
 
 t.test(
   'npm start: the customer journey runs PAR + JAR + PKCE + JARM, then the bank API through the gateway',
   async (t) => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'fapi-journey-'));
-    const child = spawn(process.execPath, [CLI, 'demo', '--port-base', '0'], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    t.teardown(() => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}${err}`)), 90_000);
-      child.stdout.on('data', () => {
-        if (out.includes('Press Ctrl-C')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      void exited.then(() => reject(new Error(`demo exited: ${out}${err}`)));
-    });
+    const demo = await startDemo(t);
+    const out = demo.out();
     const url = /customer journey (https:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
     t.ok(url, 'the demo prints the customer journey URL');
     t.match(out, new RegExp(`sign in as ${JOURNEY_USER.username} / ${JOURNEY_USER.password}`));
@@ -80,8 +53,8 @@ t.test(
     await page.getByRole('heading', { name: /your accounts/ }).waitFor({ timeout: 30_000 });
     t.match((await page.textContent('body')) ?? '', /✔ GET \/accounts through the gateway: 200/);
 
-    child.kill('SIGINT');
-    t.equal(await exited, 0);
-    t.equal(err, '', 'nothing on stderr');
+    demo.child.kill('SIGINT');
+    t.equal(await demo.exited, 0);
+    t.equal(demo.err(), '', 'nothing on stderr');
   },
 );

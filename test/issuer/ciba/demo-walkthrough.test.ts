@@ -6,14 +6,9 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decideOnDevice } from '../../helpers/ciba.js';
 import { launchPhoneBrowser } from '../../helpers/browser.js';
-
-const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+import { startDemo } from '../../helpers/demo.js';
 
 type Step =
   | { kind: 'command'; title: string; command: string }
@@ -81,27 +76,9 @@ function bashSession(cwd: string) {
 }
 
 t.test('the printed CIBA walkthrough works for poll, ping and push', async (t) => {
-  const cwd = mkdtempSync(path.join(tmpdir(), 'fapi-ciba-demo-'));
-  const demo = spawn(process.execPath, [CLI, 'demo', '--port-base', '0', '--pki', 'dev-pki/demo'], {
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    if (demo.exitCode === null) demo.kill('SIGKILL');
-  });
-  let out = '';
-  demo.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  demo.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`demo did not start: ${out}`)), 60_000);
-    demo.stdout.on('data', () => {
-      if (out.includes('Press Ctrl-C to stop everything.')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  const steps = cibaSteps(out);
+  const demo = await startDemo(t, { args: ['--pki', 'dev-pki/demo'] });
+  const cwd = demo.cwd;
+  const steps = cibaSteps(demo.out());
   t.equal(steps.filter((s) => s.kind === 'device').length, 3, 'one browser step per mode');
   t.equal(steps.filter((s) => s.kind === 'command').length, 9);
 
@@ -148,7 +125,7 @@ t.test('the printed CIBA walkthrough works for poll, ping and push', async (t) =
   t.match(c9, /token: eyJ/);
   t.match(c9, /HTTP 200/);
 
-  demo.kill('SIGINT');
-  await new Promise<void>((resolve) => demo.on('exit', () => resolve()));
-  t.match(out, /stopped\./);
+  demo.child.kill('SIGINT');
+  await demo.exited;
+  t.match(demo.out(), /stopped\./);
 });
