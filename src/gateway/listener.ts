@@ -42,6 +42,12 @@ export interface ListenerSettings {
   /** 0: no cap. */
   maxConnections: number;
   clientCertificateMaxBytes: number;
+  /**
+   * Some route accepts DPoP-bound tokens (binding dpop or any): a client certificate is requested but
+   * not required. One that is presented must still chain to tls.clientCa and obey the key rules;
+   * routes with binding mtls then refuse the certificate-less request themselves (401).
+   */
+  certificateOptional?: boolean;
 }
 
 export function createListener(
@@ -50,9 +56,10 @@ export function createListener(
   onRequest: (req: IncomingMessage, res: ServerResponse) => void,
   hooks: ListenerHooks,
 ): https.Server {
+  const mode = settings.certificateOptional === true ? 'verified-if-presented' : 'required';
   const server = https.createServer(
     fapiServerOptions(material, {
-      clientCertificate: 'required',
+      clientCertificate: mode,
       handshakeTimeoutMs: settings.handshakeTimeoutMs,
       sessionTimeoutSeconds: settings.sessionTimeoutSeconds,
       requestTimeoutMs: 60_000,
@@ -60,18 +67,20 @@ export function createListener(
     onRequest,
   );
   guardConnections(server, {
-    clientCertificate: 'required',
+    clientCertificate: mode,
     maxConnections: settings.maxConnections,
     clientCertificateMaxBytes: settings.clientCertificateMaxBytes,
     onHandshakeFailure: (reason, detail) => hooks.onHandshakeFailure(reason, detail),
     onConnectionRefused: () => hooks.onConnectionRefused(),
     onAccepted: (socket: IdentifiedSocket, peer) => {
-      if (!peer) return socket.destroy();
+      if (!peer && mode === 'required') return socket.destroy();
       socket[IDENTITY] = {
-        certificate: {
-          thumbprint: certificateThumbprint(peer.raw),
-          clientCertHeader: `:${peer.raw.toString('base64')}:`,
-        },
+        certificate: peer
+          ? {
+              thumbprint: certificateThumbprint(peer.raw),
+              clientCertHeader: `:${peer.raw.toString('base64')}:`,
+            }
+          : undefined,
         tokenMemo: {},
       };
       hooks.onConnectionOpened();

@@ -288,6 +288,7 @@ export async function startGateway(
       handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
       maxConnections: config.limits.maxConnections,
       clientCertificateMaxBytes: config.limits.clientCertificateBytes,
+      certificateOptional: config.routes.some((r) => r.binding !== 'mtls'),
     },
     onRequest,
     {
