@@ -132,6 +132,18 @@ export const chartValuesSchema = z
           .strict(),
       })
       .strict(),
+    dpop: z
+      .object({
+        nonceSecret: z
+          .object({
+            existingSecret: name(
+              'Secret with the DPoP nonce secret (at least 32 bytes), the same for every pod; sets config.dpop.nonce.secretFile. Empty: a random secret per process.',
+            ),
+            key: secretKey('Key of the secret in that Secret.'),
+          })
+          .strict(),
+      })
+      .strict(),
     service: z
       .object({
         type: serviceType.describe(

@@ -360,6 +360,20 @@ export function buildDashboard() {
       ],
       'percentunit',
     ),
+    row('Token binding', 73),
+    timeseries(
+      'DPoP rejections by reason',
+      'Refused DPoP proofs and DPoP-bound tokens (docs/dpop.md): invalid_dpop_proof reasons, use_dpop_nonce (dpop_nonce), key mismatches, replay-store failures.',
+      { h: 8, w: 12, x: 0, y: 74 },
+      [
+        [
+          `sum by (reason) (rate(fapi_gateway_rejections_total${sel('reason=~"dpop_.+"')}[$__rate_interval]))`,
+          '{{reason}}',
+        ],
+      ],
+      'reqps',
+      true,
+    ),
   ];
   const variable = (name, label, query) => ({
     name,

@@ -31,6 +31,75 @@ const httpsUrl = z
     'must be an https:// URL (tokens and keys are never fetched over plain HTTP)',
   );
 
+/** DPoP proof algorithms (RFC 9449 §4.3 (5)): asymmetric only, never `none` or a MAC. */
+export const DPOP_PROOF_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
+
+const httpsOrigin = z
+  .string()
+  .regex(
+    /^https:\/\/[^/?#@\s]+$/,
+    'must be an https origin: https://host or https://host:port, no path (e.g. https://api.bank.example)',
+  );
+
+export const dpopSchema = z
+  .object({
+    algorithms: z
+      .array(z.enum(DPOP_PROOF_ALGORITHMS))
+      .min(1)
+      .default(['ES256', 'PS256', 'EdDSA'])
+      .describe('Algorithms accepted for DPoP proofs (announced in the challenge as algs=).'),
+    iatWindowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(600)
+      .default(60)
+      .describe("A proof's iat must be within this many seconds of now (no extra skew on top)."),
+    nonce: z
+      .object({
+        required: z
+          .boolean()
+          .default(false)
+          .describe('Require server nonces (RFC 9449 §9) in proofs on routes that accept DPoP.'),
+        rotateSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(86400)
+          .default(300)
+          .describe('A new nonce every this many seconds; each is accepted for 2 to 3 periods.'),
+        secretFile: filePath(
+          'File holding the nonce secret (at least 32 bytes); every replica needs the same file. Random per process when null.',
+        )
+          .nullable()
+          .default(null),
+      })
+      .strict()
+      .default({ required: false, rotateSeconds: 300, secretFile: null }),
+    replayStore: z
+      .object({
+        type: z.literal('memory').describe('memory: per process (replicas do not share it).'),
+        maxEntries: z
+          .number()
+          .int()
+          .min(1000)
+          .max(10_000_000)
+          .default(100_000)
+          .describe('Proofs remembered at once; when all are live, new proofs are refused with 503.'),
+      })
+      .strict()
+      .default({ type: 'memory', maxEntries: 100_000 })
+      .describe('Where used proof identifiers (jti) are remembered for the iat window.'),
+    publicOrigins: z
+      .array(httpsOrigin)
+      .min(1)
+      .optional()
+      .describe(
+        "Origins a proof's htu may name, instead of https:// plus the request's Host (a load balancer that rewrites Host).",
+      ),
+  })
+  .strict();
+
 export const routeSchema = z
   .object({
     path: z
@@ -344,6 +413,14 @@ export const gatewayConfigSchema = z
       .array(routeSchema)
       .min(1, 'at least one route is required')
       .describe('First match wins; no match -> 404.'),
+    dpop: dpopSchema
+      .default({
+        algorithms: ['ES256', 'PS256', 'EdDSA'],
+        iatWindowSeconds: 60,
+        nonce: { required: false, rotateSeconds: 300, secretFile: null },
+        replayStore: { type: 'memory', maxEntries: 100_000 },
+      })
+      .describe('DPoP-bound tokens (RFC 9449), for routes whose binding is dpop or any.'),
     limits: z
       .object({
         formBodyBytes: z
@@ -417,6 +494,7 @@ export const gatewayConfigSchema = z
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type IntrospectionConfig = z.output<typeof introspectionSchema>;
+export type DpopConfig = z.output<typeof dpopSchema>;
 
 /** Environment overrides for the gateway use this prefix: `admin.port` -> `FAPI_GATEWAY_ADMIN_PORT`. */
 export const GATEWAY_ENV_PREFIX = 'FAPI_GATEWAY_';

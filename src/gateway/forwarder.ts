@@ -261,6 +261,7 @@ export class Forwarder {
         }
         status = statusCode;
         const upstreamConnection = connectionListedInResponse(rawHeaders);
+        const nonce = ctx.dpopNonce;
         const headers: string[] = [];
         for (let i = 0; i < rawHeaders.length; i += 2) {
           const name = rawHeaders[i]!.toString('latin1');
@@ -269,13 +270,16 @@ export class Forwarder {
             HOP_BY_HOP.includes(lower) ||
             lower === 'x-fapi-interaction-id' ||
             lower === 'proxy-authenticate' ||
-            upstreamConnection?.has(lower)
+            upstreamConnection?.has(lower) ||
+            (nonce !== undefined && (lower === 'cache-control' || lower === 'dpop-nonce'))
           )
             continue;
           headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
         }
         // FAPI: the interaction id comes back on every response, whatever the upstream did with it.
         headers.push('x-fapi-interaction-id', ctx.interactionId);
+        // RFC 9449 §8.2: an answer carrying a nonce must not be cached (a cache would hand out stale nonces).
+        if (nonce !== undefined) headers.push('DPoP-Nonce', nonce, 'Cache-Control', 'no-store');
         res.writeHead(statusCode, statusText, headers);
         resumeUpstream = resume;
         return true;

@@ -163,6 +163,86 @@ export const REJECTION_REASONS = {
     meaning:
       'the introspection endpoint failed (timeout, connection error, HTTP error, not JSON, no boolean active): fail closed',
   },
+  dpop_proof_missing: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: 'a DPoP-bound token presented without a DPoP header (RFC 9449 §7.1)',
+  },
+  dpop_proof_multiple: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: 'more than one DPoP header (RFC 9449 §4.3 (1))',
+  },
+  dpop_proof_malformed: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: 'the DPoP proof is not a compact JWS with JSON header and payload',
+  },
+  dpop_proof_type: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's typ is not dpop+jwt (RFC 9449 §4.2)",
+  },
+  dpop_proof_algorithm: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's alg is not in dpop.algorithms (none and HMAC never are)",
+  },
+  dpop_proof_key: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's jwk is missing, private, unusable or of a type that does not match alg",
+  },
+  dpop_proof_signature: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's signature does not verify with its jwk",
+  },
+  dpop_proof_claims: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: 'the proof lacks jti, htm, htu or iat (or one has the wrong type)',
+  },
+  dpop_proof_method: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's htm is not the request method (case-sensitive)",
+  },
+  dpop_proof_uri: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's htu is not https:// + Host (or a dpop.publicOrigins entry) + the path",
+  },
+  dpop_proof_iat: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's iat is further than dpop.iatWindowSeconds from now",
+  },
+  dpop_proof_ath: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's ath is missing or not the hash of the presented token",
+  },
+  dpop_proof_replay: {
+    status: 401,
+    error: 'invalid_dpop_proof',
+    meaning: "the proof's jti was already used within the iat window",
+  },
+  dpop_nonce: {
+    status: 401,
+    error: 'use_dpop_nonce',
+    meaning: 'nonces are required and the proof has none or a stale one (answer carries DPoP-Nonce)',
+  },
+  dpop_binding_mismatch: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: "the token's cnf.jkt is not the thumbprint of the proof's key: possible token theft",
+  },
+  dpop_replay_store_unavailable: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    meaning: 'the DPoP replay store cannot answer (full of live entries, or unreachable): fail closed',
+  },
 } as const satisfies Record<string, RejectionKind>;
 
 export type RejectionReason = keyof typeof REJECTION_REASONS;

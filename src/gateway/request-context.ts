@@ -43,6 +43,8 @@ export interface RequestContext {
   query: string;
   route?: CompiledRoute;
   credentials?: PresentedCredentials;
+  /** The scheme of the Authorization header, once recognised (even if its credentials are then refused). */
+  presentedScheme?: PresentedCredentials['scheme'];
   /** The verified token, as soon as the token check passed (later checks may still fail). */
   verified?: VerifiedAccessToken;
   /**
@@ -52,6 +54,11 @@ export interface RequestContext {
   identity?: VerifiedAccessToken;
   /** Failures of reportable checks on a report-only route (the call is forwarded anyway). */
   wouldReject?: Reject[];
+  /**
+   * RFC 9449 §8.2: the nonce the answer carries on a route that requires DPoP nonces; the forwarder then
+   * sends it in `DPoP-Nonce` with `Cache-Control: no-store`, replacing the upstream's.
+   */
+  dpopNonce?: string;
   /** A form body that had to be read (it is forwarded as read). */
   body?: Buffer;
   /** What kind of form `body` is. */

@@ -18,6 +18,8 @@ export type ChallengeScheme = 'bearer' | 'dpop';
 
 export const BEARER_CHALLENGE: readonly ChallengeScheme[] = ['bearer'];
 
+const NO_DPOP: DpopAnswer = { algs: 'ES256 PS256 EdDSA' };
+
 function challengeAttributes(r: Reject): string {
   if (r.error === undefined) return ''; // RFC 6750 §3.1: no credentials -> no error code
   let attributes = `, error="${r.error}", error_description="${quotable(r.description)}"`;
@@ -35,18 +37,30 @@ export function bearerChallenge(r: Reject): string | undefined {
   return `Bearer realm="${REALM}"${challengeAttributes(r)}`;
 }
 
-/** RFC 9449 §7.1: the same attributes under the `DPoP` scheme. */
-export function dpopChallenge(r: Reject): string | undefined {
+/** What a DPoP challenge and a DPoP-Nonce need (see dpop.ts). */
+export interface DpopAnswer {
+  /** RFC 9449 §7.1 `algs`: the accepted proof algorithms, space-separated. */
+  algs: string;
+  /** RFC 9449 §8.2, §9: the current nonce, sent on every answer of a route that requires nonces. */
+  nonce?: string;
+}
+
+/** RFC 9449 §7.1: the same attributes under the `DPoP` scheme, plus `algs` on every DPoP challenge. */
+export function dpopChallenge(r: Reject, algs: string): string | undefined {
   if (!challenges(r.status)) return undefined;
-  return `DPoP realm="${REALM}"${challengeAttributes(r)}`;
+  return `DPoP realm="${REALM}"${challengeAttributes(r)}, algs="${algs}"`;
 }
 
 /** One challenge per scheme, in the order given (a header line each). */
-export function challengesFor(r: Reject, schemes: readonly ChallengeScheme[]): string[] | string | undefined {
-  if (schemes.length === 1) return schemes[0] === 'dpop' ? dpopChallenge(r) : bearerChallenge(r);
+export function challengesFor(
+  r: Reject,
+  schemes: readonly ChallengeScheme[],
+  algs: string,
+): string[] | string | undefined {
+  if (schemes.length === 1) return schemes[0] === 'dpop' ? dpopChallenge(r, algs) : bearerChallenge(r);
   const out: string[] = [];
   for (const s of schemes) {
-    const c = s === 'dpop' ? dpopChallenge(r) : bearerChallenge(r);
+    const c = s === 'dpop' ? dpopChallenge(r, algs) : bearerChallenge(r);
     if (c !== undefined) out.push(c);
   }
   return out.length === 0 ? undefined : out;
@@ -86,16 +100,23 @@ export function renderReject(
   interactionId: string,
   requestBodyPending: boolean,
   schemes: readonly ChallengeScheme[] = BEARER_CHALLENGE,
+  dpop: DpopAnswer = NO_DPOP,
 ): void {
   const extra: Record<string, string | string[]> = {};
-  const challenge = challengesFor(r, schemes);
+  const challenge = challengesFor(r, schemes, dpop.algs);
   if (challenge !== undefined) extra['www-authenticate'] = challenge;
+  if (dpop.nonce !== undefined) extra['dpop-nonce'] = dpop.nonce;
   if (r.allow !== undefined) extra.allow = r.allow.join(', ');
   if (r.status === 503) extra['retry-after'] = '5';
   send(res, r.status, interactionId, errorBody(r.error, r.description), extra, requestBodyPending);
 }
 
-export function renderUpstreamFailure(res: ServerResponse, status: 502 | 504, interactionId: string): void {
+export function renderUpstreamFailure(
+  res: ServerResponse,
+  status: 502 | 504,
+  interactionId: string,
+  dpopNonce?: string,
+): void {
   const description =
     status === 504 ? 'the upstream API did not answer in time' : 'the upstream API could not be reached';
   send(
@@ -103,7 +124,7 @@ export function renderUpstreamFailure(res: ServerResponse, status: 502 | 504, in
     status,
     interactionId,
     errorBody(status === 504 ? 'gateway_timeout' : 'bad_gateway', description),
-    {},
+    dpopNonce === undefined ? {} : { 'dpop-nonce': dpopNonce },
     false,
   );
 }

@@ -29,6 +29,7 @@ import { buildIntrospectionVerifier } from './introspection/build.js';
 import { randomUUID } from 'node:crypto';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
+import { GatewayDpop } from './dpop.js';
 import { listenOn } from '../net/listen.js';
 
 export interface StartGatewayOptions {
@@ -38,6 +39,8 @@ export interface StartGatewayOptions {
   defaultMetrics?: boolean;
   /** Serve the admin listener (cluster workers leave it to the primary); default true. */
   admin?: boolean;
+  /** Unix seconds for DPoP proof times and nonce windows; tests inject a clock. */
+  clock?: () => number;
 }
 
 export interface GatewayHandle {
@@ -65,6 +68,7 @@ interface Pipeline {
   checks: CheckList;
   forwarder: Forwarder;
   verifiers: TokenVerifiers;
+  dpop: GatewayDpop;
   /** Contents of tokens.jwksCa and upstream.ca when built: a reload compares contents, not paths. */
   jwksCaPem: string | undefined;
   upstreamCaPem: string | undefined;
@@ -75,7 +79,7 @@ const ANY_CHALLENGE: readonly ChallengeScheme[] = ['dpop', 'bearer'];
 
 /** The scheme the request used, or (without credentials) every scheme its route accepts. */
 function challengeSchemes(ctx: RequestContext): readonly ChallengeScheme[] {
-  const presented = ctx.credentials?.scheme;
+  const presented = ctx.credentials?.scheme ?? ctx.presentedScheme;
   if (presented !== undefined) return presented === 'dpop' ? DPOP_CHALLENGE : BEARER_CHALLENGE;
   switch (ctx.route?.binding) {
     case 'dpop':
@@ -167,12 +171,15 @@ export async function startGateway(
           caPem: upstreamCaPem,
           forwardHeaders: c.forwardHeaders,
         });
+    const keepDpop = previous !== undefined && sameJson(previous.config.dpop, c.dpop);
+    const dpop = keepDpop ? previous.dpop : new GatewayDpop(c.dpop, { now: options.clock });
     for (const r of c.routes) metrics.instrumentsFor(r.path);
     return {
       config: c,
-      checks: buildChecks(c, verifiers),
+      checks: buildChecks(c, verifiers, { dpopBinding: dpop.bindingCheck }),
       forwarder,
       verifiers,
+      dpop,
       jwksCaPem,
       upstreamCaPem,
     };
@@ -221,13 +228,16 @@ export async function startGateway(
     );
   };
 
-  const answerReject = (ctx: RequestContext, r: Reject) => {
+  const answerReject = (ctx: RequestContext, r: Reject, dpop: GatewayDpop) => {
     const bodyPending =
       ctx.body === undefined &&
       !ctx.req.readableEnded &&
       ctx.req.headers['content-length'] !== '0' &&
       (ctx.req.headers['content-length'] !== undefined || ctx.req.headers['transfer-encoding'] !== undefined);
-    renderReject(ctx.res, r, ctx.interactionId, bodyPending, challengeSchemes(ctx));
+    renderReject(ctx.res, r, ctx.interactionId, bodyPending, challengeSchemes(ctx), {
+      algs: dpop.algs,
+      nonce: dpop.nonceFor(ctx),
+    });
     record(ctx, 'rejected', r.status, { reason: r.reason });
     requestEnded();
   };
@@ -238,7 +248,7 @@ export async function startGateway(
         record(ctx, 'forwarded', result.status, { upstreamSeconds: result.upstreamSeconds });
         break;
       case 'upstream_error':
-        renderUpstreamFailure(ctx.res, result.status, ctx.interactionId);
+        renderUpstreamFailure(ctx.res, result.status, ctx.interactionId, ctx.dpopNonce);
         record(ctx, 'upstream_error', result.status, { upstreamError: result.error });
         break;
       case 'aborted':
@@ -269,14 +279,18 @@ export async function startGateway(
     runChecks(
       p.checks,
       ctx,
-      () => p.forwarder.forward(ctx, (result) => onForwarded(ctx, result)),
-      (r) => answerReject(ctx, r),
+      () => {
+        ctx.dpopNonce = p.dpop.nonceFor(ctx);
+        p.forwarder.forward(ctx, (result) => onForwarded(ctx, result));
+      },
+      (r) => answerReject(ctx, r, p.dpop),
       (err) => {
         logger.error({ err, interactionId: ctx.interactionId }, 'check failed unexpectedly');
         if (res.headersSent) {
           res.destroy();
           requestEnded();
-        } else answerReject(ctx, reject('internal_error', 'the gateway could not process the request'));
+        } else
+          answerReject(ctx, reject('internal_error', 'the gateway could not process the request'), p.dpop);
       },
     );
   };

@@ -4,6 +4,8 @@
  *   x-echo-delay-ms: N            answer after N ms (slow upstream, drain tests)
  *   x-echo-interaction-id: V      answer with this x-fapi-interaction-id ("drop" sends none)
  *   x-echo-status: N              answer with this status
+ *   x-echo-cache-control: V       answer with this Cache-Control
+ *   x-echo-dpop-nonce: V          answer with this DPoP-Nonce (an upstream that sets its own)
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -56,6 +58,10 @@ export async function startEchoUpstream(host = '127.0.0.1'): Promise<EchoUpstrea
         if (interaction === undefined && typeof sent === 'string') headers['x-fapi-interaction-id'] = sent;
         else if (typeof interaction === 'string' && interaction !== 'drop')
           headers['x-fapi-interaction-id'] = interaction;
+        const cacheControl = req.headers['x-echo-cache-control'];
+        if (typeof cacheControl === 'string') headers['cache-control'] = cacheControl;
+        const nonce = req.headers['x-echo-dpop-nonce'];
+        if (typeof nonce === 'string') headers['dpop-nonce'] = nonce;
         res.writeHead(status, headers);
         res.end(body);
       };

@@ -115,7 +115,7 @@ export async function startGatewayPeers(t: Teardown): Promise<GatewayPeers> {
 export async function startGatewayFixture(
   t: Teardown,
   overrides: Record<string, unknown> = {},
-  options: { waitForReady?: boolean; defaultMetrics?: boolean } = {},
+  options: { waitForReady?: boolean; defaultMetrics?: boolean; clock?: () => number } = {},
 ): Promise<GatewayFixture> {
   const { pki, key, jwks, upstream } = await startGatewayPeers(t);
   const config = gatewayConfigSchema.parse(testGatewayConfigInput(pki, jwks.url, upstream.url, overrides));
@@ -131,7 +131,11 @@ export async function startGatewayFixture(
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  const gateway = await startGateway(config, { logger, defaultMetrics: options.defaultMetrics ?? false });
+  const gateway = await startGateway(config, {
+    logger,
+    defaultMetrics: options.defaultMetrics ?? false,
+    clock: options.clock,
+  });
   t.teardown(() => gateway.close());
   if (options.waitForReady !== false) await gateway.whenReady();
   const fixture: GatewayFixture = {

@@ -29,6 +29,8 @@ export interface MtlsRequestOptions {
 export interface TestResponse {
   status: number;
   headers: IncomingHttpHeaders;
+  /** Header lines as received (name, value, name, value...): repeated headers stay separate. */
+  rawHeaders: string[];
   body: string;
   json(): Record<string, unknown>;
 }
@@ -58,6 +60,7 @@ export function mtlsRequest(o: MtlsRequestOptions): Promise<TestResponse> {
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
+            rawHeaders: res.rawHeaders,
             body,
             json: () => JSON.parse(body) as Record<string, unknown>,
           });

@@ -85,6 +85,7 @@ upstreamCa: /etc/fapi-gateway/upstream-ca
 jwksCa: /etc/fapi-gateway/jwks-ca
 introspectionClient: /etc/fapi-gateway/introspection-client
 metricsAuth: /etc/fapi-gateway/metrics-auth
+dpopNonce: /etc/fapi-gateway/dpop-nonce
 {{- end }}
 
 {{/*
@@ -132,6 +133,13 @@ overrides a user value.
 {{- $_ := set $auth "keyFile" (printf "%s/%s" $dir $creds.assertionKeyKey) }}
 {{- end }}
 {{- $_ := set $introspection "auth" $auth }}
+{{- end }}
+{{- if .Values.dpop.nonceSecret.existingSecret }}
+{{- $dpop := deepCopy (default (dict) $config.dpop) }}
+{{- $nonce := deepCopy (default (dict) $dpop.nonce) }}
+{{- $_ := set $nonce "secretFile" (printf "%s/%s" $paths.dpopNonce .Values.dpop.nonceSecret.key) }}
+{{- $_ := set $dpop "nonce" $nonce }}
+{{- $_ := set $config "dpop" $dpop }}
 {{- end }}
 {{- toYaml $config }}
 {{- end }}
