@@ -37,6 +37,9 @@ export const CHART_OWNED_GATEWAY_KEYS = [
   'tls.clientCa',
   'upstream.ca',
   'tokens.jwksCa',
+  'tokens.introspection.auth.cert',
+  'tokens.introspection.auth.key',
+  'tokens.introspection.auth.keyFile',
   'dpop.nonce.secretFile',
   // Set from metricsService.auth; basic credentials for /metrics are for installs outside the chart.
   'admin.metricsAuth.bearerTokenFile',

@@ -92,6 +92,17 @@ export const chartValuesSchema = z
             key: secretKey('Key of the PEM bundle in that Secret.'),
           })
           .strict(),
+        introspectionClient: z
+          .object({
+            existingSecret: name(
+              "Secret with the gateway's credentials for tokens.introspection (client certificate + key, assertion key or client secret); empty: none.",
+            ),
+            certKey: secretKey('tls_client_auth: key of the client certificate (PEM) in that Secret.'),
+            keyKey: secretKey('tls_client_auth: key of its private key (PEM).'),
+            assertionKeyKey: secretKey('private_key_jwt: key of the assertion signing key (PEM).'),
+            clientSecretKey: secretKey('client_secret_basic: key of the client secret.'),
+          })
+          .strict(),
         certManager: z
           .object({
             enabled: bool(

@@ -310,11 +310,61 @@ export function buildDashboard() {
       ],
       'short',
     ),
-    row('Token binding', 56),
+
+    row('Token introspection', 56),
+    timeseries(
+      'Introspection calls by outcome',
+      'Calls to the RFC 7662 introspection endpoint: active, refused (active false or a rule failed), and the failures that answer 503 (timeout, connection_error, http_error, invalid_response).',
+      { h: 8, w: 12, x: 0, y: 57 },
+      [
+        [
+          `sum by (outcome) (rate(fapi_gateway_introspection_requests_total${sel()}[$__rate_interval]))`,
+          '{{outcome}}',
+        ],
+      ],
+      'reqps',
+      true,
+    ),
+    timeseries(
+      'Introspection latency',
+      'One introspection call, from request to the whole answer (p50, p95, p99); bounded by tokens.introspection.timeoutMs.',
+      { h: 8, w: 12, x: 12, y: 57 },
+      quantiles('fapi_gateway_introspection_duration_seconds'),
+      's',
+    ),
+    timeseries(
+      'Introspection failures (503)',
+      'Requests answered 503 introspection_unavailable, and the endpoint failures behind them by kind.',
+      { h: 8, w: 12, x: 0, y: 65 },
+      [
+        [
+          `sum(rate(fapi_gateway_rejections_total${sel('reason="introspection_unavailable"')}[$__rate_interval]))`,
+          '503 answered',
+        ],
+        [
+          `sum by (outcome) (rate(fapi_gateway_introspection_requests_total${sel('outcome!~"active|refused"')}[$__rate_interval]))`,
+          '{{outcome}}',
+        ],
+      ],
+      'reqps',
+    ),
+    timeseries(
+      'Introspection cache hit ratio',
+      'Share of opaque-token lookups answered from the cache (hits and cached refusals); misses call the endpoint.',
+      { h: 8, w: 12, x: 12, y: 65 },
+      [
+        [
+          `sum(rate(fapi_gateway_introspection_cache_total${sel('result!="miss"')}[$__rate_interval])) / sum(rate(fapi_gateway_introspection_cache_total${sel()}[$__rate_interval]))`,
+          'hit ratio',
+        ],
+      ],
+      'percentunit',
+    ),
+    row('Token binding', 73),
     timeseries(
       'DPoP rejections by reason',
       'Refused DPoP proofs and DPoP-bound tokens (docs/dpop.md): invalid_dpop_proof reasons, use_dpop_nonce (dpop_nonce), key mismatches, replay-store failures.',
-      { h: 8, w: 12, x: 0, y: 57 },
+      { h: 8, w: 12, x: 0, y: 74 },
       [
         [
           `sum by (reason) (rate(fapi_gateway_rejections_total${sel('reason=~"dpop_.+"')}[$__rate_interval]))`,
@@ -340,7 +390,8 @@ export function buildDashboard() {
   return {
     title: 'FAPI gateway',
     uid: 'fapi-gateway',
-    description: 'Traffic, rejections, latency, upstream, JWKS, TLS and certificates of fapi-gateway.',
+    description:
+      'Traffic, rejections, latency, upstream, JWKS, introspection, TLS and certificates of fapi-gateway.',
     tags: ['fapi-gateway', 'oauth2', 'mtls'],
     editable: true,
     graphTooltip: 1,

@@ -132,6 +132,121 @@ export const routeSchema = z
   })
   .strict();
 
+/** Client authentication methods at the introspection endpoint (RFC 7662 §2.1). */
+export const INTROSPECTION_AUTH_METHODS = [
+  'tls_client_auth',
+  'private_key_jwt',
+  'client_secret_basic',
+] as const;
+/** Which `tokens.introspection.auth` keys each method uses; any other key set is a mistake worth naming. */
+const INTROSPECTION_AUTH_KEYS = {
+  tls_client_auth: { required: ['cert', 'key'], allowed: ['cert', 'key'] },
+  private_key_jwt: { required: ['keyFile'], allowed: ['keyFile', 'alg', 'kid', 'audience'] },
+  client_secret_basic: { required: ['clientSecret'], allowed: ['clientSecret'] },
+} as const;
+
+export const introspectionSchema = z
+  .object({
+    endpoint: httpsUrl.describe(
+      "The authorization server's RFC 7662 introspection endpoint (HTTPS; system CAs, NODE_EXTRA_CA_CERTS and tokens.jwksCa are trusted).",
+    ),
+    clientId: z.string().min(1).describe('The client_id the gateway authenticates as at the endpoint.'),
+    auth: z
+      .object({
+        method: z
+          .enum(INTROSPECTION_AUTH_METHODS)
+          .describe(
+            'tls_client_auth (RFC 8705 §2, cert + key), private_key_jwt (RFC 7523, keyFile + alg), or client_secret_basic (not a FAPI method: a warning is logged at start).',
+          ),
+        cert: filePath(
+          "tls_client_auth: the gateway's client certificate (PEM) for the endpoint.",
+        ).optional(),
+        key: filePath('tls_client_auth: the private key (PEM) of that certificate.').optional(),
+        keyFile: filePath(
+          'private_key_jwt: the private key (PEM, PKCS#8 or SEC1/PKCS#1) signing the client assertion.',
+        ).optional(),
+        alg: z
+          .enum(['PS256', 'ES256'])
+          .optional()
+          .describe(
+            "private_key_jwt: the assertion's JWS algorithm (FAPI 2: PS256 or ES256); default PS256.",
+          ),
+        kid: z.string().min(1).optional().describe("private_key_jwt: the assertion's kid header."),
+        audience: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("private_key_jwt: the assertion's aud; default tokens.issuer."),
+        clientSecret: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'client_secret_basic: the client secret (prefer the environment variable over the file).',
+          ),
+      })
+      .strict()
+      .superRefine((auth, ctx) => {
+        const rule = INTROSPECTION_AUTH_KEYS[auth.method];
+        for (const key of rule.required) {
+          if (auth[key] === undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [key],
+              message: `required with method ${auth.method}`,
+            });
+          }
+        }
+        for (const key of ['cert', 'key', 'keyFile', 'alg', 'kid', 'audience', 'clientSecret'] as const) {
+          if (auth[key] !== undefined && !(rule.allowed as readonly string[]).includes(key)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [key],
+              message: `not used with method ${auth.method}: remove it or change auth.method`,
+            });
+          }
+        }
+      })
+      .describe('How the gateway authenticates to the introspection endpoint.'),
+    cacheMaxSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(60)
+      .describe(
+        'Active answers are cached until min(exp, now + this): a revocation at the authorization server takes effect within this many seconds (0: no cache).',
+      ),
+    negativeCacheSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(10)
+      .describe(
+        'Refused tokens (active false, expired, foreign iss/aud, unbound) are remembered this long (0: off).',
+      ),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(60000)
+      .default(2000)
+      .describe(
+        'Total deadline of one introspection call (connect, headers and body); past it the request gets 503.',
+      ),
+    introspectJwts: z
+      .boolean()
+      .default(false)
+      .describe(
+        'true: at+jwt access tokens are verified locally AND introspected (revocation); false: JWTs are never introspected.',
+      ),
+  })
+  .strict()
+  .describe(
+    'RFC 7662 introspection of access tokens that are not at+jwt JWTs (opaque tokens); absent: such tokens get 401 invalid_token.',
+  );
+
 export const gatewayConfigSchema = z
   .object({
     listen: z
@@ -255,6 +370,7 @@ export const gatewayConfigSchema = z
           .max(86400)
           .default(300)
           .describe('Background JWKS refresh period; cached keys keep serving while the endpoint is down.'),
+        introspection: introspectionSchema.optional(),
       })
       .strict()
       .superRefine((tokens, ctx) => {
@@ -377,6 +493,7 @@ export const gatewayConfigSchema = z
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type IntrospectionConfig = z.output<typeof introspectionSchema>;
 export type DpopConfig = z.output<typeof dpopSchema>;
 
 /** Environment overrides for the gateway use this prefix: `admin.port` -> `FAPI_GATEWAY_ADMIN_PORT`. */

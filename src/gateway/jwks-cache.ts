@@ -25,7 +25,7 @@ const MAX_JWKS_BYTES = 512 * 1024;
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 
 /** The trust store for the JWKS endpoint: system CAs plus NODE_EXTRA_CA_CERTS plus the configured file. */
-function trustedCas(extraCaPem: string | undefined): string[] | undefined {
+export function trustedCas(extraCaPem: string | undefined): string[] | undefined {
   const extraFromEnv = process.env.NODE_EXTRA_CA_CERTS;
   if (extraCaPem === undefined) return undefined; // Node's default store already includes NODE_EXTRA_CA_CERTS
   const cas = [...rootCertificates, extraCaPem];

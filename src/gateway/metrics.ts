@@ -21,6 +21,22 @@ export const UPSTREAM_ERROR_KINDS: UpstreamErrorKind[] = [
   'other',
 ];
 const OUTCOMES: Outcome[] = ['forwarded', 'rejected', 'upstream_error'];
+
+/** Results of one call to the introspection endpoint: an answer, or why the endpoint failed (-> 503). */
+export type IntrospectionOutcome =
+  'active' | 'refused' | 'timeout' | 'connection_error' | 'http_error' | 'invalid_response';
+export const INTROSPECTION_OUTCOMES: IntrospectionOutcome[] = [
+  'active',
+  'refused',
+  'timeout',
+  'connection_error',
+  'http_error',
+  'invalid_response',
+];
+/** hit: a cached answer; negative_hit: a cached refusal; miss: the endpoint is asked (or an ongoing call joined). */
+export type IntrospectionCacheResult = 'hit' | 'negative_hit' | 'miss';
+export const INTROSPECTION_CACHE_RESULTS: IntrospectionCacheResult[] = ['hit', 'negative_hit', 'miss'];
+
 export const UNMATCHED_ROUTE = 'unmatched';
 
 /** Refusals a report-only route still enforces (routing, unsafe input, size limits, gateway failures). */
@@ -68,6 +84,9 @@ export class GatewayMetrics {
   readonly certificateExpiry: Gauge<'kind' | 'subject'>;
   readonly configReloads: Counter<'kind' | 'result'>;
   readonly tokenCacheHits: Counter;
+  readonly introspectionCalls: Counter<'outcome'>;
+  readonly introspectionDuration: Histogram;
+  readonly introspectionCache: Counter<'result'>;
   private readonly routeInstruments = new Map<string, RouteInstruments>();
   private readonly rejectionsUnknownClient = new Map<RejectionReason, Counter.Internal>();
   private readonly wouldRejectsByReason = new Map<RejectionReason, Counter.Internal>();
@@ -173,6 +192,24 @@ export class GatewayMetrics {
       help: 'Requests whose token was found in the verification cache (signature not re-verified).',
       registers,
     });
+    this.introspectionCalls = new Counter({
+      name: 'fapi_gateway_introspection_requests_total',
+      help: 'Calls to the introspection endpoint by outcome (active, refused, or the failure: timeout, connection_error, http_error, invalid_response).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.introspectionDuration = new Histogram({
+      name: 'fapi_gateway_introspection_duration_seconds',
+      help: 'Introspection call time, from request to the whole answer (or the failure).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.introspectionCache = new Counter({
+      name: 'fapi_gateway_introspection_cache_total',
+      help: 'Introspected-token lookups by result: hit, negative_hit (cached refusal), miss.',
+      labelNames: ['result'],
+      registers,
+    });
     new Gauge({
       name: 'fapi_gateway_buffered_body_bytes',
       help: 'Bytes of form bodies being read before authentication (bounded by limits.bufferedBodyBytes).',
@@ -212,6 +249,8 @@ export class GatewayMetrics {
     for (const kind of UPSTREAM_ERROR_KINDS) this.upstreamErrors.labels(kind).inc(0);
     for (const r of HANDSHAKE_FAILURE_REASONS) this.tlsHandshakeFailures.labels(r).inc(0);
     for (const r of ['success', 'failure']) this.jwksFetches.labels(r).inc(0);
+    for (const o of INTROSPECTION_OUTCOMES) this.introspectionCalls.labels(o).inc(0);
+    for (const r of INTROSPECTION_CACHE_RESULTS) this.introspectionCache.labels(r).inc(0);
     for (const kind of ['config', 'certificates'])
       for (const result of ['success', 'failure']) this.configReloads.labels(kind, result).inc(0);
     this.instrumentsFor(UNMATCHED_ROUTE);

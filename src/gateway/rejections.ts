@@ -152,6 +152,17 @@ export const REJECTION_REASONS = {
     error: 'temporarily_unavailable',
     meaning: 'no signing keys could ever be loaded from tokens.jwksUri (fail closed)',
   },
+  token_inactive: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: 'the introspection endpoint answered active: false (unknown, expired or revoked token)',
+  },
+  introspection_unavailable: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    meaning:
+      'the introspection endpoint failed (timeout, connection error, HTTP error, not JSON, no boolean active): fail closed',
+  },
   dpop_proof_missing: {
     status: 401,
     error: 'invalid_dpop_proof',

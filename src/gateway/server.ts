@@ -25,6 +25,7 @@ import {
   type ChallengeScheme,
 } from './responses.js';
 import { buildTokenVerifiers, type TokenVerifiers } from './tokens/verifiers.js';
+import { buildIntrospectionVerifier } from './introspection/build.js';
 import { randomUUID } from 'node:crypto';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
@@ -154,6 +155,7 @@ export async function startGateway(
           jwksCaPem,
           onJwksFetch: (result) => metrics.jwksFetches.labels(result).inc(),
           onCacheHit: () => metrics.tokenCacheHits.inc(),
+          opaque: buildIntrospectionVerifier(c.tokens, { logger, metrics, jwksCaPem }),
         });
     const keepUpstream =
       previous !== undefined &&

@@ -59,3 +59,63 @@ t.test('the example configuration passes check-config once `dev-token init` made
   t.match(after.stdout, /OK \(gateway configuration\)/);
   t.end();
 });
+
+t.test('check-config names every tokens.introspection problem with its key path', async (t) => {
+  const pki = await testPki();
+  const file = path.join(pki.dir, 'introspection-broken.yaml');
+  writeFileSync(
+    file,
+    [
+      'tls:',
+      `  cert: ${pki.server.certFile}`,
+      `  key: ${pki.server.keyFile}`,
+      `  clientCa: ${pki.ca.certFile}`,
+      'upstream: { url: "http://127.0.0.1:9000" }',
+      'tokens:',
+      '  issuer: https://issuer.example',
+      '  audience: https://api.example',
+      '  introspection:',
+      '    endpoint: http://issuer.example/introspect',
+      '    clientId: fapi-gateway',
+      '    auth: { method: tls_client_auth, keyFile: ./k.pem, alg: RS256 }',
+      '    timeoutMs: 0',
+      'routes:',
+      '  - { path: /accounts, methods: [GET], scopes: [accounts] }',
+      '',
+    ].join('\n'),
+  );
+  const r = run('check-config', file);
+  t.equal(r.status, 1, r.stdout + r.stderr);
+  t.match(r.stdout, /tokens\.introspection\.endpoint: must be an https:\/\/ URL/);
+  t.match(r.stdout, /tokens\.introspection\.auth\.alg: /);
+  t.match(r.stdout, /tokens\.introspection\.timeoutMs: /);
+  const fixed = [
+    'tls:',
+    `  cert: ${pki.server.certFile}`,
+    `  key: ${pki.server.keyFile}`,
+    `  clientCa: ${pki.ca.certFile}`,
+    'upstream: { url: "http://127.0.0.1:9000" }',
+    'tokens:',
+    '  issuer: https://issuer.example',
+    '  audience: https://api.example',
+    '  introspection:',
+    '    endpoint: https://issuer.example/introspect',
+    '    clientId: fapi-gateway',
+    '    auth: { method: tls_client_auth, keyFile: ./k.pem }',
+    'routes:',
+    '  - { path: /accounts, methods: [GET], scopes: [accounts] }',
+    '',
+  ].join('\n');
+  writeFileSync(file, fixed);
+  const second = run('check-config', file);
+  t.equal(second.status, 1, second.stdout);
+  t.match(second.stdout, /tokens\.introspection\.auth\.cert: required with method tls_client_auth/);
+  t.match(second.stdout, /tokens\.introspection\.auth\.key: required with method tls_client_auth/);
+  t.match(second.stdout, /tokens\.introspection\.auth\.keyFile: not used with method tls_client_auth/);
+  writeFileSync(
+    file,
+    fixed.replace('keyFile: ./k.pem', `cert: ${pki.clientB.certFile}, key: ${pki.clientB.keyFile}`),
+  );
+  const ok = run('check-config', file);
+  t.equal(ok.status, 0, `introspection without jwksUri is a complete configuration: ${ok.stdout}`);
+});

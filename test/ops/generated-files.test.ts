@@ -104,6 +104,9 @@ t.test(
       'tokens.jwksCa',
       'admin.metricsAuth.bearerTokenFile',
       'admin.metricsAuth.basic.passwordFile',
+      'tokens.introspection.auth.cert',
+      'tokens.introspection.auth.key',
+      'tokens.introspection.auth.keyFile',
       'dpop.nonce.secretFile',
     ]) {
       remove(expected, dotted.split('.'), dotted);

@@ -39,7 +39,7 @@ t.test('promtool check rules passes on the rendered rule groups', async (t) => {
   writeFileSync(path.join(dir, 'rules.yaml'), stringify(rules));
   const r = await promtool(['check', 'rules', 'rules.yaml'], { cwd: dir });
   t.equal(r.code, 0, r.output);
-  t.match(r.output, 'SUCCESS: 10 rules found');
+  t.match(r.output, 'SUCCESS: 11 rules found');
   const alerts = rules.groups.flatMap((g) => g.rules);
   t.same(
     alerts.map((a) => a.alert),
@@ -49,6 +49,7 @@ t.test('promtool check rules passes on the rendered rule groups', async (t) => {
       'FapiGatewayJwksFetchFailing',
       'FapiGatewayJwksStale',
       'FapiGatewayUpstreamErrors',
+      'FapiGatewayIntrospectionFailing',
       'FapiGatewayServerCertificateExpiring',
       'FapiGatewayClientCaExpiring',
       'FapiGatewayNoReadyPods',

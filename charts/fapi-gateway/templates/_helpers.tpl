@@ -83,6 +83,7 @@ tls: /etc/fapi-gateway/tls
 clientCa: /etc/fapi-gateway/client-ca
 upstreamCa: /etc/fapi-gateway/upstream-ca
 jwksCa: /etc/fapi-gateway/jwks-ca
+introspectionClient: /etc/fapi-gateway/introspection-client
 metricsAuth: /etc/fapi-gateway/metrics-auth
 dpopNonce: /etc/fapi-gateway/dpop-nonce
 {{- end }}
@@ -120,6 +121,19 @@ overrides a user value.
 {{- $_ := set $tokens "jwksCa" (printf "%s/%s" $paths.jwksCa .Values.tls.jwksCa.key) }}
 {{- $_ := set $config "tokens" $tokens }}
 {{- end }}
+{{- $introspection := (default (dict) $config.tokens).introspection }}
+{{- if and $introspection .Values.tls.introspectionClient.existingSecret }}
+{{- $auth := default (dict) $introspection.auth }}
+{{- $dir := $paths.introspectionClient }}
+{{- $creds := .Values.tls.introspectionClient }}
+{{- if eq (toString $auth.method) "tls_client_auth" }}
+{{- $_ := set $auth "cert" (printf "%s/%s" $dir $creds.certKey) }}
+{{- $_ := set $auth "key" (printf "%s/%s" $dir $creds.keyKey) }}
+{{- else if eq (toString $auth.method) "private_key_jwt" }}
+{{- $_ := set $auth "keyFile" (printf "%s/%s" $dir $creds.assertionKeyKey) }}
+{{- end }}
+{{- $_ := set $introspection "auth" $auth }}
+{{- end }}
 {{- if .Values.dpop.nonceSecret.existingSecret }}
 {{- $dpop := deepCopy (default (dict) $config.dpop) }}
 {{- $nonce := deepCopy (default (dict) $dpop.nonce) }}
@@ -128,6 +142,12 @@ overrides a user value.
 {{- $_ := set $config "dpop" $dpop }}
 {{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* The introspection client authentication method, or "" when tokens.introspection is not configured. */}}
+{{- define "fapi-gateway.introspectionMethod" -}}
+{{- $introspection := (default (dict) .Values.config.tokens).introspection }}
+{{- if $introspection }}{{ (default (dict) $introspection.auth).method }}{{ end }}
 {{- end }}
 
 {{- define "fapi-gateway.listenPort" -}}

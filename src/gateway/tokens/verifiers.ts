@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
 import { reject, type Reject } from '../rejections.js';
 import { isAccessTokenTyp } from './jwt-claims.js';
+import { JwtAndIntrospection } from '../introspection/jwt-and-introspection.js';
 import { JwtVerifier, looksLikeCompactJws } from './jwt-verifier.js';
 import type { ConnectionTokenMemo, TokenVerifier, VerifiedAccessToken } from './verifier.js';
 
@@ -34,12 +35,20 @@ export function isJwtAccessToken(token: string): boolean {
 export class TokenVerifiers {
   private readonly all: readonly TokenVerifier[];
 
+  /** Where JWT access tokens go: the JWT verifier, or it followed by introspection (introspectJwts). */
+  private readonly forJwts: TokenVerifier | undefined;
+
   constructor(
     /** Present when tokens.jwksUri is configured. */
     readonly jwt: JwtVerifier | undefined,
     readonly opaque: TokenVerifier | undefined,
+    introspectJwts = false,
   ) {
     this.all = [jwt, opaque].filter((v): v is TokenVerifier => v !== undefined);
+    this.forJwts =
+      introspectJwts && jwt !== undefined && opaque !== undefined
+        ? new JwtAndIntrospection(jwt, opaque)
+        : jwt;
   }
 
   /** The verifier for this token, or undefined when no configured verifier accepts its kind. */
@@ -47,7 +56,7 @@ export class TokenVerifiers {
     // JWT-only: every token goes to the JWT verifier, so each malformed token keeps its precise reason.
     if (this.opaque === undefined) return this.jwt;
     if (this.jwt === undefined) return this.opaque;
-    return isJwtAccessToken(token) ? this.jwt : this.opaque;
+    return isJwtAccessToken(token) ? this.forJwts : this.opaque;
   }
 
   verify(
@@ -106,5 +115,5 @@ export function buildTokenVerifiers(
             onFetch: deps.onJwksFetch,
           },
         );
-  return new TokenVerifiers(jwt, deps.opaque);
+  return new TokenVerifiers(jwt, deps.opaque, tokens.introspection?.introspectJwts === true);
 }
