@@ -124,8 +124,15 @@ t.test(
     t.equal(reuse.status, 400);
     t.equal(reuse.json.error, 'invalid_grant', 'auth_req_id is single use');
 
+    // The issuer's clock was moved 7.1 s ahead above, so its tokens' iat is ahead of the gateway's clock
+    // by that much: the gateway gets a skew allowance that covers it.
     const gw = await startGatewayFixture(t, {
-      tokens: { issuer: ci.issuer.url, audience: 'https://api.example', jwksUri: `${ci.issuer.url}/jwks` },
+      tokens: {
+        issuer: ci.issuer.url,
+        audience: 'https://api.example',
+        jwksUri: `${ci.issuer.url}/jwks`,
+        clockSkewSeconds: 30,
+      },
     });
     const accepted = await gw.request({ token: tokens.json.access_token!, client: ci.pki.clientA });
     t.equal(accepted.status, 200, 'the gateway accepts the token with the client certificate');
