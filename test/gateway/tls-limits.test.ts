@@ -48,7 +48,14 @@ t.test('client certificates FAPI does not allow fail at the TLS layer, counted b
   const port = f.gateway.listenPort;
   const caPem = f.pki.ca.certPem;
   const cases = [
-    { name: 'RSA 1024', reason: 'weak_key', cred: await oddClientCredential(f.pki, { keys: rsaKeys(1024) }) },
+    // Where OpenSSL's security level refuses the key while verifying the chain (Node 24), the handshake
+    // fails before the gateway's own rule runs and is counted as untrusted_certificate.
+    {
+      name: 'RSA 1024',
+      reason: 'weak_key',
+      alsoCountedAs: 'untrusted_certificate',
+      cred: await oddClientCredential(f.pki, { keys: rsaKeys(1024) }),
+    },
     { name: 'CA:TRUE', reason: 'ca_certificate', cred: await oddClientCredential(f.pki, { isCa: true }) },
     {
       name: 'DER over 5 KiB',
@@ -73,7 +80,12 @@ t.test('client certificates FAPI does not allow fail at the TLS layer, counted b
   for (const c of cases) {
     await t.test(`${c.name}: refused as ${c.reason}, never forwarded`, async (t) => {
       for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
-        const before = await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: c.reason });
+        const counted = async () =>
+          (await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: c.reason })) +
+          ('alsoCountedAs' in c && c.alsoCountedAs !== undefined
+            ? await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: c.alsoCountedAs })
+            : 0);
+        const before = await counted();
         const hits = f.upstream.hits;
         const token = await f.token({ thumbprint: c.cred.thumbprint });
         await t.rejects(
@@ -83,15 +95,13 @@ t.test('client certificates FAPI does not allow fail at the TLS layer, counted b
             client: c.cred,
             path: '/accounts',
             headers: { authorization: `Bearer ${token}` },
-            tlsOptions: { maxVersion },
+            // SECLEVEL=0: Node 24's OpenSSL would otherwise refuse to send an RSA-1024 certificate at all;
+            // the test is that the server refuses it.
+            tlsOptions: { maxVersion, ciphers: 'DEFAULT@SECLEVEL=0' },
           }),
           `${maxVersion}: the connection is closed without an HTTP answer`,
         );
-        t.equal(
-          await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: c.reason }),
-          before + 1,
-          `${maxVersion}: counted`,
-        );
+        t.equal(await counted(), before + 1, `${maxVersion}: counted`);
         t.equal(f.upstream.hits, hits, `${maxVersion}: nothing forwarded`);
       }
     });
