@@ -1,5 +1,5 @@
 /**
- * The demo's customer journey (issue 6): a relying party served next to the issuer (port base+7) that
+ * The demo's customer journey: a relying party served next to the issuer (port base+7) that
  * runs the FAPI authorization code flow in the user's browser, then calls the bank through the gateway.
  * Its server starts before the issuer, because the issuer registers its redirect_uri.
  */
