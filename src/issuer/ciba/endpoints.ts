@@ -27,15 +27,11 @@ import { readForm } from '../steps/form-body.js';
 import { endUsersOf } from '../users/authenticator.js';
 import { cibaOf } from './context.js';
 import { renderDeviceRequests, renderDeviceSignIn, type DeviceNotice } from './device-page.js';
-import type { CibaError } from './errors.js';
+import { oauthErrorOf } from './errors.js';
+import { SIGNING_ALGORITHMS } from '../config.js';
 
 /** Browser sessions last a working day, like the authorization flow's. */
 const SESSION_SECONDS = 8 * 3600;
-
-export function oauthErrorOf(e: CibaError): OAuthError {
-  // The error code is the metric reason: both come from the closed sets of CIBA §11 and §13.
-  return new OAuthError(e.error, e.description, { status: e.status, reason: `ciba_${e.error}` });
-}
 
 export const backchannelAuthenticationEndpoint: Endpoint = {
   name: 'backchannel_authentication',
@@ -45,7 +41,7 @@ export const backchannelAuthenticationEndpoint: Endpoint = {
   mtlsAlias: true,
   discovery: () => ({
     backchannel_token_delivery_modes_supported: ['poll', 'ping', 'push'],
-    backchannel_authentication_request_signing_alg_values_supported: ['PS256', 'ES256'],
+    backchannel_authentication_request_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
     backchannel_user_code_parameter_supported: true,
   }),
   async respond(request, runtime) {
