@@ -4,10 +4,9 @@
  * fapi-gateway, in interleaved rounds (A B C A B C ...), and writes bench/results/*.json plus the Markdown
  * table docs/benchmarks.md embeds. Servers and the driver are pinned to separate cores with taskset.
  */
-// First: @peculiar/x509 (bench/pki.ts) needs the Reflect metadata API at load time (as in src/cli/main.ts).
+// First: @peculiar/x509 (the test PKI) needs the Reflect metadata API at load time (as in src/cli/main.ts).
 import 'reflect-metadata';
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer as createHttpsServer } from 'node:https';
 import { once } from 'node:events';
 import { cpus, availableParallelism, release } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -15,6 +14,7 @@ import { formatProfile, summarizeProfile } from './profile-summary.js';
 import { parse as parseYaml } from 'yaml';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startJwksServer } from '../test/helpers/jwks-server.js';
 import {
   createBenchPki,
   mintAccessToken,
@@ -49,7 +49,7 @@ import {
   waitUntilServing,
   type ClientTls,
   type Running,
-} from './targets.js';
+} from './processes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root: this file runs from dist/bench/bench/. */
@@ -484,20 +484,6 @@ function machineFacts(gatewayNode: string): Machine {
   };
 }
 
-async function startJwksServer(pki: BenchPki): Promise<{ url: string; close(): void }> {
-  const body = JSON.stringify(pki.jwks);
-  const server = createHttpsServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
-    res
-      .writeHead(req.url === '/jwks' ? 200 : 404, { 'content-type': 'application/json' })
-      .end(req.url === '/jwks' ? body : '{}');
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = address && typeof address === 'object' ? address.port : 0;
-  return { url: `https://127.0.0.1:${port}/jwks`, close: () => server.close() };
-}
-
 function log(message: string) {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
@@ -578,7 +564,7 @@ async function main() {
     ]);
     cleanups.push(() => upstream.stop());
     const upstreamPort = await reportedPort(upstream);
-    const jwks = await startJwksServer(pki);
+    const jwks = await startJwksServer(pki, pki.jwks.keys);
     cleanups.push(() => jwks.close());
     const ctx: Context = {
       pki,

@@ -170,10 +170,26 @@ export interface ClientTls {
   ca: string;
 }
 
+/**
+ * How a probe authenticates: a bearer token, headers made afresh for each probe (a DPoP proof is good for
+ * one request only), or nothing.
+ */
+export type ProbeCredentials = string | (() => Promise<Record<string, string>>) | undefined;
+
+async function probeHeaders(credentials: ProbeCredentials): Promise<Record<string, string>> {
+  if (credentials === undefined) return {};
+  if (typeof credentials === 'string') return { authorization: `Bearer ${credentials}` };
+  return credentials();
+}
+
 /** One request as a client would send it; resolves with the status (0 when the connection failed). */
-export function probe(url: string, tls: ClientTls | undefined, token?: string): Promise<number> {
+export async function probe(
+  url: string,
+  tls: ClientTls | undefined,
+  credentials?: ProbeCredentials,
+): Promise<number> {
+  const headers = await probeHeaders(credentials);
   return new Promise((resolve) => {
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     const onResponse = (res: http.IncomingMessage) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
@@ -202,13 +218,13 @@ export async function waitUntilServing(
   name: string,
   url: string,
   tls: ClientTls | undefined,
-  token: string | undefined,
+  credentials: ProbeCredentials,
   timeoutMs = 20_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 0;
   while (Date.now() < deadline) {
-    last = await probe(url, tls, token);
+    last = await probe(url, tls, credentials);
     if (last === 200) return;
     await new Promise((r) => setTimeout(r, 200));
   }
