@@ -31,6 +31,7 @@ import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
 import { GatewayDpop } from './dpop.js';
 import { listenOn } from '../net/listen.js';
+import { wireTrustedProxies } from './trusted-proxies.js';
 
 export interface StartGatewayOptions {
   /** Defaults to a pino logger at `logging.level` on stdout. */
@@ -140,6 +141,11 @@ export async function startGateway(
     for (const e of m.expiries) metrics.certificateExpiry.labels(e.kind, e.subject).set(e.notAfter);
   };
   publishExpiries(tlsMaterial);
+  // Fixed at start, like the listener's certificate mode that depends on it.
+  const trustedProxies = wireTrustedProxies(config, tlsMaterial.clientCaPem, {
+    now: () => (options.clock?.() ?? Date.now() / 1000) * 1000,
+    onLookup: (result) => metrics.clientCertHeaderCache.labels(result).inc(),
+  });
 
   const buildPipeline = (c: GatewayConfig, previous?: Pipeline): Pipeline => {
     const jwksCaPem = readOptionalFile('tokens.jwksCa', c.tokens.jwksCa);
@@ -176,7 +182,10 @@ export async function startGateway(
     for (const r of c.routes) metrics.instrumentsFor(r.path);
     return {
       config: c,
-      checks: buildChecks(c, verifiers, { dpopBinding: dpop.bindingCheck }),
+      checks: buildChecks(c, verifiers, {
+        dpopBinding: dpop.bindingCheck,
+        proxiedClientCertificate: trustedProxies?.check,
+      }),
       forwarder,
       verifiers,
       dpop,
@@ -303,6 +312,7 @@ export async function startGateway(
       maxConnections: config.limits.maxConnections,
       clientCertificateMaxBytes: config.limits.clientCertificateBytes,
       certificateOptional: config.routes.some((r) => r.binding !== 'mtls'),
+      trustedProxies: trustedProxies?.proxies,
     },
     onRequest,
     {
@@ -381,6 +391,7 @@ export async function startGateway(
   /** New connections get the new certificate and CA bundle; open connections keep theirs. */
   const applyTlsMaterial = (fresh: LoadedTlsMaterial, c: GatewayConfig) => {
     listener.setSecureContext(fapiSecureContextOptions(fresh, c.tls.sessionTimeoutSeconds));
+    trustedProxies?.useClientCa(fresh.clientCaPem);
     publishExpiries(fresh);
   };
 
@@ -392,7 +403,7 @@ export async function startGateway(
     whenReady: () => pipeline.verifiers.whenReady(),
     ready: () => pipeline.verifiers.ready(),
     reload(next) {
-      for (const key of ['listen', 'admin', 'workers'] as const) {
+      for (const key of ['listen', 'admin', 'workers', 'trustedProxies'] as const) {
         if (!sameJson(pipeline.config[key], next[key])) {
           logger.warn({ event: 'config_reload', key }, `${key} changes take effect only after a restart`);
         }
