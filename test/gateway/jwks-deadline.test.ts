@@ -1,5 +1,5 @@
 // test:unit
-import t from 'tap';
+import t, { type Test } from 'tap';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
@@ -10,7 +10,7 @@ import { testPki } from '../helpers/pki.js';
  * A JWKS endpoint that answers 200 and then sends one byte at a time, never finishing: the socket is never
  * idle, so only a deadline over the whole fetch ends it.
  */
-async function startDrippingJwks(t: Tap.Test): Promise<{ uri: string; caPem: string }> {
+async function startDrippingJwks(t: Test): Promise<{ uri: string; caPem: string }> {
   const pki = await testPki();
   const timers = new Set<NodeJS.Timeout>();
   const server = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (_req, res) => {
