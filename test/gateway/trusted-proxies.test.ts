@@ -11,6 +11,10 @@ import { ecKeys, oddClientCredential, rsaKeys } from '../helpers/odd-certificate
 import { gatewayConfigSchema } from '../../src/gateway/config.js';
 import { testGatewayConfigInput } from '../helpers/gateway.js';
 import { testPki } from '../helpers/pki.js';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CLI } from '../helpers/gateway-process.js';
 
 /** RFC 9440 §2.2: the DER between colons, base64 with padding. */
 function clientCert(der: Buffer): string {
@@ -274,4 +278,31 @@ t.test('configuration: trustedProxies.cidrs is checked', async (t) => {
     t.notOk(r.success, `refused: ${JSON.stringify(bad)}`);
     t.match(r.error?.issues[0]?.path.join('.'), /^trustedProxies\.cidrs/);
   }
+});
+
+t.test('check-config names every bad trustedProxies key', async (t) => {
+  const pki = await testPki();
+  const file = path.join(pki.dir, 'trusted-proxies.yaml');
+  writeFileSync(
+    file,
+    [
+      'tls:',
+      `  cert: ${pki.server.certFile}`,
+      `  key: ${pki.server.keyFile}`,
+      `  clientCa: ${pki.ca.certFile}`,
+      'upstream: { url: "http://127.0.0.1:9000" }',
+      'tokens: { issuer: https://issuer.example, audience: https://api.example, jwksUri: https://issuer.example/jwks }',
+      'routes: [{ path: /accounts, methods: [GET], scopes: [accounts] }]',
+      'trustedProxies:',
+      '  cidrs: [10.0.0.0/8, 10.0.0.0/33, "fd00::/8", lb.internal]',
+      '  certificateCacheEntries: 0',
+      '',
+    ].join('\n'),
+  );
+  const r = spawnSync(process.execPath, [CLI, 'check-config', file], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(r.status, 1, r.stdout + r.stderr);
+  t.match(r.stdout, /trustedProxies\.cidrs\[1\]: 10\.0\.0\.0\/33: the prefix length must be 0 to 32/);
+  t.match(r.stdout, /trustedProxies\.cidrs\[3\]: lb\.internal: not an IPv4 or IPv6 address or range/);
+  t.match(r.stdout, /trustedProxies\.certificateCacheEntries: /);
+  t.match(r.stdout, /3 problem\(s\) found/);
 });
