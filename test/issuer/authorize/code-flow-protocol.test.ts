@@ -493,6 +493,24 @@ t.test('a used code presented by another client is refused without touching its 
   t.equal((await introspect(first.json['access_token'] as string))['active'], true, 'the first use stands');
 });
 
+t.test('a renewed client certificate refreshes the grant; the new access token is bound to it', async (t) => {
+  const c = await codeFor();
+  const first = await as.token({
+    grant_type: 'authorization_code',
+    code: c.params.get('code')!,
+    redirect_uri: REDIRECT_URI,
+    code_verifier: c.verifier,
+  });
+  t.equal(first.status, 200);
+  // The refresh token is bound to the client, which authenticates again; not to one certificate.
+  const renewed = await as.token(
+    { grant_type: 'refresh_token', refresh_token: first.json['refresh_token'] as string },
+    as.pki.clientB,
+  );
+  t.equal(renewed.status, 200, String(renewed.json['error_description']));
+  t.same(decodeJwt(renewed.json['access_token'] as string)['cnf'], { 'x5t#S256': as.pki.clientB.thumbprint });
+});
+
 t.test('refresh tokens rotate; reusing an old one revokes the family', async (t) => {
   const c = await codeFor();
   const first = await as.token({
