@@ -201,6 +201,14 @@ export class JwksCache {
           res.on('error', reject);
         },
       );
+      // The socket timeout only fires on silence; this deadline covers connecting, the headers and the
+      // whole body, so an endpoint that drips bytes cannot hold the key lookup or the refresh.
+      const timeoutMs = this.options.fetchTimeoutMs ?? 5000;
+      const deadline = setTimeout(
+        () => req.destroy(new Error(`no complete answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      req.on('close', () => clearTimeout(deadline));
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('error', reject);
     });

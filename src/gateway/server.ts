@@ -1,35 +1,29 @@
 /**
- * The gateway process, wired: mTLS listener -> pipeline of checks -> forwarder, plus the admin listener,
- * the JWKS cache, metrics and logs. `startGateway` is the programmatic entry point (tests, demo, bench);
- * `runGateway` (run.ts) adds signals, workers and reloads around it.
+ * The gateway process, wired: mTLS listener -> request handler (checks, forwarder) plus the admin
+ * listener, metrics and logs. `startGateway` is the programmatic entry point (tests, demo, bench);
+ * `runGateway` (run.ts) adds signals, workers and reloads around it. What one configuration builds is in
+ * pipeline-build.ts, one request's path in request-handler.ts, stopping in drain.ts.
  */
-import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
 import { createAdminServer, metricsAuthorization } from './admin.js';
-import { interactionIdFor } from './checks/fapi-headers.js';
-import { Forwarder, type ForwardResult } from './forwarder.js';
-import { connectionIdentityOf, createListener, fapiSecureContextOptions } from './listener.js';
+import { drainListener, InFlight } from './drain.js';
+import { createListener, fapiSecureContextOptions } from './listener.js';
 import { createGatewayLogger } from './logger.js';
-import { GatewayMetrics, UNMATCHED_ROUTE, type Outcome, type UpstreamErrorKind } from './metrics.js';
-import { buildChecks, runChecks, type CheckList } from './pipeline.js';
-import { reject, type Reject } from './rejections.js';
-import type { RequestContext } from './request-context.js';
+import { GatewayMetrics } from './metrics.js';
 import {
-  BEARER_CHALLENGE,
-  rawRejectResponse,
-  renderReject,
-  renderUpstreamFailure,
-  type ChallengeScheme,
-} from './responses.js';
-import { buildTokenVerifiers, type TokenVerifiers } from './tokens/verifiers.js';
-import { buildIntrospectionVerifier } from './introspection/build.js';
-import { randomUUID } from 'node:crypto';
+  buildPipeline,
+  retireReplaced,
+  sameJson,
+  stopPipeline,
+  type GatewayPipeline,
+  type PipelineDependencies,
+} from './pipeline-build.js';
+import { createRequestHandler } from './request-handler.js';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
-import { GatewayDpop } from './dpop.js';
 import { listenOn } from '../net/listen.js';
 
 export interface StartGatewayOptions {
@@ -62,52 +56,8 @@ export interface GatewayHandle {
   close(): Promise<void>;
 }
 
-/** Everything derived from one configuration; swapped as a whole on reload. */
-interface Pipeline {
-  config: GatewayConfig;
-  checks: CheckList;
-  forwarder: Forwarder;
-  verifiers: TokenVerifiers;
-  dpop: GatewayDpop;
-  /** Contents of tokens.jwksCa and upstream.ca when built: a reload compares contents, not paths. */
-  jwksCaPem: string | undefined;
-  upstreamCaPem: string | undefined;
-}
-
-const DPOP_CHALLENGE: readonly ChallengeScheme[] = ['dpop'];
-const ANY_CHALLENGE: readonly ChallengeScheme[] = ['dpop', 'bearer'];
-
-/** The scheme the request used, or (without credentials) every scheme its route accepts. */
-function challengeSchemes(ctx: RequestContext): readonly ChallengeScheme[] {
-  const presented = ctx.credentials?.scheme ?? ctx.presentedScheme;
-  if (presented !== undefined) return presented === 'dpop' ? DPOP_CHALLENGE : BEARER_CHALLENGE;
-  switch (ctx.route?.binding) {
-    case 'dpop':
-      return DPOP_CHALLENGE;
-    case 'any':
-      return ANY_CHALLENGE;
-    default:
-      return BEARER_CHALLENGE;
-  }
-}
-
 function listen(server: HttpServer | HttpsServer, key: string, host: string, port: number): Promise<number> {
   return listenOn(server, host, port, (why, cause) => new StartupError(key, why, { cause }));
-}
-
-function readOptionalFile(key: string, file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
-      cause: err,
-    });
-  }
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export async function startGateway(
@@ -116,10 +66,9 @@ export async function startGateway(
 ): Promise<GatewayHandle> {
   const logger = options.logger ?? createGatewayLogger(config.logging.level);
   const tlsMaterial: LoadedTlsMaterial = readTlsMaterial(config.tls);
-  let pipeline: Pipeline;
-  let draining = false;
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
+  let pipeline: GatewayPipeline;
+  const inFlight = new InFlight();
+  let closing = false;
 
   const metrics: GatewayMetrics = new GatewayMetrics(
     {
@@ -141,159 +90,9 @@ export async function startGateway(
   };
   publishExpiries(tlsMaterial);
 
-  const buildPipeline = (c: GatewayConfig, previous?: Pipeline): Pipeline => {
-    const jwksCaPem = readOptionalFile('tokens.jwksCa', c.tokens.jwksCa);
-    const upstreamCaPem = readOptionalFile('upstream.ca', c.upstream.ca);
-    const keepTokens =
-      previous !== undefined &&
-      sameJson(previous.config.tokens, c.tokens) &&
-      previous.jwksCaPem === jwksCaPem;
-    const verifiers = keepTokens
-      ? previous.verifiers
-      : buildTokenVerifiers(c.tokens, {
-          logger,
-          jwksCaPem,
-          onJwksFetch: (result) => metrics.jwksFetches.labels(result).inc(),
-          onCacheHit: () => metrics.tokenCacheHits.inc(),
-          opaque: buildIntrospectionVerifier(c.tokens, { logger, metrics, jwksCaPem }),
-        });
-    const keepUpstream =
-      previous !== undefined &&
-      sameJson(previous.config.upstream, c.upstream) &&
-      previous.upstreamCaPem === upstreamCaPem &&
-      sameJson(previous.config.forwardHeaders, c.forwardHeaders);
-    const forwarder = keepUpstream
-      ? previous.forwarder
-      : new Forwarder({
-          url: c.upstream.url,
-          timeoutMs: c.upstream.timeoutMs,
-          maxSockets: c.upstream.maxSockets,
-          caPem: upstreamCaPem,
-          forwardHeaders: c.forwardHeaders,
-        });
-    const keepDpop = previous !== undefined && sameJson(previous.config.dpop, c.dpop);
-    const dpop = keepDpop ? previous.dpop : new GatewayDpop(c.dpop, { now: options.clock });
-    for (const r of c.routes) metrics.instrumentsFor(r.path);
-    return {
-      config: c,
-      checks: buildChecks(c, verifiers, { dpopBinding: dpop.bindingCheck }),
-      forwarder,
-      verifiers,
-      dpop,
-      jwksCaPem,
-      upstreamCaPem,
-    };
-  };
-  pipeline = buildPipeline(config);
-
-  const requestEnded = () => {
-    inFlight--;
-    if (draining && inFlight === 0) drained?.();
-  };
-
-  /** One metric update and one log line per request, whatever its outcome. */
-  const record = (
-    ctx: RequestContext,
-    outcome: Outcome,
-    status: number,
-    detail: { reason?: Reject['reason']; upstreamSeconds?: number; upstreamError?: UpstreamErrorKind },
-  ) => {
-    const route = ctx.route?.label ?? UNMATCHED_ROUTE;
-    const instruments = metrics.instrumentsFor(route);
-    const seconds = (performance.now() - ctx.startedAt) / 1000;
-    instruments.requests[outcome].inc();
-    instruments.duration[outcome].observe(seconds);
-    if (detail.upstreamSeconds !== undefined) instruments.upstreamDuration.observe(detail.upstreamSeconds);
-    if (detail.reason !== undefined) metrics.countRejection(detail.reason, ctx.verified?.clientId);
-    if (detail.upstreamError !== undefined) metrics.upstreamErrors.labels(detail.upstreamError).inc();
-    // A report-only route forwarded a call its checks refused: counted apart from rejections.
-    const wouldReject = ctx.wouldReject?.map((r) => r.reason);
-    if (wouldReject !== undefined) for (const reason of wouldReject) metrics.countWouldReject(reason);
-    logger.info(
-      {
-        interactionId: ctx.interactionId,
-        method: ctx.req.method,
-        route,
-        outcome,
-        decision: wouldReject === undefined ? undefined : 'would_reject',
-        reason: detail.reason ?? wouldReject?.[0],
-        wouldReject,
-        upstreamError: detail.upstreamError,
-        status,
-        latencyMs: Math.round(seconds * 1e4) / 10,
-        clientId: ctx.verified?.clientId,
-        thumbprint: ctx.certificate?.thumbprint,
-      },
-      'request',
-    );
-  };
-
-  const answerReject = (ctx: RequestContext, r: Reject, dpop: GatewayDpop) => {
-    const bodyPending =
-      ctx.body === undefined &&
-      !ctx.req.readableEnded &&
-      ctx.req.headers['content-length'] !== '0' &&
-      (ctx.req.headers['content-length'] !== undefined || ctx.req.headers['transfer-encoding'] !== undefined);
-    renderReject(ctx.res, r, ctx.interactionId, bodyPending, challengeSchemes(ctx), {
-      algs: dpop.algs,
-      nonce: dpop.nonceFor(ctx),
-    });
-    record(ctx, 'rejected', r.status, { reason: r.reason });
-    requestEnded();
-  };
-
-  const onForwarded = (ctx: RequestContext, result: ForwardResult) => {
-    switch (result.kind) {
-      case 'forwarded':
-        record(ctx, 'forwarded', result.status, { upstreamSeconds: result.upstreamSeconds });
-        break;
-      case 'upstream_error':
-        renderUpstreamFailure(ctx.res, result.status, ctx.interactionId, ctx.dpopNonce);
-        record(ctx, 'upstream_error', result.status, { upstreamError: result.error });
-        break;
-      case 'aborted':
-        record(ctx, result.error === undefined ? 'forwarded' : 'upstream_error', result.status, {
-          upstreamError: result.error,
-        });
-        break;
-    }
-    requestEnded();
-  };
-
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    // A connection without an identity presented no certificate: the binding check refuses what needs one.
-    const connection = connectionIdentityOf(req.socket) ?? { tokenMemo: {} };
-    inFlight++;
-    if (draining) res.shouldKeepAlive = false;
-    const p = pipeline;
-    const ctx: RequestContext = {
-      req,
-      res,
-      connection,
-      certificate: connection.certificate,
-      startedAt: performance.now(),
-      interactionId: interactionIdFor(req),
-      path: '',
-      query: '',
-    };
-    runChecks(
-      p.checks,
-      ctx,
-      () => {
-        ctx.dpopNonce = p.dpop.nonceFor(ctx);
-        p.forwarder.forward(ctx, (result) => onForwarded(ctx, result));
-      },
-      (r) => answerReject(ctx, r, p.dpop),
-      (err) => {
-        logger.error({ err, interactionId: ctx.interactionId }, 'check failed unexpectedly');
-        if (res.headersSent) {
-          res.destroy();
-          requestEnded();
-        } else
-          answerReject(ctx, reject('internal_error', 'the gateway could not process the request'), p.dpop);
-      },
-    );
-  };
+  const deps: PipelineDependencies = { logger, metrics, clock: options.clock };
+  pipeline = buildPipeline(config, deps);
+  const handler = createRequestHandler({ logger, metrics, inFlight, pipeline: () => pipeline });
 
   const listener = createListener(
     tlsMaterial,
@@ -304,7 +103,7 @@ export async function startGateway(
       clientCertificateMaxBytes: config.limits.clientCertificateBytes,
       certificateOptional: config.routes.some((r) => r.binding !== 'mtls'),
     },
-    onRequest,
+    handler.onRequest,
     {
       onHandshakeFailure: (reason, detail) => {
         metrics.tlsHandshakeFailures.labels(reason).inc();
@@ -315,36 +114,8 @@ export async function startGateway(
       onConnectionClosed: () => metrics.openConnections.dec(),
     },
   );
-
   // Requests the HTTP parser refuses never reach onRequest; they still get a FAPI-shaped answer.
-  listener.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const r =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? reject('headers_too_large', 'the request headers are too large')
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? reject('request_timeout', 'the request was not received in time')
-          : reject('malformed_request', 'the request is not valid HTTP/1.1');
-    const interactionId = randomUUID();
-    socket.end(rawRejectResponse(r, interactionId));
-    const instruments = metrics.instrumentsFor(UNMATCHED_ROUTE);
-    instruments.requests.rejected.inc();
-    metrics.countRejection(r.reason, undefined);
-    logger.info(
-      {
-        interactionId,
-        route: UNMATCHED_ROUTE,
-        outcome: 'rejected',
-        reason: r.reason,
-        status: r.status,
-        thumbprint: connectionIdentityOf(socket)?.certificate?.thumbprint,
-      },
-      'request',
-    );
-  });
+  listener.on('clientError', handler.onClientError);
 
   const admin =
     options.admin === false
@@ -365,8 +136,7 @@ export async function startGateway(
     if (admin) adminPort = await listen(admin, 'admin', config.admin.host, config.admin.port);
   } catch (err) {
     listener.close();
-    pipeline.verifiers.stop();
-    pipeline.forwarder.close();
+    stopPipeline(pipeline);
     throw err;
   }
   logger.info(
@@ -384,7 +154,7 @@ export async function startGateway(
     publishExpiries(fresh);
   };
 
-  const handle: GatewayHandle = {
+  return {
     listenPort,
     adminPort,
     metrics,
@@ -400,13 +170,9 @@ export async function startGateway(
       const previous = pipeline;
       // Everything that can fail (files, parsing) happens before anything is swapped.
       const fresh = sameJson(previous.config.tls, next.tls) ? undefined : readTlsMaterial(next.tls);
-      pipeline = buildPipeline(next, previous);
+      pipeline = buildPipeline(next, deps, previous);
       if (fresh) applyTlsMaterial(fresh, next);
-      if (previous.verifiers !== pipeline.verifiers) previous.verifiers.stop();
-      if (previous.forwarder !== pipeline.forwarder) {
-        const old = previous.forwarder;
-        setTimeout(() => old.close(), next.shutdown.drainTimeoutMs + next.upstream.timeoutMs).unref();
-      }
+      retireReplaced(previous, pipeline);
     },
     reloadCertificates() {
       applyTlsMaterial(readTlsMaterial(pipeline.config.tls), pipeline.config);
@@ -415,33 +181,10 @@ export async function startGateway(
       applyTlsMaterial(material, pipeline.config);
     },
     async close() {
-      if (draining) return;
-      draining = true;
-      const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
-      listener.closeIdleConnections();
-      // Logged once the listener is closed: whoever waits for this line finds new connections refused.
-      logger.info(
-        { event: 'draining', inFlight },
-        'stopping: no new connections, draining in-flight requests',
-      );
-      const idleSweep = setInterval(() => listener.closeIdleConnections(), 50);
-      const allDone = new Promise<void>((resolve) => {
-        if (inFlight === 0) resolve();
-        else drained = resolve;
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), pipeline.config.shutdown.drainTimeoutMs);
-      });
-      const outcome = await Promise.race([allDone.then(() => 'drained' as const), timeout]);
-      clearInterval(idleSweep);
-      clearTimeout(timer);
-      listener.closeAllConnections();
-      if (outcome === 'timeout')
-        logger.warn({ event: 'drain_timeout', inFlight }, 'drain timeout: closing remaining connections');
-      await closed;
-      pipeline.verifiers.stop();
-      pipeline.forwarder.close();
+      if (closing) return;
+      closing = true;
+      await drainListener(listener, inFlight, pipeline.config.shutdown.drainTimeoutMs, logger);
+      stopPipeline(pipeline);
       if (admin) {
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin.close(() => resolve()));
@@ -450,5 +193,4 @@ export async function startGateway(
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     },
   };
-  return handle;
 }

@@ -86,7 +86,7 @@ t.test('the gateway accepts an issued token with its certificate and rejects it 
   t.equal((await callApi(jwtToken.json.access_token!, ti.pki.clientB)).status, 200);
   t.equal((await callApi(jwtToken.json.access_token!, ti.pki.clientA)).status, 401);
 
-  // An unbound token (no certificate at the issuer) is refused by the gateway: FAPI needs binding.
+  // No certificate and no DPoP proof at the issuer: no token at all (FAPI needs sender-constrained tokens).
   const unbound = await ti.postForm(
     '/token',
     {
@@ -100,6 +100,7 @@ t.test('the gateway accepts an issued token with its certificate and rejects it 
     },
     { listener: 'main' },
   );
-  t.equal(unbound.status, 200);
-  t.equal((await callApi(unbound.json.access_token!, ti.pki.clientA)).status, 401);
+  t.equal(unbound.status, 400);
+  t.equal(unbound.json.error, 'invalid_request');
+  t.notOk(unbound.json.access_token, 'nothing to call the gateway with');
 });

@@ -67,10 +67,14 @@ t.test('private_key_jwt with a certificate on the connection: the token is bound
   t.same(decodeJwt(r.json.access_token as string).cnf, { 'x5t#S256': ti.pki.clientA.thumbprint });
 });
 
-t.test('private_key_jwt without a certificate (main listener): the token is unbound', async (t) => {
+t.test('private_key_jwt without a certificate or DPoP proof (main listener): no unbound token', async (t) => {
+  // FAPI 2 SP §5.3.2.1 and FAPI 1 Advanced §5.2.2-5: access tokens are sender-constrained.
   const r = await token(await jwtClient(), {}, 'main');
-  t.equal(r.status, 200);
-  t.notOk('cnf' in decodeJwt(r.json.access_token as string));
+  t.equal(r.status, 400);
+  t.equal(r.json.error, 'invalid_request');
+  t.match(r.json.error_description, /sender-constrained/);
+  t.notOk('access_token' in r.json, 'nothing issued');
+  t.equal(r.headers['cache-control'], 'no-store');
 });
 
 t.test('private_key_jwt: signed with another key', async (t) => {

@@ -7,6 +7,7 @@
  */
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { accept, refuse, type Checked } from './authorization-error.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../untrusted-json.js';
 
 export interface RequestObjectPolicy {
   /** The issuer identifier: the only accepted `aud`. */
@@ -30,8 +31,32 @@ const ACCEPTED_TYP = new Set(['oauth-authz-req+jwt', 'jwt']);
 /** Parameters that must never appear inside a request object (RFC 9101 §4). */
 const FORBIDDEN_INSIDE = ['request', 'request_uri'];
 
-/** JWT registered claims that are not authorization parameters. */
-const ENVELOPE_CLAIMS = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'sub']);
+/**
+ * The authorization parameters this issuer reads (RFC 6749, OIDC Core §3.1.2.1, RFC 7636, JARM, RFC 9449
+ * §10). Other claims are dropped before the request is stored: nothing else is used, and nothing a client
+ * chooses should be kept that the issuer does not understand.
+ */
+const AUTHORIZATION_PARAMETERS = new Set([
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'nonce',
+  'response_mode',
+  'code_challenge',
+  'code_challenge_method',
+  'claims',
+  'max_age',
+  'prompt',
+  'acr_values',
+  'login_hint',
+  'id_token_hint',
+  'ui_locales',
+  'claims_locales',
+  'display',
+  'dpop_jkt',
+]);
 
 function describeJoseError(e: unknown): string {
   if (e instanceof errors.JWTExpired) return 'the request object has expired (exp)';
@@ -120,9 +145,15 @@ export async function verifyRequestObject(
   if (payload['client_id'] !== undefined && payload['client_id'] !== policy.clientId)
     return refuse('invalid_request_object', 'the request object client_id does not match the client');
 
+  if (nestsDeeperThan(payload, MAX_JSON_DEPTH))
+    return refuse(
+      'invalid_request_object',
+      `the request object nests values more than ${MAX_JSON_DEPTH} levels deep`,
+    );
+
   const parameters: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [name, value] of Object.entries(payload)) {
-    if (!ENVELOPE_CLAIMS.has(name)) parameters[name] = value;
+    if (AUTHORIZATION_PARAMETERS.has(name)) parameters[name] = value;
   }
   parameters['client_id'] = policy.clientId;
   return accept(parameters);

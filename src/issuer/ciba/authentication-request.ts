@@ -238,15 +238,20 @@ export function parseAuthenticationParameters(
   });
 }
 
-// Control characters, and bidi overrides that could make the device show a different text than was sent.
-// eslint-disable-next-line no-control-regex
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+// Control (Cc), format (Cf: bidi overrides and marks, zero-width characters, tags), surrogate and private-use
+// code points, and line/paragraph separators (Zl, Zp): each can make the device show a different or
+// invisible text than the client sent, which is what the binding message is there to prevent.
+const UNSAFE_TEXT = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}]/u;
+/** More combining marks on one letter than any language needs: "Zalgo" text that overflows the screen. */
+const STACKED_MARKS = /\p{M}{3,}/u;
 
 export function bindingMessageProblem(message: string): string | undefined {
   if (message.trim() === '') return 'binding_message is empty';
   if ([...message].length > MAX_BINDING_MESSAGE_LENGTH)
     return `binding_message is longer than ${MAX_BINDING_MESSAGE_LENGTH} characters`;
-  if (UNSAFE_TEXT.test(message)) return 'binding_message contains control or direction characters';
+  if (UNSAFE_TEXT.test(message)) return 'binding_message contains control, direction or invisible characters';
+  if (STACKED_MARKS.test(message))
+    return 'binding_message stacks more than two combining marks on a character';
   return undefined;
 }
 

@@ -6,6 +6,7 @@
 import { compactVerify, decodeProtectedHeader, errors, type JWTVerifyGetKey } from 'jose';
 import { authenticationError as refuse, fail, ok, type Result } from './errors.js';
 import type { AuthenticationErrorCode, CibaError } from './errors.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../untrusted-json.js';
 
 type Err = CibaError<AuthenticationErrorCode>;
 
@@ -32,6 +33,8 @@ async function verifiedPayload(
     const claims: unknown = JSON.parse(new TextDecoder().decode(payload));
     if (claims === null || typeof claims !== 'object' || Array.isArray(claims))
       return fail(`${what} payload is not a JSON object`);
+    if (nestsDeeperThan(claims, MAX_JSON_DEPTH))
+      return fail(`${what} nests values more than ${MAX_JSON_DEPTH} levels deep`);
     return ok(claims as Record<string, unknown>);
   } catch (e) {
     if (e instanceof errors.JWKSNoMatchingKey) return fail(`${what}: no registered key matches its kid/alg`);

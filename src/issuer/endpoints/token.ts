@@ -53,6 +53,13 @@ export const tokenEndpoint: Endpoint = {
         'this client is registered for DPoP-bound access tokens: send a DPoP proof (RFC 9449 §5.2)',
         { reason: 'dpop_proof_missing' },
       );
+    // FAPI 2 SP §5.3.2.1 and FAPI 1 Advanced §5.2.2-5: only sender-constrained access tokens. Checked
+    // before the grant runs, so a refused request uses up no code or refresh token.
+    if (!proof && request.certificate === undefined)
+      throw invalidRequest(
+        'access tokens are sender-constrained: call the mTLS token endpoint with the client certificate, or send a DPoP proof (RFC 9449)',
+        'sender_constraint_missing',
+      );
     const response = await grant.exchange({ params, client, request, dpopJkt: proof?.jkt }, runtime);
     runtime.metrics.tokensIssued.inc({ grant_type: grantType, auth_method: client.method });
     runtime.log.info(

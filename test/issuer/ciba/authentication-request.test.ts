@@ -105,7 +105,8 @@ t.test('authentication parameters: scope, exactly one hint, binding_message, exp
     t.match(
       parseAuthenticationParameters(params, client, limits),
       { ok: false, error: { status: 400, error: code, description: d } },
-      JSON.stringify(params),
+      // Escaped so that separators and format characters in a value cannot break the TAP output.
+      JSON.stringify(params).replace(/[^\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`),
     );
   err(
     { ...base, id_token_hint: 'x' },
@@ -127,6 +128,25 @@ t.test('authentication parameters: scope, exactly one hint, binding_message, exp
   err({ ...base, binding_message: 'x'.repeat(65) }, fapi, 'invalid_binding_message', /longer/);
   err({ ...base, binding_message: 'pay\u202e001' }, fapi, 'invalid_binding_message', /direction/);
   err({ ...base, binding_message: 'a\nb' }, fapi, 'invalid_binding_message', /control/);
+  // Format (Cf), line and paragraph separators (Zl, Zp): invisible or layout-changing on the device screen.
+  for (const hidden of ['\u061c', '\u200b', '\u200d', '\u2028', '\u2029', '\u2060', '\ufeff', '\u{e0041}']) {
+    err(
+      { ...base, binding_message: `pay${hidden}001` },
+      fapi,
+      'invalid_binding_message',
+      /control|direction|invisible/,
+    );
+  }
+  err({ ...base, binding_message: `pay a${'\u0301'.repeat(3)}` }, fapi, 'invalid_binding_message', /marks/);
+  t.match(
+    parseAuthenticationParameters({ ...base, binding_message: 'Zahlung an Müller, café ñ' }, fapi, limits),
+    { ok: true },
+    'letters with accents, precomposed or with one combining mark, are fine',
+  );
+  t.match(
+    parseAuthenticationParameters({ ...base, binding_message: 'Zahlung an Mu\u0308ller' }, fapi, limits),
+    { ok: true },
+  );
   err({ ...base, requested_expiry: 0 }, fapi, 'invalid_request', /positive integer/);
   err({ ...base, requested_expiry: '1.5' }, fapi, 'invalid_request', /positive integer/);
   err({ ...base, requested_expiry: 'soon' }, fapi, 'invalid_request', /positive integer/);
@@ -170,14 +190,29 @@ t.test('client_notification_token: required for ping and push, at least 128 bits
   err('a'.repeat(100), /128 bits/);
   err('has space in it and is long enough to pass', /RFC 6750/);
   err('x'.repeat(1025), /longer than 1024/);
+  // Long enough on paper, but a short pattern repeated: an attacker guesses the pattern, not the length.
+  err('ab'.repeat(20), /128 bits/);
+  err('abc123'.repeat(8), /128 bits/);
+  err('0123456789abcdef0123456789abcdef', /128 bits/);
+  err('Secret-Token-' + 'x'.repeat(30), /128 bits/);
+  err('abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz', /128 bits/);
   t.match(
     parseAuthenticationParameters(
-      { ...base, client_notification_token: '0123456789abcdef0123456789abcdef' },
+      { ...base, client_notification_token: '9f2c4e71b08d36a5e1c7f94b2d0a8365' },
       core,
       limits,
     ),
     { ok: true },
-    '32 hex digits',
+    '32 random hex digits',
+  );
+  t.match(
+    parseAuthenticationParameters(
+      { ...base, client_notification_token: '550e8400-e29b-41d4-a716-446655440000-7f3a9c21' },
+      core,
+      limits,
+    ),
+    { ok: true },
+    'a UUID with a random suffix',
   );
   t.match(
     parseAuthenticationParameters(

@@ -1,0 +1,193 @@
+/**
+ * One request through the gateway: request -> checks -> forward or answer -> exactly one `record` (one
+ * metric update and one log line, whatever the outcome). Requests the HTTP parser refuses get the same
+ * treatment from `onClientError`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { interactionIdFor } from './checks/fapi-headers.js';
+import type { InFlight } from './drain.js';
+import type { ForwardResult } from './forwarder.js';
+import { connectionIdentityOf } from './listener.js';
+import { UNMATCHED_ROUTE, type GatewayMetrics, type Outcome, type UpstreamErrorKind } from './metrics.js';
+import { runChecks } from './pipeline.js';
+import type { GatewayPipeline } from './pipeline-build.js';
+import { reject, type Reject } from './rejections.js';
+import type { RequestContext } from './request-context.js';
+import {
+  BEARER_CHALLENGE,
+  rawRejectResponse,
+  renderReject,
+  renderUpstreamFailure,
+  type ChallengeScheme,
+} from './responses.js';
+
+const DPOP_CHALLENGE: readonly ChallengeScheme[] = ['dpop'];
+const ANY_CHALLENGE: readonly ChallengeScheme[] = ['dpop', 'bearer'];
+
+/** The scheme the request used, or (without credentials) every scheme its route accepts. */
+function challengeSchemes(ctx: RequestContext): readonly ChallengeScheme[] {
+  const presented = ctx.credentials?.scheme ?? ctx.presentedScheme;
+  if (presented !== undefined) return presented === 'dpop' ? DPOP_CHALLENGE : BEARER_CHALLENGE;
+  switch (ctx.route?.binding) {
+    case 'dpop':
+      return DPOP_CHALLENGE;
+    case 'any':
+      return ANY_CHALLENGE;
+    default:
+      return BEARER_CHALLENGE;
+  }
+}
+
+export interface RequestHandlerDependencies {
+  logger: Logger;
+  metrics: GatewayMetrics;
+  /** The pipeline of the configuration in force; a request keeps the one it started with. */
+  pipeline: () => GatewayPipeline;
+  inFlight: InFlight;
+}
+
+export interface RequestHandler {
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
+  /** For the listener's `clientError`: a FAPI-shaped answer to what the HTTP parser refused. */
+  readonly onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void;
+}
+
+export function createRequestHandler(deps: RequestHandlerDependencies): RequestHandler {
+  const { logger, metrics, inFlight } = deps;
+
+  const record = (
+    ctx: RequestContext,
+    outcome: Outcome,
+    status: number,
+    detail: { reason?: Reject['reason']; upstreamSeconds?: number; upstreamError?: UpstreamErrorKind },
+  ) => {
+    const route = ctx.route?.label ?? UNMATCHED_ROUTE;
+    const instruments = metrics.instrumentsFor(route);
+    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    instruments.requests[outcome].inc();
+    instruments.duration[outcome].observe(seconds);
+    if (detail.upstreamSeconds !== undefined) instruments.upstreamDuration.observe(detail.upstreamSeconds);
+    if (detail.reason !== undefined) metrics.countRejection(detail.reason, ctx.verified?.clientId);
+    if (detail.upstreamError !== undefined) metrics.upstreamErrors.labels(detail.upstreamError).inc();
+    // A report-only route forwarded a call its checks refused: counted apart from rejections.
+    const wouldReject = ctx.wouldReject?.map((r) => r.reason);
+    if (wouldReject !== undefined) for (const reason of wouldReject) metrics.countWouldReject(reason);
+    logger.info(
+      {
+        interactionId: ctx.interactionId,
+        method: ctx.req.method,
+        route,
+        outcome,
+        decision: wouldReject === undefined ? undefined : 'would_reject',
+        reason: detail.reason ?? wouldReject?.[0],
+        wouldReject,
+        upstreamError: detail.upstreamError,
+        status,
+        latencyMs: Math.round(seconds * 1e4) / 10,
+        clientId: ctx.verified?.clientId,
+        thumbprint: ctx.certificate?.thumbprint,
+      },
+      'request',
+    );
+  };
+
+  const answerReject = (ctx: RequestContext, r: Reject, p: GatewayPipeline) => {
+    const bodyPending =
+      ctx.body === undefined &&
+      !ctx.req.readableEnded &&
+      ctx.req.headers['content-length'] !== '0' &&
+      (ctx.req.headers['content-length'] !== undefined || ctx.req.headers['transfer-encoding'] !== undefined);
+    renderReject(ctx.res, r, ctx.interactionId, bodyPending, challengeSchemes(ctx), {
+      algs: p.dpop.algs,
+      nonce: p.dpop.nonceFor(ctx),
+    });
+    record(ctx, 'rejected', r.status, { reason: r.reason });
+    inFlight.end();
+  };
+
+  const onForwarded = (ctx: RequestContext, result: ForwardResult) => {
+    switch (result.kind) {
+      case 'forwarded':
+        record(ctx, 'forwarded', result.status, { upstreamSeconds: result.upstreamSeconds });
+        break;
+      case 'upstream_error':
+        renderUpstreamFailure(ctx.res, result.status, ctx.interactionId, ctx.dpopNonce);
+        record(ctx, 'upstream_error', result.status, { upstreamError: result.error });
+        break;
+      case 'aborted':
+        record(ctx, result.error === undefined ? 'forwarded' : 'upstream_error', result.status, {
+          upstreamError: result.error,
+        });
+        break;
+    }
+    inFlight.end();
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    // A connection without an identity presented no certificate: the binding check refuses what needs one.
+    const connection = connectionIdentityOf(req.socket) ?? { tokenMemo: {} };
+    inFlight.begin();
+    if (inFlight.draining) res.shouldKeepAlive = false;
+    const p = deps.pipeline();
+    const ctx: RequestContext = {
+      req,
+      res,
+      connection,
+      certificate: connection.certificate,
+      startedAt: performance.now(),
+      interactionId: interactionIdFor(req),
+      path: '',
+      query: '',
+    };
+    runChecks(
+      p.checks,
+      ctx,
+      () => {
+        ctx.dpopNonce = p.dpop.nonceFor(ctx);
+        p.forwarder.forward(ctx, (result) => onForwarded(ctx, result));
+      },
+      (r) => answerReject(ctx, r, p),
+      (err) => {
+        logger.error({ err, interactionId: ctx.interactionId }, 'check failed unexpectedly');
+        if (res.headersSent) {
+          res.destroy();
+          inFlight.end();
+        } else answerReject(ctx, reject('internal_error', 'the gateway could not process the request'), p);
+      },
+    );
+  };
+
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const r =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? reject('headers_too_large', 'the request headers are too large')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? reject('request_timeout', 'the request was not received in time')
+          : reject('malformed_request', 'the request is not valid HTTP/1.1');
+    const interactionId = randomUUID();
+    socket.end(rawRejectResponse(r, interactionId));
+    const instruments = metrics.instrumentsFor(UNMATCHED_ROUTE);
+    instruments.requests.rejected.inc();
+    metrics.countRejection(r.reason, undefined);
+    logger.info(
+      {
+        interactionId,
+        route: UNMATCHED_ROUTE,
+        outcome: 'rejected',
+        reason: r.reason,
+        status: r.status,
+        thumbprint: connectionIdentityOf(socket)?.certificate?.thumbprint,
+      },
+      'request',
+    );
+  };
+
+  return { onRequest, onClientError };
+}
