@@ -7,8 +7,9 @@ import { createPrivateKey, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { UsageError, requiredOption, stringOption, type Command } from './command.js';
+import { SIGNING_ALGORITHMS } from '../issuer/config.js';
 
-const ALGORITHMS = ['PS256', 'ES256'];
+const ALGORITHMS: readonly string[] = SIGNING_ALGORITHMS;
 
 export const cibaRequestCommand: Command = {
   name: 'ciba-request',
@@ -33,7 +34,8 @@ export const cibaRequestCommand: Command = {
     const clientId = requiredOption(args, 'client-id');
     const keyFile = requiredOption(args, 'key');
     const alg = stringOption(args, 'alg') ?? 'PS256';
-    if (!ALGORITHMS.includes(alg)) throw new UsageError(`--alg must be PS256 or ES256 (got "${alg}")`);
+    if (!ALGORITHMS.includes(alg))
+      throw new UsageError(`--alg must be ${ALGORITHMS.join(' or ')} (got "${alg}")`);
     let key;
     try {
       key = createPrivateKey(readFileSync(keyFile));

@@ -10,11 +10,12 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { configReloadsCounter } from './metrics.js';
 import { createAdminServer, metricsAuthorization } from './admin.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './cluster-messages.js';
 import type { GatewayConfig } from './config.js';
 import { loadReloadedConfig, watchCertificates } from './reloads.js';
-import { workerCount, untilStopSignal } from './run.js';
+import { workerCount, untilStopSignal } from './process-control.js';
 import { readTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
 
@@ -27,12 +28,7 @@ interface WorkerState {
 /** Metrics only the primary knows; merged with the workers' at scrape time. */
 export class PrimaryMetrics {
   readonly registry = new Registry();
-  readonly configReloads = new Counter({
-    name: 'fapi_gateway_config_reloads_total',
-    help: 'Configuration and certificate reloads by result.',
-    labelNames: ['kind', 'result'] as const,
-    registers: [this.registry],
-  });
+  readonly configReloads = configReloadsCounter([this.registry]);
   readonly workerRestarts = new Counter({
     name: 'fapi_gateway_worker_restarts_total',
     help: 'Workers that exited unexpectedly and were replaced.',
@@ -47,8 +43,6 @@ export class PrimaryMetrics {
         this.set(live());
       },
     });
-    for (const kind of ['config', 'certificates'])
-      for (const result of ['success', 'failure']) this.configReloads.labels(kind, result).inc(0);
   }
 }
 

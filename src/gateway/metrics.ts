@@ -60,6 +60,22 @@ interface RouteInstruments {
   upstreamDuration: Histogram.Internal<string>;
 }
 
+/**
+ * `fapi_gateway_config_reloads_total`: kept by each gateway process and by a cluster primary (which
+ * validates reloads and watches files for its workers); one definition so the two cannot drift apart.
+ */
+export function configReloadsCounter(registers: Registry[]): Counter<'kind' | 'result'> {
+  const counter = new Counter({
+    name: 'fapi_gateway_config_reloads_total',
+    help: 'Configuration and certificate reloads by result.',
+    labelNames: ['kind', 'result'] as const,
+    registers,
+  });
+  for (const kind of ['config', 'certificates'])
+    for (const result of ['success', 'failure']) counter.labels(kind, result).inc(0);
+  return counter;
+}
+
 export interface GatewayMetricsSources {
   /**
    * The JWT verifier's key set; the jwks_* gauges exist only when JWT access tokens are configured at
@@ -181,12 +197,7 @@ export class GatewayMetrics {
       registers,
       aggregator: 'min',
     });
-    this.configReloads = new Counter({
-      name: 'fapi_gateway_config_reloads_total',
-      help: 'Configuration and certificate reloads by result.',
-      labelNames: ['kind', 'result'],
-      registers,
-    });
+    this.configReloads = configReloadsCounter(registers);
     this.tokenCacheHits = new Counter({
       name: 'fapi_gateway_token_cache_hits_total',
       help: 'Requests whose token was found in the verification cache (signature not re-verified).',
@@ -251,8 +262,6 @@ export class GatewayMetrics {
     for (const r of ['success', 'failure']) this.jwksFetches.labels(r).inc(0);
     for (const o of INTROSPECTION_OUTCOMES) this.introspectionCalls.labels(o).inc(0);
     for (const r of INTROSPECTION_CACHE_RESULTS) this.introspectionCache.labels(r).inc(0);
-    for (const kind of ['config', 'certificates'])
-      for (const result of ['success', 'failure']) this.configReloads.labels(kind, result).inc(0);
     this.instrumentsFor(UNMATCHED_ROUTE);
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry, prefix: 'fapi_gateway_' });

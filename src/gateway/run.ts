@@ -5,32 +5,12 @@
  *  - SIGHUP: re-read and validate the configuration file; keep the running one on any problem.
  *  - TLS files are watched; new certificates and CA bundles apply to new connections.
  */
-import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
 import { createGatewayLogger } from './logger.js';
 import { applyReloadedConfig, loadReloadedConfig, watchCertificates } from './reloads.js';
+import { untilStopSignal, workerCount } from './process-control.js';
 import { startGateway } from './server.js';
-
-export function workerCount(workers: GatewayConfig['workers']): number {
-  return workers === 'auto' ? availableParallelism() : workers;
-}
-
-/** Resolves with the first of SIGTERM/SIGINT; SIGHUP calls `onHangup` meanwhile. */
-export function untilStopSignal(logger: Logger, onHangup: () => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      logger.info({ event: 'signal', signal }, `received ${signal}`);
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      process.off('SIGHUP', onHangup);
-      resolve(signal);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    process.on('SIGHUP', onHangup);
-  });
-}
 
 async function runSingleProcess(config: GatewayConfig, configFile: string, logger: Logger): Promise<number> {
   const gateway = await startGateway(config, { logger });

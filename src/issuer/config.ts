@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
 import { redisConnectionSchema } from '../redis/config.js';
+import { LIFETIME_DEFAULTS as LIFETIMES, SCOPE_DESCRIPTIONS } from './defaults.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const listener = (p: number) =>
@@ -50,6 +51,13 @@ const httpsUrl = z
   .string()
   .url('must be an absolute URL')
   .refine((u) => u.startsWith('https://'), 'must be an https:// URL');
+
+/** `{ ttlSeconds }` within [min, max], defaulting to `seconds` also when the whole key is absent. */
+const lifetime = ([min, max]: [number, number], seconds: number, description: string) =>
+  z
+    .object({ ttlSeconds: z.number().int().min(min).max(max).default(seconds).describe(description) })
+    .strict()
+    .default({ ttlSeconds: seconds });
 
 const jwksSchema = z
   .object({ keys: z.array(z.record(z.string(), z.unknown())) })
@@ -269,7 +277,7 @@ export const issuerConfigSchema = z
     accessTokens: z
       .object({
         audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-        ttlSeconds: z.number().int().min(30).max(86400).default(600),
+        ttlSeconds: z.number().int().min(30).max(86400).default(LIFETIMES.accessTokenSeconds),
         format: z
           .enum(ACCESS_TOKEN_FORMATS)
           .default('jwt')
@@ -280,26 +288,48 @@ export const issuerConfigSchema = z
       .strict(),
     refreshTokens: z
       .object({
-        ttlSeconds: z
-          .number()
-          .int()
-          .min(60)
-          .default(30 * 86400),
+        ttlSeconds: z.number().int().min(60).default(LIFETIMES.refreshTokenSeconds),
       })
       .strict()
-      .default({ ttlSeconds: 30 * 86400 }),
+      .default({ ttlSeconds: LIFETIMES.refreshTokenSeconds }),
     idTokens: z
-      .object({ ttlSeconds: z.number().int().min(30).max(3600).default(300) })
+      .object({ ttlSeconds: z.number().int().min(30).max(3600).default(LIFETIMES.idTokenSeconds) })
       .strict()
-      .default({ ttlSeconds: 300 }),
+      .default({ ttlSeconds: LIFETIMES.idTokenSeconds }),
     authorizationCodes: z
-      .object({ ttlSeconds: z.number().int().min(10).max(600).default(60) })
+      .object({
+        ttlSeconds: z.number().int().min(10).max(600).default(LIFETIMES.authorizationCodeSeconds),
+      })
       .strict()
-      .default({ ttlSeconds: 60 }),
+      .default({ ttlSeconds: LIFETIMES.authorizationCodeSeconds }),
     par: z
-      .object({ ttlSeconds: z.number().int().min(10).max(600).default(90) })
+      .object({ ttlSeconds: z.number().int().min(10).max(600).default(LIFETIMES.pushedRequestSeconds) })
       .strict()
-      .default({ ttlSeconds: 90 }),
+      .default({ ttlSeconds: LIFETIMES.pushedRequestSeconds }),
+    interactions: lifetime(
+      [60, 3600],
+      LIFETIMES.interactionSeconds,
+      'How long the user has to sign in and consent before the authorization request expires.',
+    ),
+    sessions: lifetime(
+      [60, 30 * 86400],
+      LIFETIMES.sessionSeconds,
+      'Browser sign-in sessions of the authorization and CIBA device pages (cookie Max-Age).',
+    ),
+    consents: lifetime(
+      [60, 3 * 365 * 86400],
+      LIFETIMES.consentSeconds,
+      "How long a user's consent to a client's scopes is remembered.",
+    ),
+    authorizationResponses: lifetime(
+      [10, 600],
+      LIFETIMES.authorizationResponseSeconds,
+      'Lifetime of JARM response JWTs (JARM §2.1).',
+    ),
+    scopeDescriptions: z
+      .record(z.string().min(1), z.string().min(1))
+      .default({ ...SCOPE_DESCRIPTIONS })
+      .describe('Shown next to each scope on the consent page; a scope without one is shown by name.'),
     clientAssertions: z
       .object({
         maxLifetimeSeconds: z.number().int().min(10).max(3600).default(300),
@@ -309,8 +339,8 @@ export const issuerConfigSchema = z
       .default({ maxLifetimeSeconds: 300, clockSkewSeconds: 30 }),
     ciba: z
       .object({
-        expiresInSeconds: z.number().int().min(10).max(3600).default(120),
-        intervalSeconds: z.number().int().min(1).max(60).default(5),
+        expiresInSeconds: z.number().int().min(10).max(3600).default(LIFETIMES.cibaRequestSeconds),
+        intervalSeconds: z.number().int().min(1).max(60).default(LIFETIMES.cibaIntervalSeconds),
         devicePath: z
           .string()
           .regex(/^\/[A-Za-z0-9/_-]*$/)
@@ -320,7 +350,11 @@ export const issuerConfigSchema = z
         ).optional(),
       })
       .strict()
-      .default({ expiresInSeconds: 120, intervalSeconds: 5, devicePath: '/device' }),
+      .default({
+        expiresInSeconds: LIFETIMES.cibaRequestSeconds,
+        intervalSeconds: LIFETIMES.cibaIntervalSeconds,
+        devicePath: '/device',
+      }),
     dpop: z
       .object({
         algorithms: z

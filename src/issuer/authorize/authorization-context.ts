@@ -57,15 +57,6 @@ export interface AuthorizationContext {
   outcome(endpoint: AuthorizationEndpointName, clientId: string | undefined, outcome: string): void;
 }
 
-export const SCOPE_DESCRIPTIONS: Record<string, string> = {
-  openid: 'Confirm who you are',
-  profile: 'Your name',
-  email: 'Your email address',
-  accounts: 'Your accounts, balances and transactions',
-  payments: 'Make payments from your accounts',
-  offline_access: 'Keep access while you are away',
-};
-
 const NO_KEYS: JWTVerifyGetKey = () => Promise.reject(new Error('the client registered no keys'));
 
 /** A signer over the issuer's keys: the first key of the requested algorithm (keys/signing-keys.ts). */
@@ -101,22 +92,26 @@ export function authorizationContextOf(runtime: IssuerRuntime): AuthorizationCon
     clientKeys: (client) => runtime.clientKeys.get(client.clientId)?.resolver ?? NO_KEYS,
     signer: runtimeSigner(runtime),
     users: endUsersOf(runtime),
-    sessions: stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs()),
+    sessions: stateBrowserSessions(
+      runtime.storage.state,
+      () => runtime.clock.nowMs(),
+      config.sessions.ttlSeconds,
+    ),
     store: stateAuthorizationStore(runtime.storage.state, runtime.storage.counters, {
       nowSeconds: () => runtime.clock.nowSeconds(),
-      consentTtlSeconds: 365 * 86400,
+      consentTtlSeconds: config.consents.ttlSeconds,
     }),
     lifetimes: {
       pushedRequestSeconds: config.par.ttlSeconds,
       codeSeconds: config.authorizationCodes.ttlSeconds,
-      interactionSeconds: 600,
-      jarmSeconds: 300,
-      sessionSeconds: 8 * 3600,
+      interactionSeconds: config.interactions.ttlSeconds,
+      jarmSeconds: config.authorizationResponses.ttlSeconds,
+      sessionSeconds: config.sessions.ttlSeconds,
     },
     clockSkewSeconds: config.clientAssertions.clockSkewSeconds,
     paths: AUTHORIZATION_PATHS,
     now: () => runtime.clock.nowSeconds(),
-    scopeDescriptions: SCOPE_DESCRIPTIONS,
+    scopeDescriptions: config.scopeDescriptions,
     maxFailedLogins: 5,
     outcome(endpoint, clientId, outcome) {
       outcomes.inc({ endpoint, outcome });

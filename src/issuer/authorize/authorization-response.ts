@@ -8,6 +8,7 @@
 import type { JWTPayload } from 'jose';
 import { redirectResponse, renderFormPostPage, type PageResponse } from '../pages/index.js';
 import type { ResponseTarget } from './authorization-request.js';
+import { LIFETIME_DEFAULTS } from '../defaults.js';
 
 /** Signs a JWT with the issuer's active key for `alg` (the issuer's key ring implements it). */
 export interface JwtSigner {
@@ -15,7 +16,7 @@ export interface JwtSigner {
 }
 
 export const JARM_MAX_TTL_SECONDS = 600;
-export const JARM_DEFAULT_TTL_SECONDS = 300;
+export const JARM_DEFAULT_TTL_SECONDS = LIFETIME_DEFAULTS.authorizationResponseSeconds;
 
 export type AuthorizationResponseDelivery =
   | { kind: 'redirect'; location: string }

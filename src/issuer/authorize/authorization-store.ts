@@ -13,6 +13,7 @@ import {
   type ResponseTarget,
 } from './authorization-request.js';
 import { claimsRequestSchema, type AcrRequirement } from './claims-request.js';
+import { SIGNING_ALGORITHMS } from '../config.js';
 
 export interface PushedRequest {
   clientId: string;
@@ -65,7 +66,7 @@ const targetSchema = recordSchema<ResponseTarget>({
   redirectUri: z.string(),
   responseMode,
   state: z.string().optional(),
-  jarmAlg: z.enum(['PS256', 'ES256']),
+  jarmAlg: z.enum(SIGNING_ALGORITHMS),
 });
 
 const requestSchema = recordSchema<AuthorizationRequest>({

@@ -2,7 +2,7 @@
  * What the authorization code flow adds to the discovery document (RFC 8414 §2, OIDC Discovery §3,
  * RFC 9126 §5, RFC 9101 §10.5, JARM §3, RFC 9207 §3).
  */
-import { RESPONSE_MODES } from '../config.js';
+import { RESPONSE_MODES, SIGNING_ALGORITHMS } from '../config.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { clientProfile } from './client-policy.js';
 
@@ -20,7 +20,7 @@ export function authorizationDiscovery(runtime: IssuerRuntime): Record<string, u
     request_parameter_supported: profiles.has('fapi1-advanced'),
     request_uri_parameter_supported: false,
     require_signed_request_object: true,
-    request_object_signing_alg_values_supported: ['PS256', 'ES256'],
+    request_object_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
     authorization_signing_alg_values_supported: signingAlgs,
     id_token_signing_alg_values_supported: signingAlgs,
     authorization_response_iss_parameter_supported: true,

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createLocalJWKSet } from 'jose';
+import { SIGNING_ALGORITHMS } from '../config.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { endUsersOf, type EndUser } from '../users/authenticator.js';
 import type { CibaUser, CibaUserDirectory } from './hints.js';
@@ -66,7 +67,7 @@ export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): Ci
     expiresInSeconds: config.ciba.expiresInSeconds,
     intervalSeconds: config.ciba.intervalSeconds,
     clockSkewSeconds: config.clientAssertions.clockSkewSeconds,
-    signingAlgorithms: ['PS256', 'ES256'],
+    signingAlgorithms: [...SIGNING_ALGORITHMS],
     store: stateCibaRequestStore(runtime.storage.state, runtime.storage.replay),
     sender: new NotificationSender({
       now: () => runtime.clock.nowMs(),

@@ -27,15 +27,8 @@ import { readForm } from '../steps/form-body.js';
 import { endUsersOf } from '../users/authenticator.js';
 import { cibaOf } from './context.js';
 import { renderDeviceRequests, renderDeviceSignIn, type DeviceNotice } from './device-page.js';
-import type { CibaError } from './errors.js';
-
-/** Browser sessions last a working day, like the authorization flow's. */
-const SESSION_SECONDS = 8 * 3600;
-
-export function oauthErrorOf(e: CibaError): OAuthError {
-  // The error code is the metric reason: both come from the closed sets of CIBA §11 and §13.
-  return new OAuthError(e.error, e.description, { status: e.status, reason: `ciba_${e.error}` });
-}
+import { oauthErrorOf } from './errors.js';
+import { SIGNING_ALGORITHMS } from '../config.js';
 
 export const backchannelAuthenticationEndpoint: Endpoint = {
   name: 'backchannel_authentication',
@@ -45,7 +38,7 @@ export const backchannelAuthenticationEndpoint: Endpoint = {
   mtlsAlias: true,
   discovery: () => ({
     backchannel_token_delivery_modes_supported: ['poll', 'ping', 'push'],
-    backchannel_authentication_request_signing_alg_values_supported: ['PS256', 'ES256'],
+    backchannel_authentication_request_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
     backchannel_user_code_parameter_supported: true,
   }),
   async respond(request, runtime) {
@@ -60,6 +53,15 @@ export const backchannelAuthenticationEndpoint: Endpoint = {
     return jsonReply({ ...result.value });
   },
 };
+
+/** The device page's sign-in shares the browser sessions (and their lifetime) of the authorization flow. */
+function deviceSessions(runtime: IssuerRuntime) {
+  return stateBrowserSessions(
+    runtime.storage.state,
+    () => runtime.clock.nowMs(),
+    runtime.config.sessions.ttlSeconds,
+  );
+}
 
 function pageReply(page: PageResponse): Reply {
   return { status: page.status, headers: page.headers, body: page.body };
@@ -136,10 +138,7 @@ async function checkedPost(
   if (!sameOriginFormPost(request.headers, new URL(runtime.urls.issuer).origin))
     return stale('This form was not submitted from the device page.', 403);
   const form = formRecord(await readForm(request, { limitBytes: 16 * 1024 }));
-  const { session, isNew } = await browserSessionOf(
-    stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs()),
-    cookieOf(request),
-  );
+  const { session, isNew } = await browserSessionOf(deviceSessions(runtime), cookieOf(request));
   if (isNew)
     return stale('Your session has expired or cookies are disabled. Open the device page again.', 400);
   if (!csrfTokenValid(session, form['csrf_token']))
@@ -154,7 +153,7 @@ export const devicePageEndpoint: Endpoint = {
   methods: ['GET', 'POST'],
   respond(request, runtime) {
     return asPage(runtime, async () => {
-      const sessions = stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs());
+      const sessions = deviceSessions(runtime);
       if (request.method === 'GET') {
         const { session, isNew } = await browserSessionOf(sessions, cookieOf(request));
         if (isNew) await sessions.save(session);
@@ -162,7 +161,7 @@ export const devicePageEndpoint: Endpoint = {
           runtime,
           session,
           request.query.get('result'),
-          isNew ? { 'Set-Cookie': sessionCookie(session.id, SESSION_SECONDS) } : {},
+          isNew ? { 'Set-Cookie': sessionCookie(session.id, runtime.config.sessions.ttlSeconds) } : {},
         );
       }
       // POST: the sign-in form.
@@ -191,7 +190,7 @@ export const devicePageEndpoint: Endpoint = {
         amr: ['pwd'],
       });
       return redirectResponse(runtime.config.ciba.devicePath, {
-        'Set-Cookie': sessionCookie(session.id, SESSION_SECONDS),
+        'Set-Cookie': sessionCookie(session.id, runtime.config.sessions.ttlSeconds),
       });
     });
   },
@@ -231,9 +230,7 @@ export const deviceSignOutEndpoint: Endpoint = {
     return asPage(runtime, async () => {
       const checked = await checkedPost(request, runtime);
       if (!checked.ok) return checked.page;
-      await stateBrowserSessions(runtime.storage.state, () => runtime.clock.nowMs()).delete(
-        checked.session.id,
-      );
+      await deviceSessions(runtime).delete(checked.session.id);
       return redirectResponse(runtime.config.ciba.devicePath, { 'Set-Cookie': clearedSessionCookie() });
     });
   },

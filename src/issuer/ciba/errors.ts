@@ -3,6 +3,7 @@
  * the token endpoint for the CIBA grant (§11) is a `CibaError` value; the endpoint edges turn it into the
  * HTTP answer (RFC 6749 §5.2 JSON, `Cache-Control: no-store`) and a metric labelled with `error`.
  */
+import { OAuthError } from '../errors.js';
 
 /** Error codes of the backchannel authentication endpoint (CIBA Core 1.0 §13). */
 export type AuthenticationErrorCode =
@@ -51,3 +52,8 @@ export type Result<T, E> = { ok: true; value: T } | { ok: false; error: E };
 
 export const ok = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
 export const fail = <E>(error: E): { ok: false; error: E } => ({ ok: false, error });
+
+export function oauthErrorOf(e: CibaError): OAuthError {
+  // The error code is the metric reason: both come from the closed sets of CIBA §11 and §13.
+  return new OAuthError(e.error, e.description, { status: e.status, reason: `ciba_${e.error}` });
+}

@@ -8,10 +8,9 @@
  * the request. Everything hangs off one grant record, so revoking it revokes all of it.
  */
 import type { IssuerRuntime } from '../runtime.js';
-import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
-import { signIdToken } from '../tokens/id-token.js';
+import { mintGrantTokens } from '../steps/mint-tokens.js';
 import { randomValue } from '../tokens/random.js';
-import { grantExpiresAtMs, issueRefreshToken } from '../tokens/refresh-token.js';
+import { grantExpiresAtMs } from '../tokens/refresh-token.js';
 import type { TokenResponse } from '../grants/grant.js';
 import type { CibaGrant, CibaTokenIssuer } from './service.js';
 import { CIBA_GRANT_TYPE } from './service.js';
@@ -20,63 +19,28 @@ export function runtimeCibaTokens(runtime: IssuerRuntime): CibaTokenIssuer {
   return {
     async issue(grant: CibaGrant): Promise<{ response: TokenResponse; grantId: string }> {
       const { client, user } = grant;
-      const scope = grant.scopes.join(' ');
       const grantId = randomValue(16);
-      const authTime = grant.authTime ?? runtime.clock.nowSeconds();
-      await runtime.storage.grants.saveGrant(
-        {
-          grantId,
-          clientId: client.clientId,
-          sub: user.sub,
-          scope,
-          grantType: CIBA_GRANT_TYPE,
-          authTime,
-          ...(user.acr !== undefined ? { acr: user.acr } : {}),
-          authReqId: grant.authReqId,
-        },
-        grantExpiresAtMs(runtime),
-      );
       // The core binds to a presented certificate; push mode only has the backchannel request's thumbprint.
       const certificate =
         grant.certificateThumbprint !== undefined
           ? { der: Buffer.alloc(0), thumbprint: grant.certificateThumbprint, chainVerified: false }
           : undefined;
-      const access = await issueAccessToken(runtime, {
-        sub: user.sub,
-        clientId: client.clientId,
-        scope,
-        grantId,
-        certificate,
-        ...(grant.dpopJkt !== undefined ? { dpopJkt: grant.dpopJkt } : {}),
-        format: accessTokenFormatOf(runtime, client),
-        authTime,
-        ...(user.acr !== undefined ? { acr: user.acr } : {}),
-      });
-      const response: TokenResponse = {
-        access_token: access.token,
-        token_type: access.tokenType,
-        expires_in: access.expiresIn,
-        scope,
-      };
-      if (client.grantTypes.includes('refresh_token'))
-        response.refresh_token = await issueRefreshToken(runtime, {
+      const response = await mintGrantTokens(runtime, {
+        client,
+        grant: {
           grantId,
           clientId: client.clientId,
           sub: user.sub,
-          scope,
-          certificate,
-          ...(grant.dpopJkt !== undefined ? { dpopJkt: grant.dpopJkt } : {}),
-        });
-      if (grant.scopes.includes('openid'))
-        response.id_token = await signIdToken(runtime, {
-          client,
-          sub: user.sub,
-          authTime,
-          accessToken: access.token,
-          authReqId: grant.authReqId,
-          ...(response.refresh_token !== undefined ? { refreshToken: response.refresh_token } : {}),
+          scope: grant.scopes.join(' '),
+          grantType: CIBA_GRANT_TYPE,
+          authTime: grant.authTime ?? runtime.clock.nowSeconds(),
           ...(user.acr !== undefined ? { acr: user.acr } : {}),
-        });
+          authReqId: grant.authReqId,
+        },
+        certificate,
+        dpopJkt: grant.dpopJkt,
+        idToken: { authReqId: grant.authReqId, refreshTokenHash: true },
+      });
       return { response, grantId };
     },
     // Revoking the grant makes its refresh token unusable and its access token inactive at introspection.

@@ -2,6 +2,7 @@
 import { invalidClient } from '../errors.js';
 import { verifyClientAssertion } from './jwt-assertion.js';
 import type { ClientAuthenticator } from './method.js';
+import { SIGNING_ALGORITHMS } from '../config.js';
 
 export const privateKeyJwt: ClientAuthenticator = {
   method: 'private_key_jwt',
@@ -10,7 +11,7 @@ export const privateKeyJwt: ClientAuthenticator = {
     if (!keys) throw invalidClient('the client has no registered keys', 'client_keys_missing');
     const algorithms = input.client.tokenEndpointAuthSigningAlg
       ? [input.client.tokenEndpointAuthSigningAlg]
-      : ['PS256', 'ES256'];
+      : [...SIGNING_ALGORITHMS];
     await verifyClientAssertion(input, runtime, keys.resolver, algorithms);
   },
 };

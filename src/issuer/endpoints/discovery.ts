@@ -3,6 +3,7 @@
  * document at `/.well-known/openid-configuration` (OIDC Discovery §4). Built from the endpoint list:
  * each endpoint adds its URL (and its mTLS alias, RFC 8705 §5) and the fields of its feature.
  */
+import { SIGNING_ALGORITHMS } from '../config.js';
 import type { JsonBody } from '../http.js';
 import type { IssuerRuntime } from '../runtime.js';
 import type { Endpoint } from './endpoint.js';
@@ -18,7 +19,7 @@ export function discoveryDocument(endpoints: readonly Endpoint[], runtime: Issue
     tls_client_certificate_bound_access_tokens: true,
     // RFC 9068 access tokens are signed with the active key's algorithm.
     access_token_signing_alg_values_supported: [...new Set(runtime.keys.all.map((k) => k.alg))],
-    id_token_signing_alg_values_supported: ['PS256', 'ES256'],
+    id_token_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
     subject_types_supported: ['public'],
     claims_parameter_supported: false,
     request_parameter_supported: false,

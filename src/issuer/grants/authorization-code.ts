@@ -7,14 +7,13 @@
  * with neither is refused.
  */
 import { invalidGrant } from '../errors.js';
-import { accessTokenFormatOf, issueAccessToken } from '../tokens/access-token.js';
-import { signIdToken } from '../tokens/id-token.js';
-import { grantExpiresAtMs, issueRefreshToken } from '../tokens/refresh-token.js';
+import { mintGrantTokens } from '../steps/mint-tokens.js';
+import { grantExpiresAtMs } from '../tokens/refresh-token.js';
 import { authorizationContextOf } from '../authorize/authorization-context.js';
 import { codeVerifierMatches } from '../authorize/pkce.js';
 import { idTokenUserClaims } from '../authorize/user-claims.js';
 import { endUsersOf } from '../users/authenticator.js';
-import { senderConstraintRequired, type Grant, type TokenResponse } from './grant.js';
+import { senderConstraintRequired, type Grant } from './grant.js';
 
 export const authorizationCodeGrant: Grant = {
   grantType: 'authorization_code',
@@ -59,59 +58,28 @@ export const authorizationCodeGrant: Grant = {
     if (!redemption) throw invalidGrant('the authorization code is invalid or expired', 'code_invalid');
     if (!redemption.firstUse) throw await revokeFirstUse();
 
-    const scope = grant.scopes.join(' ');
-    await runtime.storage.grants.saveGrant(
-      {
+    const user = grant.scopes.includes('openid')
+      ? await endUsersOf(runtime).findBySubject(grant.sub)
+      : undefined;
+    return mintGrantTokens(runtime, {
+      client: client.client,
+      grant: {
         grantId: grant.grantId,
         clientId: grant.clientId,
         sub: grant.sub,
-        scope,
+        scope: grant.scopes.join(' '),
         grantType: 'authorization_code',
         authTime: grant.authTime,
         ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
         ...(grant.claims !== undefined ? { claimsRequest: grant.claims } : {}),
       },
-      grantExpiresAtMs(runtime),
-    );
-    const issued = await issueAccessToken(runtime, {
-      sub: grant.sub,
-      clientId: grant.clientId,
-      scope,
-      grantId: grant.grantId,
       certificate: request.certificate,
       dpopJkt,
-      format: accessTokenFormatOf(runtime, client.client),
-      authTime: grant.authTime,
-      ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
-    });
-    const response: TokenResponse = {
-      access_token: issued.token,
-      token_type: issued.tokenType,
-      expires_in: issued.expiresIn,
-      scope,
-    };
-    if (client.client.grantTypes.includes('refresh_token'))
-      response.refresh_token = await issueRefreshToken(runtime, {
-        grantId: grant.grantId,
-        clientId: grant.clientId,
-        sub: grant.sub,
-        scope,
-        certificate: request.certificate,
-        ...(dpopJkt !== undefined ? { dpopJkt } : {}),
-      });
-    if (grant.scopes.includes('openid')) {
-      const user = await endUsersOf(runtime).findBySubject(grant.sub);
-      response.id_token = await signIdToken(runtime, {
-        client: client.client,
-        sub: grant.sub,
-        authTime: grant.authTime,
-        accessToken: issued.token,
+      idToken: {
         claims: idTokenUserClaims(user?.claims ?? {}, grant.claims),
         ...(grant.nonce !== undefined ? { nonce: grant.nonce } : {}),
-        ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
         ...(grant.amr !== undefined ? { amr: grant.amr } : {}),
-      });
-    }
-    return response;
+      },
+    });
   },
 };

@@ -5,7 +5,7 @@
  * ciba-core client's token is bound whenever it presents one.
  */
 import { cibaOf } from '../ciba/context.js';
-import { oauthErrorOf } from '../ciba/endpoints.js';
+import { oauthErrorOf } from '../ciba/errors.js';
 import { CIBA_GRANT_TYPE } from '../ciba/service.js';
 import { senderConstraintRequired, type Grant } from './grant.js';
 

@@ -11,9 +11,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { recordKind, recordSchema } from '../storage/records.js';
 import type { StateStore } from '../storage/store.js';
+import { LIFETIME_DEFAULTS } from '../defaults.js';
 
 export const SESSION_COOKIE = '__Host-fapi-issuer-session';
-export const DEFAULT_SESSION_TTL_SECONDS = 8 * 3600;
+export const DEFAULT_SESSION_TTL_SECONDS = LIFETIME_DEFAULTS.sessionSeconds;
 
 export interface EndUserAuthentication {
   /** Subject identifier (OIDC `sub`). */

@@ -9,6 +9,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { IssuerRuntime } from '../runtime.js';
 import { tokenKey } from '../storage/store.js';
 import type { AccessTokenClaims, AccessTokenFormat } from './access-token.js';
+import { SIGNING_ALGORITHMS } from '../config.js';
 
 export interface ActiveAccessToken {
   payload: AccessTokenClaims;
@@ -25,7 +26,7 @@ async function findJwt(token: string, runtime: IssuerRuntime): Promise<ActiveAcc
   let payload: AccessTokenClaims;
   try {
     ({ payload } = await jwtVerify<AccessTokenClaims>(token, createLocalJWKSet(runtime.keys.jwks), {
-      algorithms: ['PS256', 'ES256'],
+      algorithms: [...SIGNING_ALGORITHMS],
       issuer: runtime.urls.issuer,
       typ: 'at+jwt',
       requiredClaims: ['exp', 'iat', 'jti', 'sub'],
