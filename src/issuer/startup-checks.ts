@@ -84,11 +84,17 @@ export function prepareIssuer(
   const keys = loadSigningKeys(config.signingKeys, problems);
   const clientKeys = loadClientKeys(config.clients, problems, { fetch: options.fetch });
   const subjectDns = new Map<string, DistinguishedName>();
-  if (config.storage.type !== 'memory')
-    problems.push({
-      path: 'storage.type',
-      message: `${config.storage.type} storage is not available in this version; use memory`,
-    });
+  const redisPasswordFile = config.storage.redis?.passwordFile;
+  if (config.storage.type === 'redis' && redisPasswordFile !== undefined) {
+    try {
+      readFileSync(redisPasswordFile);
+    } catch (err) {
+      problems.push({
+        path: 'storage.redis.passwordFile',
+        message: `cannot be read: ${(err as Error).message}`,
+      });
+    }
+  }
 
   config.clients.forEach((client, i) => {
     const at = (key: string) => `clients[${i}].${key}`;

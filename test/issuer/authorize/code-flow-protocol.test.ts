@@ -128,6 +128,24 @@ t.test('discovery lists the authorization code flow fields', async (t) => {
   });
   t.ok((doc['grant_types_supported'] as string[]).includes('authorization_code'));
   t.ok((doc['grant_types_supported'] as string[]).includes('refresh_token'));
+  // What discovery announces is what the endpoints do: signed request objects are sent as `request`
+  // (at PAR, or by value where PAR is optional), and every listed prompt value is accepted.
+  t.equal(doc['request_parameter_supported'], true);
+  t.same(doc['prompt_values_supported'], ['none', 'login', 'consent', 'select_account']);
+});
+
+t.test('the authorization endpoint takes POST like GET (OIDC Core §3.1.2.1)', async (t) => {
+  const p = await pushed();
+  const browser = new FormBrowser(as);
+  const page = await browser.post('/authorize', {
+    client_id: WEB_CLIENT_ID,
+    request_uri: p.requestUri,
+  });
+  t.equal(page.status, 200, page.text.slice(0, 200));
+  t.match(page.text, /Username/, 'the sign-in page, as for GET');
+  const again = await browser.post('/authorize', { client_id: WEB_CLIENT_ID, request_uri: p.requestUri });
+  t.equal(again.status, 400, 'the request_uri stays single use');
+  t.match(again.text, /invalid_request_uri/);
 });
 
 t.test('PAR, login, consent, code, bound tokens, ID token, userinfo', async (t) => {
