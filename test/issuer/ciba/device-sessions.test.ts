@@ -11,7 +11,7 @@ t.before(async () => {
   ci = await startCibaIssuer({
     options: {
       storage: (config, clock): IssuerStorage => {
-        const storage = createMemoryStorage(config, clock);
+        const storage = createMemoryStorage({ clients: config.clients, clock });
         const put = storage.state.put.bind(storage.state);
         storage.state.put = (kind, id, value, expiresAtMs) => {
           if (kind.name === 'browser_session') sessionWrites++;
