@@ -310,6 +310,8 @@ t.test('PAR refuses bad request objects and parameters with 400', async (t) => {
       /alg none/,
     ],
     ['expired', as.requestObject({ exp: now - 120, nbf: now - 300 }), 'invalid_request_object', /expired/],
+    // Without a jti a request object could not be recognised when replayed.
+    ['no jti', as.requestObject({ jti: undefined }), 'invalid_request_object', /jti/],
     ['nbf too old', as.requestObject({ nbf: now - 3700, exp: now + 60 }), 'invalid_request_object', /nbf/],
     [
       'lifetime over 60 minutes',
