@@ -83,9 +83,8 @@ export function rebuildReport(): void {
 
 /** Stops the gateways (V8 writes the profile on exit) and summarises each profile. */
 export async function writeProfiles(dir: string, started: Map<string, { running: Running }>): Promise<void> {
-  for (const id of ['gateway', 'gateway-workers'] as const) {
-    const target = started.get(id);
-    if (!target) continue;
+  for (const [id, target] of started) {
+    if (!id.startsWith('gateway')) continue;
     await target.running.stop();
     const files = existsSync(path.join(dir, id))
       ? readdirSync(path.join(dir, id)).filter((f) => f.endsWith('.cpuprofile'))

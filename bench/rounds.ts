@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { LoadResult, LoadSpec } from './load.js';
 import { here, log, type Options } from './options.js';
@@ -116,6 +117,7 @@ export function roundRunner(
       ...result,
       ...stats,
       cacheHitPercent: hits,
+      loadAverage: Math.round(loadavg()[0]! * 10) / 10,
     });
     log(
       `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%${hits === undefined ? '' : `, cache hits ${hits}%`}`,
