@@ -72,11 +72,11 @@ interface RouteInstruments {
 export function configReloadsCounter(registers: Registry[]): Counter<'kind' | 'result'> {
   const counter = new Counter({
     name: 'fapi_gateway_config_reloads_total',
-    help: 'Configuration and certificate reloads by result.',
+    help: 'Reloads by kind (config on SIGHUP, watched TLS certificates, watched CA bundles) and result.',
     labelNames: ['kind', 'result'] as const,
     registers,
   });
-  for (const kind of ['config', 'certificates'])
+  for (const kind of ['config', 'certificates', 'ca_bundles'])
     for (const result of ['success', 'failure']) counter.labels(kind, result).inc(0);
   return counter;
 }
