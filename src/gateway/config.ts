@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
+import { replayStoreSchema } from '../redis/config.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const host = (d: string) => z.string().min(1).default(d);
@@ -76,20 +77,7 @@ export const dpopSchema = z
       })
       .strict()
       .default({ required: false, rotateSeconds: 300, secretFile: null }),
-    replayStore: z
-      .object({
-        type: z.literal('memory').describe('memory: per process (replicas do not share it).'),
-        maxEntries: z
-          .number()
-          .int()
-          .min(1000)
-          .max(10_000_000)
-          .default(100_000)
-          .describe('Proofs remembered at once; when all are live, new proofs are refused with 503.'),
-      })
-      .strict()
-      .default({ type: 'memory', maxEntries: 100_000 })
-      .describe('Where used proof identifiers (jti) are remembered for the iat window.'),
+    replayStore: replayStoreSchema.prefault({ type: 'memory' }),
     publicOrigins: z
       .array(httpsOrigin)
       .min(1)
@@ -418,7 +406,13 @@ export const gatewayConfigSchema = z
         algorithms: ['ES256', 'PS256', 'EdDSA'],
         iatWindowSeconds: 60,
         nonce: { required: false, rotateSeconds: 300, secretFile: null },
-        replayStore: { type: 'memory', maxEntries: 100_000 },
+        replayStore: {
+          type: 'memory',
+          maxEntries: 100_000,
+          keyPrefix: 'fapi-gateway:',
+          connectTimeoutMs: 2000,
+          commandTimeoutMs: 1000,
+        },
       })
       .describe('DPoP-bound tokens (RFC 9449), for routes whose binding is dpop or any.'),
     limits: z

@@ -22,6 +22,7 @@ import {
   type PipelineDependencies,
 } from './pipeline-build.js';
 import { createRequestHandler } from './request-handler.js';
+import { connectGatewayReplayStore } from './redis-replay.js';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
 import { listenOn } from '../net/listen.js';
@@ -90,8 +91,19 @@ export async function startGateway(
   };
   publishExpiries(tlsMaterial);
 
-  const deps: PipelineDependencies = { logger, metrics, clock: options.clock };
-  pipeline = buildPipeline(config, deps);
+  const shared = connectGatewayReplayStore(config, metrics, logger);
+  const deps: PipelineDependencies = {
+    logger,
+    metrics,
+    clock: options.clock,
+    ...(shared && { replayStore: shared.store }),
+  };
+  try {
+    pipeline = buildPipeline(config, deps);
+  } catch (err) {
+    await shared?.connection.close();
+    throw err;
+  }
   const handler = createRequestHandler({ logger, metrics, inFlight, pipeline: () => pipeline });
 
   const listener = createListener(
@@ -137,6 +149,7 @@ export async function startGateway(
   } catch (err) {
     listener.close();
     stopPipeline(pipeline);
+    await shared?.connection.close();
     throw err;
   }
   logger.info(
@@ -167,6 +180,11 @@ export async function startGateway(
           logger.warn({ event: 'config_reload', key }, `${key} changes take effect only after a restart`);
         }
       }
+      if (!sameJson(pipeline.config.dpop.replayStore, next.dpop.replayStore))
+        logger.warn(
+          { event: 'config_reload', key: 'dpop.replayStore' },
+          'dpop.replayStore changes take effect only after a restart',
+        );
       const previous = pipeline;
       // Everything that can fail (files, parsing) happens before anything is swapped.
       const fresh = sameJson(previous.config.tls, next.tls) ? undefined : readTlsMaterial(next.tls);
@@ -185,6 +203,7 @@ export async function startGateway(
       closing = true;
       await drainListener(listener, inFlight, pipeline.config.shutdown.drainTimeoutMs, logger);
       stopPipeline(pipeline);
+      await shared?.connection.close();
       if (admin) {
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin.close(() => resolve()));
