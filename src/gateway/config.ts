@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
 import { replayStoreSchema } from '../redis/config.js';
+import { parseCidr } from '../net/cidr.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const host = (d: string) => z.string().min(1).default(d);
@@ -291,6 +292,37 @@ export const gatewayConfigSchema = z
           .describe('A TLS handshake not finished in time is closed and counted (reason handshake_timeout).'),
       })
       .strict(),
+    trustedProxies: z
+      .object({
+        cidrs: z
+          .array(
+            z.string().superRefine((cidr, ctx) => {
+              try {
+                parseCidr(cidr);
+              } catch (err) {
+                ctx.addIssue({ code: 'custom', message: (err as Error).message });
+              }
+            }),
+          )
+          .min(1, 'list at least one address range, e.g. [10.0.0.0/8, "fd00::/8"]')
+          .describe(
+            'TCP peers (IPv4/IPv6 ranges or addresses) that terminate TLS for clients and send their certificate in Client-Cert (RFC 9440); ::ffff:-mapped peers match IPv4 ranges.',
+          ),
+        certificateCacheEntries: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000000)
+          .default(10000)
+          .describe(
+            'Distinct Client-Cert values kept parsed and validated (least recently used are dropped).',
+          ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Client certificates from a TLS-terminating load balancer; absent: every client connects directly. Changes need a restart.',
+      ),
     upstream: z
       .object({
         url: z

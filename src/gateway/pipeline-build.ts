@@ -13,6 +13,7 @@ import { Forwarder } from './forwarder.js';
 import { buildIntrospectionVerifier } from './introspection/build.js';
 import type { GatewayMetrics } from './metrics.js';
 import { buildChecks, type CheckList } from './pipeline.js';
+import type { Check } from './request-context.js';
 import { buildTokenVerifiers, type TokenVerifiers } from './tokens/verifiers.js';
 
 /** One configuration's request pipeline; swapped as a whole on reload. */
@@ -34,6 +35,8 @@ export interface PipelineDependencies {
   clock?: () => number;
   /** The shared DPoP replay store (`dpop.replayStore.type: redis`), opened once per process. */
   replayStore?: DpopReplayStore;
+  /** Client certificates from trusted proxies' Client-Cert headers (trusted-proxies.ts), when configured. */
+  proxiedClientCertificate?: Check;
 }
 
 function readOptionalFile(key: string, file: string | undefined): string | undefined {
@@ -100,7 +103,10 @@ export function buildPipeline(
   for (const r of config.routes) metrics.instrumentsFor(r.path);
   return {
     config,
-    checks: buildChecks(config, verifiers, { dpopBinding: dpop.bindingCheck }),
+    checks: buildChecks(config, verifiers, {
+      dpopBinding: dpop.bindingCheck,
+      proxiedClientCertificate: deps.proxiedClientCertificate,
+    }),
     forwarder,
     verifiers,
     dpop,

@@ -26,6 +26,7 @@ import { connectGatewayReplayStore } from './redis-replay.js';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
 import { listenOn } from '../net/listen.js';
+import { wireTrustedProxies } from './trusted-proxies.js';
 
 export interface StartGatewayOptions {
   /** Defaults to a pino logger at `logging.level` on stdout. */
@@ -92,10 +93,16 @@ export async function startGateway(
   publishExpiries(tlsMaterial);
 
   const shared = connectGatewayReplayStore(config, metrics, logger);
+  // Fixed at start, like the listener's certificate mode that depends on it.
+  const trustedProxies = wireTrustedProxies(config, tlsMaterial.clientCaPem, {
+    now: () => (options.clock?.() ?? Date.now() / 1000) * 1000,
+    onLookup: (result) => metrics.clientCertHeaderCache.labels(result).inc(),
+  });
   const deps: PipelineDependencies = {
     logger,
     metrics,
     clock: options.clock,
+    proxiedClientCertificate: trustedProxies?.check,
     ...(shared && { replayStore: shared.store }),
   };
   try {
@@ -114,6 +121,7 @@ export async function startGateway(
       maxConnections: config.limits.maxConnections,
       clientCertificateMaxBytes: config.limits.clientCertificateBytes,
       certificateOptional: config.routes.some((r) => r.binding !== 'mtls'),
+      trustedProxies: trustedProxies?.proxies,
     },
     handler.onRequest,
     {
@@ -164,6 +172,7 @@ export async function startGateway(
   /** New connections get the new certificate and CA bundle; open connections keep theirs. */
   const applyTlsMaterial = (fresh: LoadedTlsMaterial, c: GatewayConfig) => {
     listener.setSecureContext(fapiSecureContextOptions(fresh, c.tls.sessionTimeoutSeconds));
+    trustedProxies?.useClientCa(fresh.clientCaPem);
     publishExpiries(fresh);
   };
 
@@ -175,7 +184,7 @@ export async function startGateway(
     whenReady: () => pipeline.verifiers.whenReady(),
     ready: () => pipeline.verifiers.ready(),
     reload(next) {
-      for (const key of ['listen', 'admin', 'workers'] as const) {
+      for (const key of ['listen', 'admin', 'workers', 'trustedProxies'] as const) {
         if (!sameJson(pipeline.config[key], next[key])) {
           logger.warn({ event: 'config_reload', key }, `${key} changes take effect only after a restart`);
         }

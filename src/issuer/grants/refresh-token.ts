@@ -44,12 +44,7 @@ export const refreshTokenGrant: Grant = {
           reason: 'scope_not_granted',
         });
     }
-    const { value, previous } = await rotateRefreshToken(
-      runtime,
-      presented,
-      client.client.clientId,
-      request.certificate,
-    );
+    const { value, previous } = await rotateRefreshToken(runtime, presented, client.client.clientId);
     const granted = previous.scope.split(' ');
     if (requested && requested.some((s) => !granted.includes(s)))
       throw new OAuthError('invalid_scope', 'scope may only narrow the original grant (RFC 6749 §6)', {
