@@ -255,7 +255,6 @@ t.test('refresh tokens: introspectable by their client only; revoking one revoke
     clientId: 'tls-a',
     sub: 'alice',
     scope: 'accounts',
-    certificate: undefined,
   });
   t.ok(Buffer.from(refresh, 'base64url').length >= 16, 'refresh token carries >= 128 bits');
   t.same((await introspect(refresh, 'tls-b')).json, { active: false }, 'another client learns nothing');
