@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
 import { replayStoreSchema } from '../redis/config.js';
 import { parseCidr } from '../net/cidr.js';
+import { DEFAULT_DPOP_NONCE, DEFAULT_DPOP_PROOF_ALGORITHMS, dpopProofShape } from '../dpop/config.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const host = (d: string) => z.string().min(1).default(d);
@@ -33,9 +34,6 @@ const httpsUrl = z
     'must be an https:// URL (tokens and keys are never fetched over plain HTTP)',
   );
 
-/** DPoP proof algorithms (RFC 9449 §4.3 (5)): asymmetric only, never `none` or a MAC. */
-export const DPOP_PROOF_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
-
 const httpsOrigin = z
   .string()
   .regex(
@@ -45,39 +43,7 @@ const httpsOrigin = z
 
 export const dpopSchema = z
   .object({
-    algorithms: z
-      .array(z.enum(DPOP_PROOF_ALGORITHMS))
-      .min(1)
-      .default(['ES256', 'PS256', 'EdDSA'])
-      .describe('Algorithms accepted for DPoP proofs (announced in the challenge as algs=).'),
-    iatWindowSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(600)
-      .default(60)
-      .describe("A proof's iat must be within this many seconds of now (no extra skew on top)."),
-    nonce: z
-      .object({
-        required: z
-          .boolean()
-          .default(false)
-          .describe('Require server nonces (RFC 9449 §9) in proofs on routes that accept DPoP.'),
-        rotateSeconds: z
-          .number()
-          .int()
-          .min(1)
-          .max(86400)
-          .default(300)
-          .describe('A new nonce every this many seconds; each is accepted for 2 to 3 periods.'),
-        secretFile: filePath(
-          'File holding the nonce secret (at least 32 bytes); every replica needs the same file. Random per process when null.',
-        )
-          .nullable()
-          .default(null),
-      })
-      .strict()
-      .default({ required: false, rotateSeconds: 300, secretFile: null }),
+    ...dpopProofShape('announced in the challenge as algs='),
     replayStore: replayStoreSchema.prefault({ type: 'memory' }),
     publicOrigins: z
       .array(httpsOrigin)
@@ -435,9 +401,9 @@ export const gatewayConfigSchema = z
       .describe('First match wins; no match -> 404.'),
     dpop: dpopSchema
       .default({
-        algorithms: ['ES256', 'PS256', 'EdDSA'],
+        algorithms: DEFAULT_DPOP_PROOF_ALGORITHMS,
         iatWindowSeconds: 60,
-        nonce: { required: false, rotateSeconds: 300, secretFile: null },
+        nonce: DEFAULT_DPOP_NONCE,
         replayStore: {
           type: 'memory',
           maxEntries: 100_000,

@@ -58,7 +58,7 @@ function checkTls(config: IssuerConfig, problems: ConfigProblem[]): void {
 /** `dpop.nonce.secretFile` must be readable and hold an HMAC key of at least 32 bytes. */
 function dpopNonceSecretProblems(config: IssuerConfig): ConfigProblem[] {
   const file = config.dpop.nonce.secretFile;
-  if (file === undefined) return [];
+  if (file === null) return [];
   const path = 'dpop.nonce.secretFile';
   try {
     const bytes = readNonceSecret(file).length;
