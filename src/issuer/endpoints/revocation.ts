@@ -35,13 +35,7 @@ export const revocationEndpoint: Endpoint = {
     const token = params.required('token');
     const hint = params.get('token_type_hint');
     if (hint !== undefined && !HINTS.has(hint))
-      throw new OAuthError(
-        'unsupported_token_type',
-        'token_type_hint must be access_token or refresh_token',
-        {
-          reason: 'unsupported_token_type',
-        },
-      );
+      throw new OAuthError('unsupported_token_type', 'token_type_hint must be access_token or refresh_token');
     const callerId = caller.client.clientId;
 
     const access = await verifyOwnAccessToken(token, runtime, { checkRevocation: false });
