@@ -21,8 +21,15 @@ export interface LoadSpec {
   maxRequests: number;
   method?: 'GET' | 'POST';
   bodyBytes?: number;
-  /** One bearer token for every request. */
+  /** One access token for every request. */
   token?: string;
+  /** The Authorization scheme `token` is presented with (default Bearer). */
+  scheme?: 'Bearer' | 'DPoP';
+  /**
+   * JSON file with an array of DPoP proofs (RFC 9449 §4), one per request and each sent once: a proof is
+   * good for one request only. Requests past the last proof go without one (and count as non-2xx).
+   */
+  proofsFile?: string;
   /** JSON file with an array of bearer tokens, used round-robin across all connections. */
   tokensFile?: string;
   /** New TLS connection for every request. */
@@ -72,7 +79,7 @@ type AutocannonRequest = { headers?: Record<string, string> };
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   if (spec.reconnectEachRequest) return runConnectionPerRequest(spec);
   const headers: Record<string, string> = {};
-  if (spec.token) headers.authorization = `Bearer ${spec.token}`;
+  if (spec.token) headers.authorization = `${spec.scheme ?? 'Bearer'} ${spec.token}`;
   let body: Buffer | undefined;
   if (spec.method === 'POST') {
     body = Buffer.alloc(spec.bodyBytes ?? 0, 'x');
@@ -81,18 +88,26 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const tokens = spec.tokensFile
     ? (JSON.parse(readFileSync(spec.tokensFile, 'utf8')) as string[])
     : undefined;
-  let next = 0;
-  const requests = tokens
-    ? [
-        {
-          setupRequest: (req: AutocannonRequest) => {
-            const token = tokens[next++ % tokens.length]!;
-            req.headers = { ...req.headers, authorization: `Bearer ${token}` };
-            return req;
-          },
-        },
-      ]
+  const proofs = spec.proofsFile
+    ? (JSON.parse(readFileSync(spec.proofsFile, 'utf8')) as string[])
     : undefined;
+  let next = 0;
+  let nextProof = 0;
+  const requests =
+    tokens || proofs
+      ? [
+          {
+            setupRequest: (req: AutocannonRequest) => {
+              const extra: Record<string, string> = {};
+              if (tokens) extra.authorization = `Bearer ${tokens[next++ % tokens.length]!}`;
+              if (proofs && nextProof < proofs.length) extra.dpop = proofs[nextProof++]!;
+              req.headers = { ...req.headers, ...extra };
+              return req;
+            },
+          },
+        ]
+      : undefined;
+  const maxRequests = proofs ? Math.min(spec.maxRequests, proofs.length) : spec.maxRequests;
 
   let latencies = new Float64Array(1 << 16);
   let count = 0;
@@ -106,7 +121,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         url: spec.url,
         connections: spec.connections,
         duration: spec.durationSeconds + settleSeconds,
-        maxOverallRequests: spec.maxRequests,
+        maxOverallRequests: maxRequests,
         method: spec.method ?? 'GET',
         headers,
         ...(body ? { body } : {}),

@@ -1,15 +1,16 @@
 /**
- * The benchmark's credentials, made fresh for every run: a client CA, an RSA server certificate for
- * 127.0.0.1 (the FAPI TLS 1.2 suites are all ECDHE-RSA/DHE-RSA), one client certificate, and the
- * issuer's ES256 signing key. Tokens are certificate-bound (RFC 8705 §3) to the client certificate.
+ * The benchmark's credentials, made fresh for every run from the test suite's fixtures (test/helpers): the
+ * test PKI (a client CA, an RSA server certificate for 127.0.0.1 and localhost, since the FAPI TLS 1.2 suites
+ * are all ECDHE-RSA/DHE-RSA, and client certificates) and an ES256 issuer key. Tokens are certificate-bound
+ * (RFC 8705 §3) to the API client's certificate; the gateway authenticates to the introspection endpoint
+ * with a second one.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { createCa, issueCertificate, type IssuedCertificate } from '../src/pki/certificates.js';
-import { certificateThumbprint } from '../src/pki/thumbprint.js';
+import { exportSPKI, importJWK, type CryptoKey, type JWK } from 'jose';
+import { createTestPki, type TestCredential } from '../test/helpers/pki.js';
+import { createSigningKey, mintAccessToken as mintTestToken } from '../test/helpers/tokens.js';
 
 /** ES256: HAProxy 2.6 `jwt_verify` supports HS*, RS*, ES* and PS*; ES256 is common in FAPI deployments. */
 export const TOKEN_ALGORITHM = 'ES256';
@@ -17,6 +18,7 @@ export const TOKEN_ISSUER = 'https://issuer.bench.example';
 export const TOKEN_AUDIENCE = 'https://api.bench.example';
 export const TOKEN_KID = 'bench-es256';
 export const TOKEN_SCOPE = 'accounts';
+export const TOKEN_CLIENT_ID = 'bench-client';
 
 export interface BenchFiles {
   dir: string;
@@ -31,10 +33,13 @@ export interface BenchFiles {
 
 export interface BenchPki {
   files: BenchFiles;
-  ca: IssuedCertificate;
-  server: IssuedCertificate;
-  client: IssuedCertificate;
-  /** RFC 8705 x5t#S256 of the client certificate. */
+  ca: TestCredential;
+  server: TestCredential;
+  /** The API client the load driver presents. */
+  client: TestCredential;
+  /** The gateway's own client certificate at the introspection endpoint (tls_client_auth). */
+  gatewayClient: TestCredential;
+  /** RFC 8705 x5t#S256 of the API client's certificate. */
   clientThumbprint: string;
   jwks: { keys: JWK[] };
   signingKey: CryptoKey;
@@ -43,47 +48,39 @@ export interface BenchPki {
 export async function createBenchPki(
   dir = mkdtempSync(path.join(tmpdir(), 'fapi-bench-')),
 ): Promise<BenchPki> {
-  const ca = await createCa({ subject: 'CN=fapi-gateway bench CA' });
-  const [server, client] = await Promise.all([
-    issueCertificate(ca, {
-      subject: 'CN=localhost',
-      usage: 'server',
-      dns: ['localhost'],
-      ips: ['127.0.0.1'],
-    }),
-    issueCertificate(ca, { subject: 'CN=bench-client,O=Bench', usage: 'client' }),
-  ]);
-  const { publicKey, privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
-  const jwk = { ...(await exportJWK(publicKey)), kid: TOKEN_KID, alg: TOKEN_ALGORITHM, use: 'sig' };
-  const write = (name: string, content: string, mode = 0o644) => {
-    const file = path.join(dir, name);
-    writeFileSync(file, content, { mode });
-    return file;
-  };
-  const files: BenchFiles = {
-    dir,
-    caCert: write('ca.pem', ca.certPem),
-    serverCert: write('server.pem', server.certPem),
-    serverKey: write('server-key.pem', server.keyPem, 0o600),
-    clientCert: write('client.pem', client.certPem),
-    clientKey: write('client-key.pem', client.keyPem, 0o600),
-    issuerPublicKey: write('issuer-public.pem', await exportSPKI(publicKey)),
-  };
+  const [pki, key] = await Promise.all([createTestPki(dir), createSigningKey(TOKEN_ALGORITHM, TOKEN_KID)]);
+  const issuerPublicKey = path.join(dir, 'issuer-public.pem');
+  writeFileSync(
+    issuerPublicKey,
+    await exportSPKI((await importJWK(key.publicJwk, TOKEN_ALGORITHM)) as CryptoKey),
+  );
   return {
-    files,
-    ca,
-    server,
-    client,
-    clientThumbprint: certificateThumbprint(client.der),
-    jwks: { keys: [jwk] },
-    signingKey: privateKey,
+    files: {
+      dir,
+      caCert: pki.ca.certFile,
+      serverCert: pki.server.certFile,
+      serverKey: pki.server.keyFile,
+      clientCert: pki.clientA.certFile,
+      clientKey: pki.clientA.keyFile,
+      issuerPublicKey,
+    },
+    ca: pki.ca,
+    server: pki.server,
+    client: pki.clientA,
+    gatewayClient: pki.clientB,
+    clientThumbprint: pki.clientA.thumbprint,
+    jwks: { keys: [key.publicJwk] },
+    signingKey: key.privateKey,
   };
 }
 
 export interface TokenOptions {
   /** Seconds from now; negative makes an expired token. */
   expiresIn?: number;
+  /** `cnf.x5t#S256`; null for an unbound token. */
   thumbprint?: string | null;
+  /** RFC 9449 §6 `cnf.jkt`: a DPoP-bound token instead of a certificate-bound one. */
+  jkt?: string;
   subject?: string;
   scope?: string;
   issuer?: string;
@@ -91,24 +88,29 @@ export interface TokenOptions {
   key?: CryptoKey;
 }
 
-/** An RFC 9068 JWT access token bound to a client certificate (RFC 8705 §3.1 `cnf.x5t#S256`). */
-export async function mintAccessToken(pki: BenchPki, opts: TokenOptions = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
+/** An RFC 9068 JWT access token bound to a client certificate (RFC 8705 §3.1) or a DPoP key. */
+export function mintAccessToken(pki: BenchPki, opts: TokenOptions = {}): Promise<string> {
   const thumbprint = opts.thumbprint === undefined ? pki.clientThumbprint : opts.thumbprint;
-  const claims: Record<string, unknown> = {
-    client_id: 'bench-client',
-    scope: opts.scope ?? TOKEN_SCOPE,
-    jti: randomUUID(),
-  };
-  if (thumbprint !== null) claims.cnf = { 'x5t#S256': thumbprint };
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: TOKEN_ALGORITHM, typ: 'at+jwt', kid: TOKEN_KID })
-    .setIssuer(opts.issuer ?? TOKEN_ISSUER)
-    .setAudience(opts.audience ?? TOKEN_AUDIENCE)
-    .setSubject(opts.subject ?? 'user-1')
-    .setIssuedAt(now)
-    .setExpirationTime(now + (opts.expiresIn ?? 3600))
-    .sign(opts.key ?? pki.signingKey);
+  const cnf = opts.jkt ? { jkt: opts.jkt } : thumbprint !== null ? { 'x5t#S256': thumbprint } : undefined;
+  return mintTestToken(
+    {
+      kid: TOKEN_KID,
+      alg: TOKEN_ALGORITHM,
+      privateKey: opts.key ?? pki.signingKey,
+      publicJwk: pki.jwks.keys[0]!,
+    },
+    {
+      issuer: opts.issuer ?? TOKEN_ISSUER,
+      audience: opts.audience ?? TOKEN_AUDIENCE,
+      expiresInSeconds: opts.expiresIn ?? 3600,
+      claims: {
+        client_id: TOKEN_CLIENT_ID,
+        scope: opts.scope ?? TOKEN_SCOPE,
+        sub: opts.subject ?? 'user-1',
+        cnf,
+      },
+    },
+  );
 }
 
 /** `count` distinct valid tokens (scenario b), minted in parallel batches. */

@@ -9,6 +9,8 @@ export interface RoundResult extends LoadResult, ProcessUsage {
   round: number;
   /** fapi-gateway only: % of the round's requests answered from the token verification cache. */
   cacheHitPercent?: number;
+  /** The machine's 1-minute load average when the round ended: other work competing for the cores. */
+  loadAverage?: number;
 }
 
 export interface Summary {
@@ -111,12 +113,28 @@ export function ratio(a: number | undefined, b: number | undefined): number | un
   return a !== undefined && b ? Math.round((a / b) * 100) / 100 : undefined;
 }
 
+/**
+ * The machine's load average over the run's rounds, when recorded: with 2 cores, anything much above the
+ * bench's own 2 means other work took CPU from the targets and from the driver.
+ */
+export function loadLine(report: BenchReport): string[] {
+  const values = Object.values(report.rounds)
+    .flatMap((byTarget) => Object.values(byTarget).flat())
+    .map((r) => r.loadAverage)
+    .filter((v): v is number => v !== undefined);
+  if (values.length === 0) return [];
+  return [
+    `1-minute load average at the end of the rounds: median ${median(values).toFixed(1)}, from ${Math.min(...values).toFixed(1)} to ${Math.max(...values).toFixed(1)} (the bench itself keeps about 2 busy; more is other work on the machine).`,
+  ];
+}
+
 export function markdownTable(report: BenchReport): string {
   const m = report.machine;
   const lines: string[] = [];
   lines.push(
     `Measured ${report.date} (${report.mode} run: ${String(report.settings.rounds)} interleaved round(s) of ${String(report.settings.durationSeconds)} s per target and scenario, medians shown; ${String(report.settings.connections)} keep-alive connections unless stated).`,
     `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}${m.gatewayNode && m.gatewayNode !== m.node ? ` (fapi-gateway on Node ${m.gatewayNode})` : ''}, ${m.nginx}, ${m.haproxy}, autocannon ${m.autocannon}. ${String(report.settings.pinning)}${typeof report.settings.memoryLimit === 'string' ? ` ${report.settings.memoryLimit}` : ''}`,
+    ...loadLine(report),
     '',
     '**Absolute numbers vary by machine and load: the ratios within one run are the result.**',
     '',

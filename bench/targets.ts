@@ -1,216 +1,323 @@
 /**
- * Starting and stopping the servers under test, each pinned with `taskset` to the cores the bench gives
- * servers (the load driver gets the others), and waiting until each answers a real mTLS request.
+ * The servers under test and how each is started: the upstream directly, nginx, HAProxy, fapi-gateway (one
+ * process, workers, a build or runtime compared alongside, and the configurations of scenarios (e) and (f):
+ * a DPoP route and opaque tokens by introspection), and the bare Node.js forwarders.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import http from 'node:http';
-import https from 'node:https';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { haproxyConfig, nginxConfig } from './configs.js';
+import { FORWARDER_MODES, type ForwarderMode } from './forwarders.js';
+import { nodeVersion, here, log, ROUTE, type CoreLayout, type Options } from './options.js';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER, TOKEN_SCOPE, type BenchPki } from './pki.js';
+import { processTree } from './proc-stats.js';
+import {
+  freePort,
+  hasCommand,
+  memoryCgroup,
+  reportedPort,
+  spawnPinned,
+  waitUntilServing,
+  type ClientTls,
+  type ProbeCredentials,
+  type Running,
+} from './processes.js';
 
-export function hasCommand(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+export type GatewayTargetId =
+  'gateway' | 'gateway-workers' | 'gateway-compare' | 'gateway-dpop' | 'gateway-introspection';
+
+export type TargetId = 'direct' | 'nginx' | 'haproxy' | GatewayTargetId | `forward-${ForwarderMode}`;
+
+export interface Started {
+  running: Running;
+  url: string;
+  /** The gateway's admin listener (metrics), when the target has one. */
+  adminUrl?: string;
 }
 
-export interface Running {
-  name: string;
-  pid: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
+export interface TargetDef {
+  id: TargetId;
+  label: string;
+  /** Plain HTTP (the upstream itself) or mTLS. */
+  mtls: boolean;
+  start(): Promise<Started>;
 }
 
-/** A port free right now on 127.0.0.1, for servers that cannot report the port they bound. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = address && typeof address === 'object' ? address.port : 0;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** How the gateway targets are started: the options that say so, taken as they are. */
+export type GatewayRunOptions = Pick<
+  Options,
+  | 'gatewayCli'
+  | 'compareCli'
+  | 'compareNode'
+  | 'gatewayNode'
+  | 'gatewayNodeFlags'
+  | 'compareNodeFlags'
+  | 'memoryLimitMiB'
+>;
 
-let niceness = 0;
+/** The client_id the gateway authenticates as at the introspection endpoint. */
+export const GATEWAY_CLIENT_ID = 'fapi-gateway-bench';
 
 /**
- * A negative niceness (root only) lets the measured processes win the CPU over unrelated work on a shared
- * machine; every process of the bench gets the same value, so no target is favoured.
+ * RFC 9449 §11.1: a used proof is remembered for the iat window. At a few thousand proofs per second
+ * the default 100,000 entries would fill within the 60 s window; a deployment sizes it the same way
+ * (rate x window).
  */
-export function setNiceness(value: number): void {
-  niceness = value;
+export const DPOP_REPLAY_ENTRIES = 1_000_000;
+
+export interface Context {
+  /** The run's options; the gateway targets read how to start the gateway from them. */
+  options: GatewayRunOptions;
+  pki: BenchPki;
+  upstreamPort: number;
+  jwksUrl: string;
+  /** The stub authorization server's introspection endpoint (scenario f), when it runs. */
+  introspectionUrl: string | undefined;
+  runDir: string;
+  layout: CoreLayout;
+  token: string;
+  /** Headers of one DPoP-bound request to a URL (a fresh proof each call), for readiness probes. */
+  dpopHeaders: (url: string) => Promise<Record<string, string>>;
+  profileDir: string | undefined;
+  /** Set once a gateway started: whether the memory limit could be applied (needs root and cgroups). */
+  memoryLimitApplied?: boolean;
 }
 
-/** `[command, args]` wrapped in `nice` and `taskset` as configured. */
-export function pinnedCommand(
-  cores: string | undefined,
-  command: string,
-  args: string[],
-): [string, string[]] {
-  let argv = [command, ...args];
-  if (cores && hasCommand('taskset')) argv = ['taskset', '-c', cores, ...argv];
-  if (niceness !== 0) argv = ['nice', '-n', String(niceness), ...argv];
-  return [argv[0]!, argv.slice(1)];
+export function clientTls(pki: BenchPki): ClientTls {
+  return { cert: pki.files.clientCert, key: pki.files.clientKey, ca: pki.files.caCert };
 }
 
-/**
- * A memory cgroup with a limit, as a Kubernetes pod's `resources.limits.memory` gives its container: Node
- * sizes V8's heap from it (`process.constrainedMemory()`), so a process measured without one sizes its
- * heap from the whole machine's memory instead. Needs root and a cgroup v1 memory hierarchy or cgroup v2
- * with the memory controller; undefined (not emulated) otherwise.
- */
-export function memoryCgroup(name: string, limitBytes: number): MemoryCgroup | undefined {
-  const layouts = [
-    { root: '/sys/fs/cgroup/memory', limitFile: 'memory.limit_in_bytes' },
-    { root: '/sys/fs/cgroup', limitFile: 'memory.max' },
-  ];
-  for (const { root, limitFile } of layouts) {
-    const dir = path.join(root, `fapi-bench-${name}-${process.pid}`);
-    try {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(path.join(dir, limitFile), String(limitBytes));
-      return {
-        procsFile: path.join(dir, 'cgroup.procs'),
-        remove: () => {
-          try {
-            rmdirSync(dir);
-          } catch {
-            // still has a process (it is being killed) or already gone
-          }
-        },
-      };
-    } catch {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // not created
-      }
-    }
+/** The gateway's configuration for one target: the same listener, upstream and tokens for every one. */
+export function gatewayConfig(
+  ctx: Context,
+  id: GatewayTargetId,
+  workers: number,
+  ports: { listen: number; admin: number },
+): Record<string, unknown> {
+  const { pki } = ctx;
+  const tokens: Record<string, unknown> = {
+    issuer: TOKEN_ISSUER,
+    audience: TOKEN_AUDIENCE,
+    jwksUri: ctx.jwksUrl,
+    algorithms: ['ES256'],
+  };
+  if (id === 'gateway-introspection') {
+    if (!ctx.introspectionUrl) throw new Error('the stub authorization server is not running');
+    tokens.introspection = {
+      endpoint: ctx.introspectionUrl,
+      clientId: GATEWAY_CLIENT_ID,
+      auth: {
+        method: 'tls_client_auth',
+        cert: pki.gatewayClient.certFile,
+        key: pki.gatewayClient.keyFile,
+      },
+    };
   }
-  return undefined;
-}
-
-export interface MemoryCgroup {
-  procsFile: string;
-  remove(): void;
-}
-
-export function spawnPinned(
-  name: string,
-  cores: string | undefined,
-  command: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; logFile?: string; cgroup?: MemoryCgroup } = {},
-): Running {
-  let [cmd, argv] =
-    cores && hasCommand('taskset') ? ['taskset', ['-c', cores, command, ...args]] : [command, args];
-  if (opts.cgroup) {
-    // The shell joins the cgroup and execs the command: same pid, limited from its first allocation.
-    argv = ['-c', 'echo $$ > "$0" && exec "$@"', opts.cgroup.procsFile, cmd, ...argv];
-    cmd = 'sh';
-  }
-  const child = spawn(cmd, argv, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...opts.env },
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString('utf8')).slice(-4000);
-  });
-  child.on('exit', (code, signal) => {
-    if (code && !stopping) process.stderr.write(`[bench] ${name} exited with ${code ?? signal}: ${stderr}\n`);
-  });
-  let stopping = false;
   return {
-    name,
-    pid: child.pid!,
-    child,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      stopping = true;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-      opts.cgroup?.remove();
-    },
+    listen: { host: '127.0.0.1', port: ports.listen },
+    admin: { host: '127.0.0.1', port: ports.admin },
+    tls: { cert: pki.files.serverCert, key: pki.files.serverKey, clientCa: pki.files.caCert },
+    upstream: { url: `http://127.0.0.1:${ctx.upstreamPort}`, maxSockets: 256 },
+    tokens,
+    ...(id === 'gateway-dpop'
+      ? {
+          dpop: {
+            algorithms: ['ES256'],
+            iatWindowSeconds: 60,
+            replayStore: { type: 'memory', maxEntries: DPOP_REPLAY_ENTRIES },
+          },
+        }
+      : {}),
+    routes: [
+      {
+        path: ROUTE,
+        methods: ['GET', 'POST'],
+        scopes: [TOKEN_SCOPE],
+        ...(id === 'gateway-dpop' ? { binding: 'dpop' } : {}),
+      },
+    ],
+    workers,
+    logging: { level: 'info' },
   };
 }
 
-/** Waits for the `{"port":N}` line the bench's own Node servers print. */
-export async function reportedPort(running: Running, timeoutMs = 15_000): Promise<number> {
-  const lines = createInterface({ input: running.child.stdout! });
-  const timer = setTimeout(() => lines.close(), timeoutMs);
-  for await (const line of lines) {
-    try {
-      const { port } = JSON.parse(line) as { port?: number };
-      if (port) {
-        clearTimeout(timer);
-        running.child.stdout!.resume();
-        return port;
-      }
-    } catch {
-      // not the port line
+export function targetDefinitions(ctx: Context): TargetDef[] {
+  const { pki, layout, runDir } = ctx;
+  const tls = clientTls(pki);
+  const proxyBase = {
+    upstreamPort: ctx.upstreamPort,
+    serverCert: pki.files.serverCert,
+    serverKey: pki.files.serverKey,
+    clientCa: pki.files.caCert,
+    processes: layout.serverCoreCount,
+    runDir,
+  };
+  const node = process.execPath;
+  const bench = (file: string) => path.join(here, file);
+
+  const gatewayLabel = (
+    id: GatewayTargetId,
+    workers: number,
+    cli: string,
+    nodeBinary: string,
+    nodeFlags: string[],
+  ) => {
+    switch (id) {
+      case 'gateway-compare':
+        return `fapi-gateway (1 process, ${nodeBinary !== ctx.options.gatewayNode ? `Node ${nodeVersion(nodeBinary)}` : nodeFlags !== ctx.options.gatewayNodeFlags ? `node ${nodeFlags.join(' ') || 'without flags'}` : cli})`;
+      case 'gateway-dpop':
+        return 'fapi-gateway (1 process, binding: dpop)';
+      case 'gateway-introspection':
+        return 'fapi-gateway (1 process, introspection)';
+      default:
+        return workers === 1 ? 'fapi-gateway (1 process)' : `fapi-gateway (workers=${workers})`;
     }
-  }
-  throw new Error(`${running.name} did not report its port within ${timeoutMs} ms`);
-}
+  };
 
-export interface ClientTls {
-  cert: string;
-  key: string;
-  ca: string;
-}
-
-/** One request as a client would send it; resolves with the status (0 when the connection failed). */
-export function probe(url: string, tls: ClientTls | undefined, token?: string): Promise<number> {
-  return new Promise((resolve) => {
-    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    const onResponse = (res: http.IncomingMessage) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    };
-    const req = tls
-      ? https.get(
-          url,
-          {
-            headers,
-            timeout: 3000,
-            agent: false,
-            cert: readFileSync(tls.cert),
-            key: readFileSync(tls.key),
-            ca: readFileSync(tls.ca),
-          },
-          onResponse,
-        )
-      : http.get(url, { headers, timeout: 3000, agent: false }, onResponse);
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
+  const gateway = (
+    id: GatewayTargetId,
+    workers: number,
+    cores: string | undefined,
+    cli = ctx.options.gatewayCli,
+    nodeBinary = ctx.options.gatewayNode,
+    nodeFlags = ctx.options.gatewayNodeFlags,
+  ): TargetDef => ({
+    id,
+    label: gatewayLabel(id, workers, cli, nodeBinary, nodeFlags),
+    mtls: true,
+    async start() {
+      const [listen, admin] = [await freePort(), await freePort()];
+      const file = path.join(runDir, `${id}.json`);
+      writeFileSync(file, JSON.stringify(gatewayConfig(ctx, id, workers, { listen, admin }), null, 2));
+      const profile = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.profileDir, id)}`] : [];
+      // Like a pod: the chart's memory limit, which Node sizes V8's heap from (workers share it).
+      const cgroup =
+        ctx.options.memoryLimitMiB > 0
+          ? memoryCgroup(id, ctx.options.memoryLimitMiB * 1024 * 1024)
+          : undefined;
+      if (ctx.options.memoryLimitMiB > 0 && ctx.memoryLimitApplied === undefined) {
+        ctx.memoryLimitApplied = cgroup !== undefined;
+        if (!cgroup)
+          log(
+            `memory limit ${ctx.options.memoryLimitMiB} MiB not applied (needs root and a cgroup memory controller)`,
+          );
+      }
+      const running = spawnPinned(
+        id,
+        cores,
+        nodeBinary,
+        [...nodeFlags, ...profile, cli, 'gateway', '--config', file],
+        { env: { NODE_EXTRA_CA_CERTS: pki.files.caCert, NODE_ENV: 'production' }, cgroup },
+      );
+      running.child.stdout!.resume();
+      const url = `https://127.0.0.1:${listen}${ROUTE}`;
+      const credentials: ProbeCredentials = id === 'gateway-dpop' ? () => ctx.dpopHeaders(url) : ctx.token;
+      await waitUntilServing(id, url, tls, credentials, 30_000).catch(async (err: unknown) => {
+        await running.stop();
+        throw err;
+      });
+      if (workers > 1 && processTree(running.pid).length < 2) {
+        await running.stop();
+        throw new Error(`workers: ${workers} was configured but the gateway runs as a single process`);
+      }
+      return { running, url, adminUrl: `http://127.0.0.1:${admin}` };
+    },
   });
-}
 
-/** Polls until the target answers 200 (or the deadline passes). */
-export async function waitUntilServing(
-  name: string,
-  url: string,
-  tls: ClientTls | undefined,
-  token: string | undefined,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 0;
-  while (Date.now() < deadline) {
-    last = await probe(url, tls, token);
-    if (last === 200) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${name} did not answer 200 at ${url} within ${timeoutMs} ms (last status ${last})`);
+  return [
+    {
+      id: 'direct',
+      label: 'upstream direct (plain HTTP)',
+      mtls: false,
+      async start() {
+        const running = spawnPinned('upstream-direct', layout.servers, node, [bench('upstream.js')]);
+        const port = await reportedPort(running);
+        return { running, url: `http://127.0.0.1:${port}${ROUTE}` };
+      },
+    },
+    {
+      id: 'nginx',
+      label: 'nginx (mTLS, no token check)',
+      mtls: true,
+      async start() {
+        if (!hasCommand('nginx')) throw new Error('nginx is not installed (apt-get install nginx-light)');
+        const listenPort = await freePort();
+        const file = path.join(runDir, 'nginx.conf');
+        writeFileSync(file, nginxConfig({ ...proxyBase, listen: { port: listenPort } }));
+        const running = spawnPinned('nginx', layout.servers, 'nginx', [
+          '-c',
+          file,
+          '-e',
+          path.join(runDir, 'nginx-error.log'),
+          '-g',
+          'daemon off;',
+        ]);
+        const url = `https://127.0.0.1:${listenPort}${ROUTE}`;
+        await waitUntilServing('nginx', url, tls, ctx.token);
+        return { running, url };
+      },
+    },
+    {
+      id: 'haproxy',
+      label: 'HAProxy (mTLS + JWT + cnf)',
+      mtls: true,
+      async start() {
+        if (!hasCommand('haproxy')) throw new Error('haproxy is not installed (apt-get install haproxy)');
+        const listenPort = await freePort();
+        const serverCertAndKey = path.join(runDir, 'haproxy-server.pem');
+        writeFileSync(serverCertAndKey, pki.server.certPem + pki.server.keyPem, { mode: 0o600 });
+        const file = path.join(runDir, 'haproxy.cfg');
+        writeFileSync(
+          file,
+          haproxyConfig({
+            ...proxyBase,
+            listen: { port: listenPort },
+            serverCertAndKey,
+            issuerPublicKey: pki.files.issuerPublicKey,
+          }),
+        );
+        const running = spawnPinned('haproxy', layout.servers, 'haproxy', ['-f', file, '-db']);
+        const url = `https://127.0.0.1:${listenPort}${ROUTE}`;
+        await waitUntilServing('haproxy', url, tls, ctx.token);
+        return { running, url };
+      },
+    },
+    gateway('gateway', 1, layout.servers),
+    gateway('gateway-workers', layout.cores, layout.all),
+    ...(ctx.options.compareCli || ctx.options.compareNode || ctx.options.compareNodeFlags
+      ? [
+          gateway(
+            'gateway-compare',
+            1,
+            layout.servers,
+            ctx.options.compareCli ?? ctx.options.gatewayCli,
+            ctx.options.compareNode ?? ctx.options.gatewayNode,
+            ctx.options.compareNodeFlags ?? ctx.options.gatewayNodeFlags,
+          ),
+        ]
+      : []),
+    gateway('gateway-dpop', 1, layout.servers),
+    gateway('gateway-introspection', 1, layout.servers),
+    ...FORWARDER_MODES.map((mode): TargetDef => ({
+      id: `forward-${mode}`,
+      label: `Node forwarder: ${mode} (mTLS, no token check)`,
+      mtls: true,
+      async start() {
+        const running = spawnPinned(`forward-${mode}`, layout.servers, ctx.options.gatewayNode, [
+          ...ctx.options.gatewayNodeFlags,
+          bench('forwarders.js'),
+          mode,
+          String(ctx.upstreamPort),
+          JSON.stringify({
+            serverCert: pki.files.serverCert,
+            serverKey: pki.files.serverKey,
+            caCert: pki.files.caCert,
+          }),
+        ]);
+        const port = await reportedPort(running);
+        const url = `https://127.0.0.1:${port}${ROUTE}`;
+        await waitUntilServing(running.name, url, tls, ctx.token);
+        return { running, url };
+      },
+    })),
+  ];
 }

@@ -12,7 +12,13 @@ import { gatewayConfigSchema } from '../gateway/config.js';
 import { startGateway, type GatewayHandle } from '../gateway/server.js';
 import { issuerConfigSchema } from '../issuer/config.js';
 import { startIssuer, type RunningIssuer } from '../issuer/server.js';
-import { DEV_ISSUER_SIGNING_KID, createDevPki, devPkiPaths, type DevPkiPaths } from '../pki/dev-pki.js';
+import {
+  DEV_ISSUER_SIGNING_KID,
+  completeDevPki,
+  createDevPki,
+  devPkiPaths,
+  type DevPkiPaths,
+} from '../pki/dev-pki.js';
 import { startBankApi, type BankApi } from './bank-api.js';
 import { demoFeatures } from './features/index.js';
 
@@ -102,11 +108,22 @@ export interface RunningDemo {
 
 export const DEMO_DEFAULT_PORT_BASE = 8443;
 export const DEMO_AUDIENCE = 'https://api.example';
+export const DEMO_GATEWAY_CLIENT_ID = 'fapi-gateway';
+
+/** The gateway as a client of the issuer: a resource server that introspects any token (RFC 7662 §4). */
+function gatewayClient(): Record<string, unknown> {
+  return {
+    clientId: DEMO_GATEWAY_CLIENT_ID,
+    authMethod: 'tls_client_auth',
+    tlsClientAuthSubjectDn: 'CN=fapi-gateway,O=fapi-gateway development',
+    introspection: true,
+  };
+}
 
 async function ensurePki(dir: string): Promise<{ paths: DevPkiPaths; created: boolean }> {
   const paths = devPkiPaths(dir);
   const present = Object.values(paths).filter((p) => existsSync(p));
-  if (present.length === Object.values(paths).length) return { paths, created: false };
+  if (present.length > 0 && (await completeDevPki(dir))) return { paths, created: false };
   if (present.length > 0)
     throw new Error(
       `${dir} holds an incomplete or different PKI (${path.basename(present[0]!)} exists but not every file): remove it, or run \`fapi-gateway pki init --out ${dir} --force\``,
@@ -162,7 +179,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
       tls: { cert: paths.issuerCert, key: paths.issuerKey, clientCa: paths.caCert },
       signingKeys: [{ file: paths.issuerSigningKey, alg: 'PS256', kid: DEV_ISSUER_SIGNING_KID }],
       accessTokens: { audience: DEMO_AUDIENCE, ttlSeconds: 600 },
-      clients: demoFeatures.flatMap((f) => f.issuerClients?.(paths) ?? []),
+      clients: [gatewayClient(), ...demoFeatures.flatMap((f) => f.issuerClients?.(paths) ?? [])],
       logging: { level },
       ...Object.assign({}, ...featureConfigs),
       users: mergedUsers(featureConfigs),
@@ -179,9 +196,19 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
         audience: DEMO_AUDIENCE,
         jwksUri: `${issuer.url}/jwks`,
         jwksCa: paths.caCert,
+        introspection: {
+          endpoint: `${issuer.mtlsUrl}/introspect`,
+          clientId: DEMO_GATEWAY_CLIENT_ID,
+          auth: { method: 'tls_client_auth', cert: paths.gatewayClientCert, key: paths.gatewayClientKey },
+          // No cache, so that a revocation shows on the very next call of the walkthrough; with the
+          // default (60) a revoked token keeps working for up to a minute.
+          cacheMaxSeconds: 0,
+          negativeCacheSeconds: 0,
+        },
       },
       routes: [
-        { path: '/accounts', methods: ['GET'], scopes: ['accounts'] },
+        // Certificate-bound and DPoP-bound tokens alike (the DPoP walkthrough calls it without a certificate).
+        { path: '/accounts', methods: ['GET'], scopes: ['accounts'], binding: 'any' },
         { path: '/payments', methods: ['GET', 'POST'], scopes: ['payments'] },
       ],
       logging: { level },

@@ -1,7 +1,7 @@
 /**
  * `workers: N`: a primary process and N gateway workers sharing the listener (node:cluster). The primary
  * owns what must happen once: the admin listener (metrics of all workers, aggregated with prom-client's
- * AggregatorRegistry), SIGHUP validation, the certificate watch, replacing crashed workers, and the drain
+ * AggregatorRegistry), SIGHUP validation, the certificate and CA bundle watches, replacing crashed workers, and the drain
  * on SIGTERM. Workers get their configuration and TLS material from the primary over IPC, so a worker
  * started after a refused reload runs what the others run, not whatever the file holds now.
  */
@@ -14,7 +14,7 @@ import { configReloadsCounter } from './metrics.js';
 import { createAdminServer, metricsAuthorization } from './admin.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './cluster-messages.js';
 import type { GatewayConfig } from './config.js';
-import { loadReloadedConfig, watchCertificates } from './reloads.js';
+import { loadReloadedConfig, watchCaBundles, watchCertificates } from './reloads.js';
 import { workerCount, untilStopSignal } from './process-control.js';
 import { readTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
@@ -190,6 +190,21 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
     metrics,
   );
 
+  /** Has every worker apply `next`; throws naming how many could not. */
+  const reloadWorkers = async (next: GatewayConfig) => {
+    const results = await Promise.all(
+      [...workers.values()].map((s) =>
+        request(s.worker, (id) => ({ type: 'fapi:reload-config', id, config: next })),
+      ),
+    );
+    const failed = results.filter((r) => r?.type !== 'fapi:reload-result' || !r.ok);
+    if (failed.length > 0)
+      throw new Error(`the reload failed in ${failed.length} of ${results.length} workers`);
+  };
+
+  // The running configuration again: each worker rebuilds what uses a bundle whose contents changed.
+  const caBundles = watchCaBundles(config, () => reloadWorkers(running), logger, metrics);
+
   const reloadConfig = async () => {
     const next = loadReloadedConfig(configFile, logger, metrics);
     if (next === undefined) return;
@@ -203,21 +218,18 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
       );
       return;
     }
-    const results = await Promise.all(
-      [...workers.values()].map((s) =>
-        request(s.worker, (id) => ({ type: 'fapi:reload-config', id, config: next })),
-      ),
-    );
-    const failed = results.filter((r) => r?.type !== 'fapi:reload-result' || !r.ok);
-    if (failed.length > 0) {
+    try {
+      await reloadWorkers(next);
+    } catch (err) {
       metrics.configReloads.labels('config', 'failure').inc();
       logger.error(
-        { event: 'config_reload', result: 'failure', workersFailed: failed.length },
+        { event: 'config_reload', result: 'failure', err: (err as Error).message },
         'configuration reload failed in some workers',
       );
       return;
     }
     if (JSON.stringify(next.tls) !== JSON.stringify(running.tls)) certificates.retarget(next.tls);
+    caBundles.retarget(next);
     running = next;
     metrics.configReloads.labels('config', 'success').inc();
     logger.info({ event: 'config_reload', result: 'success' }, 'configuration reloaded in every worker');
@@ -226,6 +238,7 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
   await untilStopSignal(logger, () => void reloadConfig());
   stopping = true;
   certificates.close();
+  caBundles.close();
   logger.info(
     { event: 'draining', workers: workers.size },
     'stopping: workers drain their in-flight requests',

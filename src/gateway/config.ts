@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
+import { replayStoreSchema } from '../redis/config.js';
+import { parseCidr } from '../net/cidr.js';
+import { DEFAULT_DPOP_NONCE, DEFAULT_DPOP_PROOF_ALGORITHMS, dpopProofShape } from '../dpop/config.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const host = (d: string) => z.string().min(1).default(d);
@@ -31,9 +34,6 @@ const httpsUrl = z
     'must be an https:// URL (tokens and keys are never fetched over plain HTTP)',
   );
 
-/** DPoP proof algorithms (RFC 9449 §4.3 (5)): asymmetric only, never `none` or a MAC. */
-export const DPOP_PROOF_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
-
 const httpsOrigin = z
   .string()
   .regex(
@@ -43,53 +43,8 @@ const httpsOrigin = z
 
 export const dpopSchema = z
   .object({
-    algorithms: z
-      .array(z.enum(DPOP_PROOF_ALGORITHMS))
-      .min(1)
-      .default(['ES256', 'PS256', 'EdDSA'])
-      .describe('Algorithms accepted for DPoP proofs (announced in the challenge as algs=).'),
-    iatWindowSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .max(600)
-      .default(60)
-      .describe("A proof's iat must be within this many seconds of now (no extra skew on top)."),
-    nonce: z
-      .object({
-        required: z
-          .boolean()
-          .default(false)
-          .describe('Require server nonces (RFC 9449 §9) in proofs on routes that accept DPoP.'),
-        rotateSeconds: z
-          .number()
-          .int()
-          .min(1)
-          .max(86400)
-          .default(300)
-          .describe('A new nonce every this many seconds; each is accepted for 2 to 3 periods.'),
-        secretFile: filePath(
-          'File holding the nonce secret (at least 32 bytes); every replica needs the same file. Random per process when null.',
-        )
-          .nullable()
-          .default(null),
-      })
-      .strict()
-      .default({ required: false, rotateSeconds: 300, secretFile: null }),
-    replayStore: z
-      .object({
-        type: z.literal('memory').describe('memory: per process (replicas do not share it).'),
-        maxEntries: z
-          .number()
-          .int()
-          .min(1000)
-          .max(10_000_000)
-          .default(100_000)
-          .describe('Proofs remembered at once; when all are live, new proofs are refused with 503.'),
-      })
-      .strict()
-      .default({ type: 'memory', maxEntries: 100_000 })
-      .describe('Where used proof identifiers (jti) are remembered for the iat window.'),
+    ...dpopProofShape('announced in the challenge as algs='),
+    replayStore: replayStoreSchema.prefault({ type: 'memory' }),
     publicOrigins: z
       .array(httpsOrigin)
       .min(1)
@@ -303,6 +258,37 @@ export const gatewayConfigSchema = z
           .describe('A TLS handshake not finished in time is closed and counted (reason handshake_timeout).'),
       })
       .strict(),
+    trustedProxies: z
+      .object({
+        cidrs: z
+          .array(
+            z.string().superRefine((cidr, ctx) => {
+              try {
+                parseCidr(cidr);
+              } catch (err) {
+                ctx.addIssue({ code: 'custom', message: (err as Error).message });
+              }
+            }),
+          )
+          .min(1, 'list at least one address range, e.g. [10.0.0.0/8, "fd00::/8"]')
+          .describe(
+            'TCP peers (IPv4/IPv6 ranges or addresses) that terminate TLS for clients and send their certificate in Client-Cert (RFC 9440); ::ffff:-mapped peers match IPv4 ranges.',
+          ),
+        certificateCacheEntries: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000000)
+          .default(10000)
+          .describe(
+            'Distinct Client-Cert values kept parsed and validated (least recently used are dropped).',
+          ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Client certificates from a TLS-terminating load balancer; absent: every client connects directly. Changes need a restart.',
+      ),
     upstream: z
       .object({
         url: z
@@ -415,10 +401,16 @@ export const gatewayConfigSchema = z
       .describe('First match wins; no match -> 404.'),
     dpop: dpopSchema
       .default({
-        algorithms: ['ES256', 'PS256', 'EdDSA'],
+        algorithms: DEFAULT_DPOP_PROOF_ALGORITHMS,
         iatWindowSeconds: 60,
-        nonce: { required: false, rotateSeconds: 300, secretFile: null },
-        replayStore: { type: 'memory', maxEntries: 100_000 },
+        nonce: DEFAULT_DPOP_NONCE,
+        replayStore: {
+          type: 'memory',
+          maxEntries: 100_000,
+          keyPrefix: 'fapi-gateway:',
+          connectTimeoutMs: 2000,
+          commandTimeoutMs: 1000,
+        },
       })
       .describe('DPoP-bound tokens (RFC 9449), for routes whose binding is dpop or any.'),
     limits: z

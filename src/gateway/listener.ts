@@ -12,6 +12,8 @@ import type { HandshakeFailureReason } from '../tls/handshake-failures.js';
 import { guardConnections } from '../tls/connection-guard.js';
 import { fapiServerOptions, type ServerTlsMaterial } from '../tls/policy.js';
 import type { ConnectionIdentity } from './request-context.js';
+import { clientCertHeaderValue } from './client-cert-header.js';
+import type { TrustedProxies } from './trusted-proxies.js';
 
 export { fapiSecureContextOptions } from '../tls/policy.js';
 
@@ -48,6 +50,12 @@ export interface ListenerSettings {
    * routes with binding mtls then refuse the certificate-less request themselves (401).
    */
   certificateOptional?: boolean;
+  /**
+   * Peers whose client certificates arrive in `Client-Cert` headers (RFC 9440). The listener then only
+   * requests a certificate: a proxy may connect with one (from any CA) or without; a direct client is
+   * still held to the rule above, checked after the handshake.
+   */
+  trustedProxies?: TrustedProxies;
 }
 
 export function createListener(
@@ -57,9 +65,10 @@ export function createListener(
   hooks: ListenerHooks,
 ): https.Server {
   const mode = settings.certificateOptional === true ? 'verified-if-presented' : 'required';
+  const proxies = settings.trustedProxies;
   const server = https.createServer(
     fapiServerOptions(material, {
-      clientCertificate: mode,
+      clientCertificate: proxies === undefined ? mode : 'requested',
       handshakeTimeoutMs: settings.handshakeTimeoutMs,
       sessionTimeoutSeconds: settings.sessionTimeoutSeconds,
       requestTimeoutMs: 60_000,
@@ -72,13 +81,17 @@ export function createListener(
     clientCertificateMaxBytes: settings.clientCertificateMaxBytes,
     onHandshakeFailure: (reason, detail) => hooks.onHandshakeFailure(reason, detail),
     onConnectionRefused: () => hooks.onConnectionRefused(),
-    onAccepted: (socket: IdentifiedSocket, peer) => {
-      if (!peer && mode === 'required') return socket.destroy();
+    ...(proxies === undefined
+      ? {}
+      : { certificateFromProxy: (socket: TLSSocket) => proxies.includes(socket.remoteAddress) }),
+    onAccepted: (socket: IdentifiedSocket, peer, viaProxy) => {
+      if (!peer && mode === 'required' && !viaProxy) return socket.destroy();
       socket[IDENTITY] = {
+        ...(viaProxy ? { trustedProxy: true } : {}),
         certificate: peer
           ? {
               thumbprint: certificateThumbprint(peer.raw),
-              clientCertHeader: `:${peer.raw.toString('base64')}:`,
+              clientCertHeader: clientCertHeaderValue(peer.raw),
             }
           : undefined,
         tokenMemo: {},

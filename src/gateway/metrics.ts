@@ -49,6 +49,11 @@ const NEVER_REPORTED: ReadonlySet<RejectionReason> = new Set<RejectionReason>([
   'request_timeout',
   'body_too_large',
   'internal_error',
+  // A trusted proxy's Client-Cert is held to the handshake's rules, which are never relaxed either.
+  'proxy_certificate_malformed',
+  'proxy_certificate_untrusted',
+  'proxy_certificate_expired',
+  'proxy_certificate_not_allowed',
 ]);
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -67,11 +72,11 @@ interface RouteInstruments {
 export function configReloadsCounter(registers: Registry[]): Counter<'kind' | 'result'> {
   const counter = new Counter({
     name: 'fapi_gateway_config_reloads_total',
-    help: 'Configuration and certificate reloads by result.',
+    help: 'Reloads by kind (config on SIGHUP, watched TLS certificates, watched CA bundles) and result.',
     labelNames: ['kind', 'result'] as const,
     registers,
   });
-  for (const kind of ['config', 'certificates'])
+  for (const kind of ['config', 'certificates', 'ca_bundles'])
     for (const result of ['success', 'failure']) counter.labels(kind, result).inc(0);
   return counter;
 }
@@ -103,6 +108,7 @@ export class GatewayMetrics {
   readonly introspectionCalls: Counter<'outcome'>;
   readonly introspectionDuration: Histogram;
   readonly introspectionCache: Counter<'result'>;
+  readonly clientCertHeaderCache: Counter<'result'>;
   private readonly routeInstruments = new Map<string, RouteInstruments>();
   private readonly rejectionsUnknownClient = new Map<RejectionReason, Counter.Internal>();
   private readonly wouldRejectsByReason = new Map<RejectionReason, Counter.Internal>();
@@ -221,6 +227,12 @@ export class GatewayMetrics {
       labelNames: ['result'],
       registers,
     });
+    this.clientCertHeaderCache = new Counter({
+      name: 'fapi_gateway_client_cert_header_cache_total',
+      help: "Trusted proxies' Client-Cert values by result: hit (parsed before), miss (parsed and validated now).",
+      labelNames: ['result'],
+      registers,
+    });
     new Gauge({
       name: 'fapi_gateway_buffered_body_bytes',
       help: 'Bytes of form bodies being read before authentication (bounded by limits.bufferedBodyBytes).',
@@ -262,6 +274,7 @@ export class GatewayMetrics {
     for (const r of ['success', 'failure']) this.jwksFetches.labels(r).inc(0);
     for (const o of INTROSPECTION_OUTCOMES) this.introspectionCalls.labels(o).inc(0);
     for (const r of INTROSPECTION_CACHE_RESULTS) this.introspectionCache.labels(r).inc(0);
+    for (const r of ['hit', 'miss']) this.clientCertHeaderCache.labels(r).inc(0);
     this.instrumentsFor(UNMATCHED_ROUTE);
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry, prefix: 'fapi_gateway_' });

@@ -7,11 +7,13 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
+import type { DpopReplayStore } from '../dpop/index.js';
 import { GatewayDpop } from './dpop.js';
 import { Forwarder } from './forwarder.js';
 import { buildIntrospectionVerifier } from './introspection/build.js';
 import type { GatewayMetrics } from './metrics.js';
 import { buildChecks, type CheckList } from './pipeline.js';
+import type { Check } from './request-context.js';
 import { buildTokenVerifiers, type TokenVerifiers } from './tokens/verifiers.js';
 
 /** One configuration's request pipeline; swapped as a whole on reload. */
@@ -31,6 +33,10 @@ export interface PipelineDependencies {
   metrics: GatewayMetrics;
   /** Unix seconds for DPoP proof times and nonce windows. */
   clock?: () => number;
+  /** The shared DPoP replay store (`dpop.replayStore.type: redis`), opened once per process. */
+  replayStore?: DpopReplayStore;
+  /** Client certificates from trusted proxies' Client-Cert headers (trusted-proxies.ts), when configured. */
+  proxiedClientCertificate?: Check;
 }
 
 function readOptionalFile(key: string, file: string | undefined): string | undefined {
@@ -88,11 +94,19 @@ export function buildPipeline(
         forwardHeaders: config.forwardHeaders,
       });
   const keepDpop = previous !== undefined && sameJson(previous.config.dpop, config.dpop);
-  const dpop = keepDpop ? previous.dpop : new GatewayDpop(config.dpop, { now: deps.clock });
+  const dpop = keepDpop
+    ? previous.dpop
+    : new GatewayDpop(config.dpop, {
+        now: deps.clock,
+        ...(deps.replayStore && { replayStore: deps.replayStore }),
+      });
   for (const r of config.routes) metrics.instrumentsFor(r.path);
   return {
     config,
-    checks: buildChecks(config, verifiers, { dpopBinding: dpop.bindingCheck }),
+    checks: buildChecks(config, verifiers, {
+      dpopBinding: dpop.bindingCheck,
+      proxiedClientCertificate: deps.proxiedClientCertificate,
+    }),
     forwarder,
     verifiers,
     dpop,

@@ -61,6 +61,8 @@ export class CheckList {
 export interface CheckExtensions {
   /** Verifies a DPoP-bound token's proof (RFC 9449 §7); without it such tokens are refused. */
   dpopBinding?: DpopBindingCheck;
+  /** Takes the client certificate from a trusted proxy's Client-Cert header (RFC 9440). */
+  proxiedClientCertificate?: Check;
 }
 
 export function buildChecks(
@@ -70,6 +72,7 @@ export function buildChecks(
 ): CheckList {
   return new CheckList([
     routeCheck(compileRoutes(config.routes)),
+    ...(extensions.proxiedClientCertificate === undefined ? [] : [extensions.proxiedClientCertificate]),
     fapiHeadersCheck,
     formBodyCheck(config.limits),
     tokenPresentationCheck,

@@ -115,6 +115,29 @@ export const REJECTION_REASONS = {
     error: 'invalid_token',
     meaning: 'cnf."x5t#S256" is not this connection\'s certificate: possible token theft',
   },
+  proxy_certificate_malformed: {
+    status: 400,
+    error: 'invalid_request',
+    meaning:
+      'a trusted proxy sent a Client-Cert header that is not one RFC 9440 byte sequence holding a DER certificate',
+  },
+  proxy_certificate_untrusted: {
+    status: 401,
+    error: 'invalid_token',
+    meaning:
+      "a trusted proxy's Client-Cert does not chain to tls.clientCa (or its extendedKeyUsage excludes clientAuth)",
+  },
+  proxy_certificate_expired: {
+    status: 401,
+    error: 'invalid_token',
+    meaning: "a trusted proxy's Client-Cert (or a CA above it) is outside its validity period",
+  },
+  proxy_certificate_not_allowed: {
+    status: 401,
+    error: 'invalid_token',
+    meaning:
+      "a trusted proxy's Client-Cert breaks a FAPI certificate rule: weak key, CA:TRUE, or larger than limits.clientCertificateBytes",
+  },
   insufficient_scope: {
     status: 403,
     error: 'insufficient_scope',

@@ -3,7 +3,9 @@
  * `fapi_gateway_config_reloads_total{result="failure"}` and keep what is running.
  *  - configuration: on SIGHUP, the file is read and validated by the same schema as at start;
  *  - certificates: the TLS files are watched; new material is used for new connections, open connections
- *    keep theirs.
+ *    keep theirs;
+ *  - CA bundles: tokens.jwksCa and upstream.ca are watched; a change rebuilds the JWKS cache or the
+ *    forwarder that uses it.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -60,6 +62,88 @@ function fingerprintOf(files: readonly string[]): string {
     .join('\0');
 }
 
+/** How a content watch counts (`fapi_gateway_config_reloads_total{kind}`) and logs its outcomes. */
+interface ContentWatchReport {
+  kind: 'certificates' | 'ca_bundles';
+  event: string;
+  applied: string;
+  refused: string;
+  detail?: () => Record<string, unknown>;
+}
+
+/**
+ * Watches `files` and calls `apply` when their contents change. A failed `apply` is reported once per
+ * distinct content and what is in use stays; checks never overlap (a change seen during an asynchronous
+ * apply is checked again when it ends).
+ */
+function watchContents(
+  initialFiles: readonly string[],
+  apply: () => void | Promise<void>,
+  report: ContentWatchReport,
+  logger: Logger,
+  metrics: ReloadMetrics,
+  options: { debounceMs?: number; pollSeconds?: number },
+): {
+  check: () => void;
+  retarget: (files: readonly string[]) => void;
+  close: () => void;
+} {
+  let files = initialFiles;
+  let current = fingerprintOf(files);
+  let lastFailed = '';
+  let running: Promise<void> | undefined;
+  let again = false;
+  const check = (): void => {
+    if (running) {
+      again = true;
+      return;
+    }
+    const seen = fingerprintOf(files);
+    if (seen === current || seen === lastFailed) return;
+    const applied = () => {
+      current = seen;
+      lastFailed = '';
+      metrics.configReloads.labels(report.kind, 'success').inc();
+      logger.info({ event: report.event, result: 'success', ...report.detail?.() }, report.applied);
+    };
+    const failed = (err: unknown) => {
+      lastFailed = seen;
+      metrics.configReloads.labels(report.kind, 'failure').inc();
+      logger.error({ event: report.event, result: 'failure', err: (err as Error).message }, report.refused);
+    };
+    let result: void | Promise<void>;
+    try {
+      result = apply();
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      applied();
+      return;
+    }
+    running = result.then(applied, failed).finally(() => {
+      running = undefined;
+      if (again) {
+        again = false;
+        check();
+      }
+    });
+  };
+  let watch: FileWatch = watchFiles(files, check, options);
+  return {
+    check,
+    retarget(next) {
+      files = next;
+      current = fingerprintOf(files);
+      lastFailed = '';
+      watch.close();
+      watch = watchFiles(files, check, options);
+    },
+    close: () => watch.close(),
+  };
+}
+
 export interface CertificateWatch extends FileWatch {
   /** Checks the files now (the watch calls this on every change notice). */
   check(): void;
@@ -79,42 +163,80 @@ export function watchCertificates(
   metrics: ReloadMetrics,
   options: { debounceMs?: number; pollSeconds?: number } = {},
 ): CertificateWatch {
-  let tls = initialTls;
   const filesOf = (t: GatewayConfig['tls']) => [t.cert, t.key, t.clientCa];
-  let current = fingerprintOf(filesOf(tls));
-  let lastFailed = '';
-  const check = () => {
-    const seen = fingerprintOf(filesOf(tls));
-    if (seen === current || seen === lastFailed) return;
-    try {
-      const material = readTlsMaterial(tls);
+  let tls = initialTls;
+  let material: LoadedTlsMaterial | undefined;
+  const watch = watchContents(
+    filesOf(tls),
+    () => {
+      material = readTlsMaterial(tls);
       use(material);
-      current = seen;
-      lastFailed = '';
-      metrics.configReloads.labels('certificates', 'success').inc();
-      logger.info(
-        { event: 'certificate_reload', result: 'success', expiries: material.expiries },
-        'TLS certificates reloaded; new connections use them',
-      );
-    } catch (err) {
-      lastFailed = seen;
-      metrics.configReloads.labels('certificates', 'failure').inc();
-      logger.error(
-        { event: 'certificate_reload', result: 'failure', err: (err as Error).message },
-        'new TLS files refused; the current certificates keep serving',
-      );
-    }
-  };
-  let watch = watchFiles(filesOf(tls), check, options);
+    },
+    {
+      kind: 'certificates',
+      event: 'certificate_reload',
+      applied: 'TLS certificates reloaded; new connections use them',
+      refused: 'new TLS files refused; the current certificates keep serving',
+      detail: () => ({ expiries: material?.expiries }),
+    },
+    logger,
+    metrics,
+    options,
+  );
   return {
-    check,
+    check: watch.check,
     retarget(next) {
       tls = next;
-      current = fingerprintOf(filesOf(tls));
-      lastFailed = '';
-      watch.close();
-      watch = watchFiles(filesOf(tls), check, options);
+      watch.retarget(filesOf(tls));
     },
-    close: () => watch.close(),
+    close: watch.close,
+  };
+}
+
+export interface CaBundleWatch extends FileWatch {
+  /** Checks the files now (the watch calls this on every change notice). */
+  check(): void;
+  /** Watches the bundles `config` names (after every configuration reload, which read them anew). */
+  retarget(config: GatewayConfig): void;
+}
+
+/** The CA bundle files the gateway reads for its outgoing TLS connections. */
+function caBundleFiles(config: GatewayConfig): string[] {
+  const files: string[] = [];
+  if (config.tokens.jwksCa !== undefined) files.push(config.tokens.jwksCa);
+  if (config.upstream.ca !== undefined) files.push(config.upstream.ca);
+  return files;
+}
+
+/**
+ * Watches tokens.jwksCa and upstream.ca. When their contents change, `rebuild` applies the running
+ * configuration again: the gateway compares the bundles' contents and replaces the JWKS cache or the
+ * forwarder whose bundle changed (a CA rotation needs no SIGHUP). A bundle that cannot be read is
+ * reported once per distinct content, and what is running stays.
+ */
+export function watchCaBundles(
+  initial: GatewayConfig,
+  rebuild: () => void | Promise<void>,
+  logger: Logger,
+  metrics: ReloadMetrics,
+  options: { debounceMs?: number; pollSeconds?: number } = {},
+): CaBundleWatch {
+  const watch = watchContents(
+    caBundleFiles(initial),
+    rebuild,
+    {
+      kind: 'ca_bundles',
+      event: 'ca_bundle_reload',
+      applied: 'CA bundles changed on disk; JWKS and upstream connections use them',
+      refused: 'changed CA bundles refused; the running ones stay',
+    },
+    logger,
+    metrics,
+    options,
+  );
+  return {
+    check: watch.check,
+    retarget: (config) => watch.retarget(caBundleFiles(config)),
+    close: watch.close,
   };
 }

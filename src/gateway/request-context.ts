@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Reject } from './rejections.js';
 import type { CompiledRoute } from './routes.js';
 import type { ConnectionTokenMemo, VerifiedAccessToken } from './tokens/verifier.js';
+import type { ProxiedCertificateMemo } from './trusted-proxies.js';
 
 /** The client certificate a request is made with (from the TLS connection, or a trusted terminator). */
 export interface ClientCertificate {
@@ -18,6 +19,13 @@ export interface ConnectionIdentity {
   certificate?: ClientCertificate;
   /** The last token verified on this connection (see tokens/verifier.ts). */
   tokenMemo: ConnectionTokenMemo;
+  /**
+   * The peer is a trusted TLS-terminating proxy (trustedProxies.cidrs): client certificates come from
+   * its `Client-Cert` headers (RFC 9440), never from this connection, and `certificate` is undefined.
+   */
+  trustedProxy?: boolean;
+  /** The last `Client-Cert` value on a proxy's connection and what it established (trusted-proxies.ts). */
+  proxiedCertificate?: ProxiedCertificateMemo;
 }
 
 /** How the access token was presented (RFC 6750 §2.1 `Bearer`, RFC 9449 §7.1 `DPoP`). */

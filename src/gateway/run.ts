@@ -4,11 +4,12 @@
  *  - SIGTERM/SIGINT: stop accepting, drain in-flight requests, exit 0.
  *  - SIGHUP: re-read and validate the configuration file; keep the running one on any problem.
  *  - TLS files are watched; new certificates and CA bundles apply to new connections.
+ *  - tokens.jwksCa and upstream.ca are watched; a change rebuilds the JWKS cache or the forwarder.
  */
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
 import { createGatewayLogger } from './logger.js';
-import { applyReloadedConfig, loadReloadedConfig, watchCertificates } from './reloads.js';
+import { applyReloadedConfig, loadReloadedConfig, watchCaBundles, watchCertificates } from './reloads.js';
 import { untilStopSignal, workerCount } from './process-control.js';
 import { startGateway } from './server.js';
 
@@ -21,15 +22,19 @@ async function runSingleProcess(config: GatewayConfig, configFile: string, logge
     logger,
     gateway.metrics,
   );
+  // The same configuration again: the gateway rebuilds what uses a bundle whose contents changed.
+  const caBundles = watchCaBundles(config, () => gateway.reload(running), logger, gateway.metrics);
   await untilStopSignal(logger, () => {
     const next = loadReloadedConfig(configFile, logger, gateway.metrics);
     if (next === undefined) return;
     if (applyReloadedConfig(() => gateway.reload(next), logger, gateway.metrics)) {
       if (JSON.stringify(next.tls) !== JSON.stringify(running.tls)) certificates.retarget(next.tls);
+      caBundles.retarget(next);
       running = next;
     }
   });
   certificates.close();
+  caBundles.close();
   await gateway.close();
   return 0;
 }

@@ -22,9 +22,11 @@ import {
   type PipelineDependencies,
 } from './pipeline-build.js';
 import { createRequestHandler } from './request-handler.js';
+import { connectGatewayReplayStore } from './redis-replay.js';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
 import { listenOn } from '../net/listen.js';
+import { wireTrustedProxies } from './trusted-proxies.js';
 
 export interface StartGatewayOptions {
   /** Defaults to a pino logger at `logging.level` on stdout. */
@@ -90,8 +92,25 @@ export async function startGateway(
   };
   publishExpiries(tlsMaterial);
 
-  const deps: PipelineDependencies = { logger, metrics, clock: options.clock };
-  pipeline = buildPipeline(config, deps);
+  const shared = connectGatewayReplayStore(config, metrics, logger);
+  // Fixed at start, like the listener's certificate mode that depends on it.
+  const trustedProxies = wireTrustedProxies(config, tlsMaterial.clientCaPem, {
+    now: () => (options.clock?.() ?? Date.now() / 1000) * 1000,
+    onLookup: (result) => metrics.clientCertHeaderCache.labels(result).inc(),
+  });
+  const deps: PipelineDependencies = {
+    logger,
+    metrics,
+    clock: options.clock,
+    proxiedClientCertificate: trustedProxies?.check,
+    ...(shared && { replayStore: shared.store }),
+  };
+  try {
+    pipeline = buildPipeline(config, deps);
+  } catch (err) {
+    await shared?.connection.close();
+    throw err;
+  }
   const handler = createRequestHandler({ logger, metrics, inFlight, pipeline: () => pipeline });
 
   const listener = createListener(
@@ -102,6 +121,7 @@ export async function startGateway(
       maxConnections: config.limits.maxConnections,
       clientCertificateMaxBytes: config.limits.clientCertificateBytes,
       certificateOptional: config.routes.some((r) => r.binding !== 'mtls'),
+      trustedProxies: trustedProxies?.proxies,
     },
     handler.onRequest,
     {
@@ -137,6 +157,7 @@ export async function startGateway(
   } catch (err) {
     listener.close();
     stopPipeline(pipeline);
+    await shared?.connection.close();
     throw err;
   }
   logger.info(
@@ -151,6 +172,7 @@ export async function startGateway(
   /** New connections get the new certificate and CA bundle; open connections keep theirs. */
   const applyTlsMaterial = (fresh: LoadedTlsMaterial, c: GatewayConfig) => {
     listener.setSecureContext(fapiSecureContextOptions(fresh, c.tls.sessionTimeoutSeconds));
+    trustedProxies?.useClientCa(fresh.clientCaPem);
     publishExpiries(fresh);
   };
 
@@ -162,11 +184,16 @@ export async function startGateway(
     whenReady: () => pipeline.verifiers.whenReady(),
     ready: () => pipeline.verifiers.ready(),
     reload(next) {
-      for (const key of ['listen', 'admin', 'workers'] as const) {
+      for (const key of ['listen', 'admin', 'workers', 'trustedProxies'] as const) {
         if (!sameJson(pipeline.config[key], next[key])) {
           logger.warn({ event: 'config_reload', key }, `${key} changes take effect only after a restart`);
         }
       }
+      if (!sameJson(pipeline.config.dpop.replayStore, next.dpop.replayStore))
+        logger.warn(
+          { event: 'config_reload', key: 'dpop.replayStore' },
+          'dpop.replayStore changes take effect only after a restart',
+        );
       const previous = pipeline;
       // Everything that can fail (files, parsing) happens before anything is swapped.
       const fresh = sameJson(previous.config.tls, next.tls) ? undefined : readTlsMaterial(next.tls);
@@ -185,6 +212,7 @@ export async function startGateway(
       closing = true;
       await drainListener(listener, inFlight, pipeline.config.shutdown.drainTimeoutMs, logger);
       stopPipeline(pipeline);
+      await shared?.connection.close();
       if (admin) {
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin.close(() => resolve()));

@@ -50,6 +50,8 @@ async function main(): Promise<void> {
         try {
           g.reload(message.config);
           send({ type: 'fapi:reload-result', id: message.id, ok: true });
+          // New token verifiers (another issuer, a changed CA bundle) are ready on their own time.
+          void g.whenReady().then(() => send({ type: 'fapi:ready' }));
         } catch (err) {
           logger.error(
             { event: 'config_reload', err: (err as Error).message },

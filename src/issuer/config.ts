@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
+import { DEFAULT_DPOP_NONCE, DEFAULT_DPOP_PROOF_ALGORITHMS, dpopProofShape } from '../dpop/config.js';
 import { redisConnectionSchema } from '../redis/config.js';
 import { LIFETIME_DEFAULTS as LIFETIMES, SCOPE_DESCRIPTIONS } from './defaults.js';
 
@@ -42,8 +43,6 @@ export const RESPONSE_MODES = [
 ] as const;
 export const RESPONSE_TYPES = ['code', 'code id_token'] as const;
 export const CIBA_DELIVERY_MODES = ['poll', 'ping', 'push'] as const;
-/** Asymmetric JWS algorithms a DPoP proof may be signed with (RFC 9449 §4.3; FAPI 2: PS256, ES256, EdDSA). */
-export const DPOP_PROOF_ALGORITHMS = ['ES256', 'PS256', 'EdDSA', 'ES384', 'PS384', 'RS256'] as const;
 /** `jwt`: RFC 9068 JWTs a resource server verifies itself; `opaque`: reference tokens it introspects (RFC 7662). */
 export const ACCESS_TOKEN_FORMATS = ['jwt', 'opaque'] as const;
 
@@ -356,38 +355,12 @@ export const issuerConfigSchema = z
         devicePath: '/device',
       }),
     dpop: z
-      .object({
-        algorithms: z
-          .array(z.enum(DPOP_PROOF_ALGORITHMS))
-          .min(1)
-          .default(['ES256', 'PS256', 'EdDSA'])
-          .describe('JWS algorithms accepted for DPoP proofs (dpop_signing_alg_values_supported).'),
-        iatWindowSeconds: z
-          .number()
-          .int()
-          .min(5)
-          .max(600)
-          .default(60)
-          .describe("How far a proof's iat may be from now (RFC 9449 §11.1)."),
-        nonce: z
-          .object({
-            required: z
-              .boolean()
-              .default(false)
-              .describe('Proofs must carry a server nonce (RFC 9449 §8); use_dpop_nonce otherwise.'),
-            rotateSeconds: z.number().int().min(10).max(86400).default(300),
-            secretFile: filePath(
-              'HMAC secret for nonces (>= 32 bytes); every replica needs the same one. Random per process if absent.',
-            ).optional(),
-          })
-          .strict()
-          .default({ required: false, rotateSeconds: 300 }),
-      })
+      .object(dpopProofShape('dpop_signing_alg_values_supported in the metadata'))
       .strict()
       .default({
-        algorithms: ['ES256', 'PS256', 'EdDSA'],
+        algorithms: DEFAULT_DPOP_PROOF_ALGORITHMS,
         iatWindowSeconds: 60,
-        nonce: { required: false, rotateSeconds: 300 },
+        nonce: DEFAULT_DPOP_NONCE,
       })
       .describe('DPoP-bound access tokens at the token, PAR and userinfo endpoints (RFC 9449).'),
     storage: z

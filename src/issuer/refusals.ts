@@ -121,12 +121,6 @@ export const ISSUER_REFUSALS = {
   refresh_token_invalid: invalidGrant('the refresh token is unknown, expired or revoked'),
   refresh_token_client_mismatch: invalidGrant('the refresh token was issued to another client'),
   refresh_token_reused: invalidGrant('a rotated refresh token was presented: the family is revoked'),
-  // Revocation (RFC 7009 §2.2.1).
-  unsupported_token_type: {
-    error: 'unsupported_token_type',
-    status: 400,
-    meaning: 'token_type_hint is neither access_token nor refresh_token',
-  },
   // DPoP proofs at the token and PAR endpoints (RFC 9449 §4.3, §8, §11.1).
   dpop_proof_multiple: invalidDpopProof('more than one DPoP header'),
   dpop_proof_malformed: invalidDpopProof('not a compact JWS or not JSON'),

@@ -30,6 +30,7 @@ import type { IssuerRuntime, IssuerUrls } from './runtime.js';
 import { prepareIssuer } from './startup-checks.js';
 import { countRefusal, refusalOf, renderOAuthError } from './steps/render-error.js';
 import { createMemoryStorage } from './storage/memory-store.js';
+import { createRedisStorage } from './storage/redis-store.js';
 import type { IssuerStorage } from './storage/store.js';
 import { presentedCertificate } from './tls/client-certificate.js';
 import { guardIssuerListener, issuerTlsOptions } from './tls/server-options.js';
@@ -93,7 +94,11 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
   const redis = options.redis ?? connectIssuerRedis(config, metrics, log);
-  const storage = options.storage?.(config, clock) ?? createMemoryStorage({ clients: config.clients, clock });
+  const storage =
+    options.storage?.(config, clock) ??
+    (config.storage.type === 'redis' && redis
+      ? createRedisStorage({ clients: config.clients, redis })
+      : createMemoryStorage({ clients: config.clients, clock }));
   const router = createRouter(
     endpoints.map((e) => (e.configuredPath ? { ...e, path: e.configuredPath(config) } : e)),
   );

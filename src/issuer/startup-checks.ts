@@ -58,7 +58,7 @@ function checkTls(config: IssuerConfig, problems: ConfigProblem[]): void {
 /** `dpop.nonce.secretFile` must be readable and hold an HMAC key of at least 32 bytes. */
 function dpopNonceSecretProblems(config: IssuerConfig): ConfigProblem[] {
   const file = config.dpop.nonce.secretFile;
-  if (file === undefined) return [];
+  if (file === null) return [];
   const path = 'dpop.nonce.secretFile';
   try {
     const bytes = readNonceSecret(file).length;
@@ -84,11 +84,17 @@ export function prepareIssuer(
   const keys = loadSigningKeys(config.signingKeys, problems);
   const clientKeys = loadClientKeys(config.clients, problems, { fetch: options.fetch });
   const subjectDns = new Map<string, DistinguishedName>();
-  if (config.storage.type !== 'memory')
-    problems.push({
-      path: 'storage.type',
-      message: `${config.storage.type} storage is not available in this version; use memory`,
-    });
+  const redisPasswordFile = config.storage.redis?.passwordFile;
+  if (config.storage.type === 'redis' && redisPasswordFile !== undefined) {
+    try {
+      readFileSync(redisPasswordFile);
+    } catch (err) {
+      problems.push({
+        path: 'storage.redis.passwordFile',
+        message: `cannot be read: ${(err as Error).message}`,
+      });
+    }
+  }
 
   config.clients.forEach((client, i) => {
     const at = (key: string) => `clients[${i}].${key}`;

@@ -3,7 +3,12 @@
  * client certificates (CA-issued for tls_client_auth, self-signed for self_signed_tls_client_auth).
  * Server keys are RSA by default because the FAPI TLS 1.2 suites are all ECDHE-RSA/DHE-RSA.
  */
-import { webcrypto, randomBytes } from 'node:crypto';
+import {
+  X509Certificate as NodeX509Certificate,
+  createPrivateKey,
+  randomBytes,
+  webcrypto,
+} from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -164,5 +169,30 @@ export async function selfSignedCertificate(opts: LeafOptions): Promise<IssuedCe
     signingAlgorithm: algorithmFor(kind),
     extensions: leafExtensions(opts),
   });
+  return finish(cert, keys, kind);
+}
+
+/** A CA made earlier by `createCa` (EC P-256 or RSA), read back from its PEM files to issue more leaves. */
+export async function loadCa(certPem: string, keyPem: string): Promise<IssuedCertificate> {
+  const cert = new x509.X509Certificate(certPem);
+  const publicKey = new NodeX509Certificate(certPem).publicKey;
+  const kind: KeyKind = publicKey.asymmetricKeyType === 'ec' ? 'ec' : 'rsa';
+  const algorithm = algorithmFor(kind);
+  const keys: CryptoKeyPair = {
+    privateKey: await webcrypto.subtle.importKey(
+      'pkcs8',
+      createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' }),
+      algorithm,
+      true,
+      ['sign'],
+    ),
+    publicKey: await webcrypto.subtle.importKey(
+      'spki',
+      publicKey.export({ type: 'spki', format: 'der' }),
+      algorithm,
+      true,
+      ['verify'],
+    ),
+  };
   return finish(cert, keys, kind);
 }

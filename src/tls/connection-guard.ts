@@ -11,14 +11,26 @@ import { clientCertificateProblem } from './client-certificate-rules.js';
 import type { ClientCertificateMode } from './policy.js';
 
 export interface ConnectionGuardOptions {
+  /**
+   * What a client connecting directly must present. With `certificateFromProxy` the TLS layer only
+   * requests a certificate (OpenSSL mode `requested`) and this rule is applied here, after the handshake.
+   */
   clientCertificate: ClientCertificateMode;
+  /**
+   * A trusted TLS-terminating proxy (RFC 9440): its own certificate, presented or not, is no client
+   * identity and is not checked; its requests carry their clients' certificates in headers.
+   */
+  certificateFromProxy?: (socket: TLSSocket) => boolean;
   /** Open connections per process (TLS handshakes included); 0 or absent: no cap. */
   maxConnections?: number;
   clientCertificateMaxBytes?: number;
   onHandshakeFailure(reason: HandshakeFailureReason, detail: string): void;
   onConnectionRefused(): void;
-  /** A connection that passed every check; `peer` is its client certificate, if one was presented. */
-  onAccepted(socket: TLSSocket, peer: X509Certificate | undefined): void;
+  /**
+   * A connection that passed every check; `peer` is its client certificate, if one was presented (never
+   * for a trusted proxy, which `viaProxy` marks).
+   */
+  onAccepted(socket: TLSSocket, peer: X509Certificate | undefined, viaProxy: boolean): void;
 }
 
 export function guardConnections(server: TlsServer, o: ConnectionGuardOptions): void {
@@ -37,11 +49,12 @@ export function guardConnections(server: TlsServer, o: ConnectionGuardOptions): 
       o.onHandshakeFailure(reason, detail);
       socket.destroy();
     };
+    if (o.certificateFromProxy?.(socket) === true) return o.onAccepted(socket, undefined, true);
     const peer = o.clientCertificate === 'none' ? undefined : socket.getPeerX509Certificate();
     if (peer === undefined) {
       // With requestCert + rejectUnauthorized OpenSSL already refused this; fail closed anyway.
       if (o.clientCertificate === 'required') return refuse('no_certificate', 'no client certificate');
-      return o.onAccepted(socket, undefined);
+      return o.onAccepted(socket, undefined, false);
     }
     if (!socket.authorized && o.clientCertificate !== 'requested') {
       const why = String(socket.authorizationError ?? 'not verified');
@@ -52,6 +65,6 @@ export function guardConnections(server: TlsServer, o: ConnectionGuardOptions): 
       trustedByChain: socket.authorized,
     });
     if (problem) return refuse(problem.reason, problem.detail);
-    o.onAccepted(socket, peer);
+    o.onAccepted(socket, peer, false);
   });
 }

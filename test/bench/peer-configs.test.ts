@@ -12,7 +12,7 @@ import { generateKeyPair } from 'jose';
 import { haproxyConfig, nginxConfig, type ProxyConfigOptions } from '../../bench/configs.js';
 import { createBenchPki, mintAccessToken, type BenchPki } from '../../bench/pki.js';
 import { createUpstream } from '../../bench/upstream.js';
-import { hasCommand } from '../../bench/targets.js';
+import { hasCommand } from '../../bench/processes.js';
 
 interface Setup {
   pki: BenchPki;

@@ -1,7 +1,15 @@
 // test:unit: pure functions over real keys and values; no sockets, processes or browsers.
 // The published numbers are medians over interleaved rounds and the block in docs/benchmarks.md is replaced, not appended.
 import t from 'tap';
-import { embedInPage, median, ratio, summarize, type RoundResult } from '../../bench/report.js';
+import {
+  embedInPage,
+  loadLine,
+  median,
+  ratio,
+  summarize,
+  type BenchReport,
+  type RoundResult,
+} from '../../bench/report.js';
 import { percentiles } from '../../bench/load.js';
 
 const round = (rps: number, p99: number, extra: Partial<RoundResult> = {}): RoundResult => ({
@@ -69,5 +77,14 @@ t.test("the page's block between the bench markers is replaced, the rest kept", 
   t.equal(once, 'intro\n<!-- bench:table:start -->\n\n| new |\n\n<!-- bench:table:end -->\noutro\n');
   t.equal(embedInPage(once, '| new |\n'), once, 'idempotent');
   t.equal(embedInPage('no markers', 'x'), undefined);
+  t.end();
+});
+
+t.test("the machine's load average over the rounds heads the table when recorded", (t) => {
+  const report = {
+    rounds: { a: { gateway: [round(100, 1, { loadAverage: 2.5 }), round(100, 1, { loadAverage: 9 })] } },
+  } as unknown as BenchReport;
+  t.match(loadLine(report)[0], /median 5\.8, from 2\.5 to 9\.0/);
+  t.same(loadLine({ rounds: { a: { gateway: [round(100, 1)] } } } as unknown as BenchReport), []);
   t.end();
 });

@@ -1,9 +1,14 @@
-import t from 'tap';
-import { writeFileSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { createTestPki } from '../helpers/pki.js';
+import { createTestPki, type TestPki } from '../helpers/pki.js';
 import { startJwksServer } from '../helpers/jwks-server.js';
-import { startGatewayFixture } from '../helpers/gateway.js';
+import { startGatewayFixture, startGatewayPeers, testGatewayConfigInput } from '../helpers/gateway.js';
+import { startGatewayProcess, waitUntilReady, writeConfig } from '../helpers/gateway-process.js';
+import { fetchText, metricValue } from '../helpers/metrics-text.js';
+import { mtlsRequest } from '../helpers/tls-client.js';
 import { mintAccessToken } from '../helpers/tokens.js';
 
 t.test('a reload with the same configuration picks up a changed tokens.jwksCa file', async (t) => {
@@ -29,4 +34,99 @@ t.test('a reload with the same configuration picks up a changed tokens.jwksCa fi
     token: await mintAccessToken(f0.key, { thumbprint: f.pki.clientA.thumbprint }),
   });
   t.equal(res.status, 200, 'tokens verify with keys fetched through the new bundle');
+});
+
+/** An HTTPS upstream whose certificate comes from `pki`'s CA. */
+async function startTlsUpstream(t: Test, pki: TestPki): Promise<string> {
+  const server = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"upstream":"tls"}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * The gateway process with tokens.jwksCa and upstream.ca in files of their own, both at first holding a CA
+ * that does not issue the peer's certificate (the JWKS server is `peers.pki`'s, the upstream `other`'s).
+ */
+async function startWithWrongBundles(t: Test, overrides: Record<string, unknown> = {}) {
+  const peers = await startGatewayPeers(t);
+  const other = await createTestPki();
+  const upstreamUrl = await startTlsUpstream(t, other);
+  const jwksCaFile = other.write('jwks-ca.pem', other.ca.certPem);
+  const upstreamCaFile = other.write('upstream-ca.pem', peers.pki.ca.certPem);
+  const input = testGatewayConfigInput(peers.pki, peers.jwks.url, upstreamUrl, overrides);
+  input.tokens = { ...(input.tokens as object), jwksCa: jwksCaFile, jwksCooldownSeconds: 0 };
+  input.upstream = { ...(input.upstream as object), ca: upstreamCaFile };
+  const gw = await startGatewayProcess(writeConfig(other.dir, 'ca-watch.yaml', input), {}, t);
+  t.teardown(() => gw.child.kill('SIGTERM'));
+  const token = await mintAccessToken(peers.key, {
+    thumbprint: peers.pki.clientA.thumbprint,
+    claims: { scope: 'accounts' },
+  });
+  const call = () =>
+    mtlsRequest({
+      port: gw.listenPort,
+      caPem: peers.pki.ca.certPem,
+      client: peers.pki.clientA,
+      path: '/accounts',
+      headers: { authorization: `Bearer ${token}` },
+    });
+  const reloads = (result: string) =>
+    gw.logs.filter((l) => l.event === 'ca_bundle_reload' && l.result === result).length;
+  const metric = async (labels: Record<string, string>) =>
+    metricValue(
+      (await fetchText(gw.adminPort, '/metrics')).body,
+      'fapi_gateway_config_reloads_total',
+      labels,
+    ) ?? 0;
+  return { peers, other, gw, call, reloads, metric, jwksCaFile, upstreamCaFile };
+}
+
+t.test(
+  'tokens.jwksCa and upstream.ca are watched: a new bundle on disk applies without SIGHUP',
+  async (t) => {
+    const { peers, other, gw, call, reloads, metric, jwksCaFile, upstreamCaFile } =
+      await startWithWrongBundles(t);
+    t.equal((await fetchText(gw.adminPort, '/readyz')).status, 503, 'the JWKS endpoint is not trusted');
+
+    writeFileSync(jwksCaFile, peers.pki.ca.certPem);
+    await gw.waitForLog(() => reloads('success') >= 1);
+    t.equal(await waitUntilReady(gw.adminPort), 200, 'the rebuilt JWKS cache trusts the new bundle');
+    const untrusted = await call();
+    t.equal(untrusted.status, 502, 'the upstream certificate is not trusted by the old upstream.ca');
+
+    writeFileSync(upstreamCaFile, other.ca.certPem);
+    await gw.waitForLog(() => reloads('success') >= 2);
+    const res = await call();
+    t.equal(res.status, 200, 'the rebuilt forwarder trusts the new bundle');
+    t.equal(res.body, '{"upstream":"tls"}');
+
+    rmSync(upstreamCaFile);
+    await gw.waitForLog(() => reloads('failure') >= 1);
+    const refused = gw.logs.find((l) => l.event === 'ca_bundle_reload' && l.result === 'failure')!;
+    t.match(String(refused.err), /upstream\.ca/, 'the log names the key');
+    t.equal((await call()).status, 200, 'a vanished bundle is refused: the running forwarder stays');
+    t.equal(await metric({ kind: 'ca_bundles', result: 'success' }), 2);
+    t.equal(await metric({ kind: 'ca_bundles', result: 'failure' }), 1);
+    t.equal(gw.logs.filter((l) => l.event === 'config_reload').length, 0, 'no SIGHUP was needed');
+  },
+);
+
+t.test('with workers, the primary watches the CA bundles and every worker rebuilds', async (t) => {
+  const { peers, other, gw, call, reloads, metric, jwksCaFile, upstreamCaFile } = await startWithWrongBundles(
+    t,
+    { workers: 2 },
+  );
+  writeFileSync(jwksCaFile, peers.pki.ca.certPem);
+  writeFileSync(upstreamCaFile, other.ca.certPem);
+  await gw.waitForLog(() => reloads('success') >= 1);
+  t.equal(await waitUntilReady(gw.adminPort), 200, 'every worker trusts the JWKS endpoint now');
+  for (let i = 0; i < 6; i++) t.equal((await call()).status, 200, 'every worker trusts the upstream now');
+  t.ok((await metric({ kind: 'ca_bundles', result: 'success' })) >= 1);
 });

@@ -11,6 +11,12 @@ import { jwtVerify, type CryptoKey, type KeyObject } from 'jose';
 import { certificateThumbprint } from '../../src/pki/thumbprint.js';
 import type { TestPki } from './pki.js';
 
+/** What the endpoint serves with: its certificate and the CA client certificates must chain to. */
+export type IntrospectionStubPki = {
+  server: Pick<TestPki['server'], 'certPem' | 'keyPem'>;
+  ca: Pick<TestPki['ca'], 'certPem'>;
+};
+
 export type ExpectedClientAuth =
   | { method: 'tls_client_auth'; clientId: string; thumbprint: string }
   | { method: 'private_key_jwt'; clientId: string; publicKey: CryptoKey | KeyObject; audience: string }
@@ -55,7 +61,7 @@ export interface IntrospectionStub {
 }
 
 export async function startIntrospectionStub(
-  pki: TestPki,
+  pki: IntrospectionStubPki,
   expected: ExpectedClientAuth,
 ): Promise<IntrospectionStub> {
   const answers = new Map<string, Record<string, unknown>>();

@@ -18,7 +18,7 @@ export interface JwksServer {
   close(): Promise<void>;
 }
 
-export async function startJwksServer(pki: TestPki, keys: JWK[]): Promise<JwksServer> {
+export async function startJwksServer(pki: Pick<TestPki, 'server'>, keys: JWK[]): Promise<JwksServer> {
   let current = [...keys];
   let down = false;
   let fetches = 0;

@@ -46,9 +46,8 @@ function save(dir: string, name: string, c: IssuedCertificate): TestCredential {
 
 let shared: Promise<TestPki> | undefined;
 
-/** Builds a new test PKI (a few hundred ms: RSA key generation). */
-export async function createTestPki(): Promise<TestPki> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'fapi-pki-'));
+/** Builds a new test PKI (a few hundred ms: RSA key generation), in `dir` or a fresh temporary folder. */
+export async function createTestPki(dir = mkdtempSync(path.join(tmpdir(), 'fapi-pki-'))): Promise<TestPki> {
   const ca = await createCa({ subject: 'CN=Test CA,O=fapi-gateway tests' });
   const untrustedCa = await createCa({ subject: 'CN=Untrusted CA,O=Elsewhere' });
   const [server, clientA, clientB, selfSigned, untrusted] = await Promise.all([

@@ -9,10 +9,23 @@ import {
   type AssertionOptions,
   type TestIssuer,
 } from '../helpers/issuer.js';
+import { clientSigningKey, type ClientSigningKey } from '../helpers/request-objects.js';
 
 let ti: TestIssuer;
+let fapi1Key: ClientSigningKey;
 t.before(async () => {
-  ti = await startTestIssuer();
+  fapi1Key = await clientSigningKey('PS256', 'jwt-fapi1-1');
+  ti = await startTestIssuer({
+    clients: [
+      {
+        clientId: 'jwt-fapi1',
+        authMethod: 'private_key_jwt',
+        profile: 'fapi1-advanced',
+        jwks: fapi1Key.jwks,
+        scopes: ['accounts'],
+      },
+    ],
+  });
 });
 t.teardown(() => ti.close());
 
@@ -50,17 +63,32 @@ function refused(t: Test, r: Awaited<ReturnType<typeof token>>, description: Reg
   t.notOk('access_token' in r.json, 'nothing issued');
 }
 
-t.test('private_key_jwt: aud = issuer, token endpoint or its mTLS alias is accepted', async (t) => {
-  for (const audience of [
-    ti.issuer.url,
-    `${ti.issuer.url}/token`,
-    `${ti.issuer.mtlsUrl}/token`,
-    [ti.issuer.url],
-  ]) {
-    const r = await token(await jwtClient({ audience }));
-    t.equal(r.status, 200, `aud ${JSON.stringify(audience)}: ${outcome(r)}`);
+t.test('private_key_jwt (FAPI 2): aud must be the issuer identifier as a string', async (t) => {
+  // FAPI 2 SP §5.3.2.1-8: the issuer identifier as the sole value, a string, nothing else.
+  const r = await token(await jwtClient({ audience: ti.issuer.url }));
+  t.equal(r.status, 200, outcome(r));
+  for (const audience of [`${ti.issuer.url}/token`, `${ti.issuer.mtlsUrl}/token`, [ti.issuer.url]]) {
+    refused(t, await token(await jwtClient({ audience })), /issuer identifier/);
   }
 });
+
+t.test(
+  'private_key_jwt (FAPI 1 Advanced client): the token endpoint URL or a one-element array too',
+  async (t) => {
+    const fapi1 = (audience: string | string[]) =>
+      clientAssertion({ clientId: 'jwt-fapi1', audience, key: fapi1Key.privateKey, kid: fapi1Key.kid });
+    for (const audience of [
+      ti.issuer.url,
+      `${ti.issuer.url}/token`,
+      `${ti.issuer.mtlsUrl}/token`,
+      [ti.issuer.url],
+    ]) {
+      const r = await token(await fapi1(audience));
+      t.equal(r.status, 200, `aud ${JSON.stringify(audience)}: ${outcome(r)}`);
+    }
+    refused(t, await token(await fapi1([ti.issuer.url, 'https://evil.example'])), /single value/);
+  },
+);
 
 t.test('private_key_jwt with a certificate on the connection: the token is bound to it', async (t) => {
   const r = await token(await jwtClient());
@@ -87,7 +115,7 @@ t.test('private_key_jwt: wrong aud, several auds, or a resource URL', async (t) 
   refused(
     t,
     await token(await jwtClient({ audience: [ti.issuer.url, 'https://evil.example'] })),
-    /single value/,
+    /issuer identifier/,
   );
   refused(t, await token(await jwtClient({ audience: `${ti.issuer.url}/jwks` })), /aud/);
 });

@@ -3,12 +3,19 @@
  * real HTTPS: client_credentials, and the authorization code flow with PAR + JAR + PKCE + JARM, both
  * getting DPoP-bound tokens without any client certificate (private_key_jwt on the plain listener), a
  * refresh, and the tokens used at userinfo with the DPoP scheme (a protected resource call with a fresh
- * proof carrying ath).
+ * proof carrying ath). The same tokens then go through the gateway (a route with `binding: dpop`) to an
+ * echo upstream, with openid-client making every proof: the right key is forwarded with the token's
+ * identity, another key is refused and nothing is forwarded.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import * as client from 'openid-client';
+import { pino } from 'pino';
+import { gatewayConfigSchema } from '../../src/gateway/config.js';
+import { startGateway, type GatewayHandle } from '../../src/gateway/server.js';
+import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js';
+import { fetchText, metricValue } from '../helpers/metrics-text.js';
 import {
   ALICE,
   FormBrowser,
@@ -22,6 +29,8 @@ let as: CodeFlowIssuer;
 let signingKey: CryptoKey;
 let agent: Agent;
 let config: client.Configuration;
+let gateway: GatewayHandle;
+let upstream: EchoUpstream;
 
 t.before(async () => {
   const pair = await generateKeyPair('PS256', { extractable: true });
@@ -55,11 +64,84 @@ t.before(async () => {
     { [client.customFetch]: fetchWithCa },
   );
   config[client.customFetch] = fetchWithCa;
+
+  upstream = await startEchoUpstream();
+  gateway = await startGateway(
+    gatewayConfigSchema.parse({
+      listen: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      tls: { cert: as.pki.server.certFile, key: as.pki.server.keyFile, clientCa: as.pki.ca.certFile },
+      upstream: { url: upstream.url },
+      tokens: {
+        issuer: as.issuer.url,
+        audience: 'https://api.example',
+        jwksUri: `${as.issuer.url}/jwks`,
+        jwksCa: as.pki.ca.certFile,
+      },
+      routes: [{ path: '/accounts', methods: ['GET'], scopes: ['accounts'], binding: 'dpop' }],
+      logging: { level: 'silent' },
+    }),
+    { logger: pino({ level: 'silent' }), defaultMetrics: false },
+  );
+  await gateway.whenReady();
 });
 t.teardown(async () => {
+  await gateway?.close();
+  await upstream?.close();
   await as.close();
   await agent.close();
 });
+
+const rejections = async (reason: string) =>
+  metricValue((await fetchText(gateway.adminPort, '/metrics')).body, 'fapi_gateway_rejections_total', {
+    reason,
+  }) ?? 0;
+
+/**
+ * openid-client calls the gateway with `token` (its own fresh proof of `dpop`'s key, with `ath`), then
+ * with a proof of another key: the first reaches the upstream as `clientId`/`subject`, the second is
+ * refused (RFC 9449 §7.1) without reaching it.
+ */
+async function throughTheGateway(
+  t: Test,
+  token: string,
+  dpop: client.DPoPHandle,
+  identity: { clientId: string; subject?: string; scope: string },
+): Promise<void> {
+  const url = new URL(`https://localhost:${gateway.listenPort}/accounts/acc-001`);
+  const before = upstream.requests.length;
+  const ok = await client.fetchProtectedResource(config, token, url, 'GET', undefined, undefined, {
+    DPoP: dpop,
+  });
+  t.equal(ok.status, 200, 'the gateway forwards the call');
+  t.equal(upstream.requests.length, before + 1);
+  const seen = upstream.last()!;
+  t.equal(seen.url, '/accounts/acc-001');
+  t.equal(seen.headers['x-authenticated-client-id'], identity.clientId);
+  if (identity.subject !== undefined) t.equal(seen.headers['x-authenticated-subject'], identity.subject);
+  t.equal(seen.headers['x-authenticated-scope'], identity.scope);
+
+  const counted = await rejections('dpop_binding_mismatch');
+  const thief = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
+  const refused = await client
+    .fetchProtectedResource(config, token, url, 'GET', undefined, undefined, { DPoP: thief })
+    .then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+  t.ok(refused instanceof client.WWWAuthenticateChallengeError, 'openid-client sees a challenge');
+  if (!(refused instanceof client.WWWAuthenticateChallengeError)) return;
+  t.equal(refused.status, 401, 'a proof of another key is refused');
+  t.same(
+    refused.cause.map((c) => [c.scheme, c.parameters.error]),
+    [['dpop', 'invalid_token']],
+    'one DPoP challenge, invalid_token (RFC 9449 §7.1)',
+  );
+  t.match(refused.response.headers.get('www-authenticate'), /algs="ES256 PS256 EdDSA"$/);
+  t.match(await refused.response.json(), { error: 'invalid_token' });
+  t.equal(upstream.requests.length, before + 1, 'nothing forwarded');
+  t.equal(await rejections('dpop_binding_mismatch'), counted + 1, 'counted as dpop_binding_mismatch');
+}
 
 t.test('client_credentials: a DPoP-bound token', async (t) => {
   const dpopKeys = await client.randomDPoPKeyPair('ES256');
@@ -69,6 +151,7 @@ t.test('client_credentials: a DPoP-bound token', async (t) => {
   const cnf = decodeJwt(tokens.access_token)['cnf'] as { jkt?: string };
   t.equal(typeof cnf.jkt, 'string');
   t.equal(cnf.jkt, await calculateJwkThumbprint(await exportJWK(dpopKeys.publicKey), 'sha256'));
+  await throughTheGateway(t, tokens.access_token, dpop, { clientId: CLIENT_ID, scope: 'accounts' });
 });
 
 t.test('authorization code flow: PAR + JAR + PKCE + JARM with DPoP, refresh, userinfo', async (t) => {
@@ -124,6 +207,9 @@ t.test('authorization code flow: PAR + JAR + PKCE + JARM with DPoP, refresh, use
   t.same(decodeJwt(refreshed.access_token)['cnf'], { jkt });
   const again = await client.fetchUserInfo(config, refreshed.access_token, 'alice', { DPoP: dpop });
   t.equal(again.sub, 'alice');
+  const identity = { clientId: CLIENT_ID, subject: 'alice', scope: 'openid accounts' };
+  await throughTheGateway(t, tokens.access_token, dpop, identity);
+  await throughTheGateway(t, refreshed.access_token, dpop, identity);
 
   const otherKey = client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'));
   const refused = await client

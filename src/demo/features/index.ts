@@ -3,5 +3,11 @@ import type { DemoFeature } from '../demo.js';
 import { boundTokensFeature } from './bound-tokens.js';
 import { customerJourneyFeature } from './customer-journey.js';
 import { cibaFeature } from './ciba.js';
+import { opaqueAndDpopTokensFeature } from './opaque-and-dpop-tokens.js';
 
-export const demoFeatures: DemoFeature[] = [boundTokensFeature, customerJourneyFeature, cibaFeature];
+export const demoFeatures: DemoFeature[] = [
+  boundTokensFeature,
+  opaqueAndDpopTokensFeature,
+  customerJourneyFeature,
+  cibaFeature,
+];

@@ -21,7 +21,9 @@ function mtlsBinding(ctx: RequestContext, x5t: string): Reject | undefined {
   if (certificate === undefined) {
     return reject(
       'certificate_missing',
-      'the access token is bound to a client certificate and none was presented',
+      ctx.connection.trustedProxy === true
+        ? 'the access token is bound to a client certificate and the trusted proxy sent no Client-Cert header'
+        : 'the access token is bound to a client certificate and none was presented',
     );
   }
   if (x5t !== certificate.thumbprint) {

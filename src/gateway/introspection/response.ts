@@ -9,7 +9,7 @@
  */
 import { reject, type Reject } from '../rejections.js';
 import type { TokenBinding, VerifiedAccessToken } from '../tokens/verifier.js';
-import { isHeaderSafe } from '../tokens/verified-token.js';
+import { headerUnsafeClaim } from '../tokens/verified-token.js';
 
 export interface IntrospectionPolicy {
   issuer: string;
@@ -104,20 +104,15 @@ export function interpretIntrospection(
   if (typeof scope !== 'string') {
     return refused(reject('token_claims', 'the introspected token\'s "scope" is not a string'));
   }
-  // These become header values upstream (see isHeaderSafe): refused here, never a failed forward.
-  for (const [claim, value] of [
-    ['client_id', clientId],
-    ['sub', subject],
-    ['scope', scope],
-  ] as const) {
-    if (!isHeaderSafe(value)) {
-      return refused(
-        reject(
-          'token_claims',
-          `the introspected token's "${claim}" has characters that cannot be forwarded in an HTTP header`,
-        ),
-      );
-    }
+  // These become header values upstream (see headerUnsafeClaim): refused here, never a failed forward.
+  const unsafe = headerUnsafeClaim({ client_id: clientId, sub: subject, scope });
+  if (unsafe !== undefined) {
+    return refused(
+      reject(
+        'token_claims',
+        `the introspected token's "${unsafe}" has characters that cannot be forwarded in an HTTP header`,
+      ),
+    );
   }
   const binding = bindingOf(own(doc, 'cnf'));
   if (binding === 'none') {

@@ -18,8 +18,23 @@ function stringClaim(payload: Record<string, unknown>, name: string): string | u
  * such a token is refused with its own description rather than mangled or failed upstream.
  */
 const HEADER_SAFE = /^[\x20-\x7e]*$/;
-export function isHeaderSafe(value: string): boolean {
+function isHeaderSafe(value: string): boolean {
   return HEADER_SAFE.test(value);
+}
+
+/** The forwarded claims, by their claim names. */
+export interface ForwardedClaims {
+  client_id: string;
+  sub: string;
+  scope: string;
+}
+
+/** The first forwarded claim that cannot be a header value (see isHeaderSafe); undefined when none. */
+export function headerUnsafeClaim(claims: ForwardedClaims): keyof ForwardedClaims | undefined {
+  if (!isHeaderSafe(claims.client_id)) return 'client_id';
+  if (!isHeaderSafe(claims.sub)) return 'sub';
+  if (!isHeaderSafe(claims.scope)) return 'scope';
+  return undefined;
 }
 
 /**
@@ -57,17 +72,12 @@ export function verifiedTokenFromPayload(
   const scope = payload.scope ?? '';
   if (typeof scope !== 'string')
     return reject('token_claims', 'the access token\'s claim "scope" is not a string');
-  for (const [claim, value] of [
-    ['client_id', clientId],
-    ['sub', subject],
-    ['scope', scope],
-  ] as const) {
-    if (!isHeaderSafe(value)) {
-      return reject(
-        'token_claims',
-        `the access token's claim "${claim}" has characters that cannot be forwarded in an HTTP header (printable ASCII only)`,
-      );
-    }
+  const unsafe = headerUnsafeClaim({ client_id: clientId, sub: subject, scope });
+  if (unsafe !== undefined) {
+    return reject(
+      'token_claims',
+      `the access token's claim "${unsafe}" has characters that cannot be forwarded in an HTTP header (printable ASCII only)`,
+    );
   }
   return {
     clientId,

@@ -28,7 +28,10 @@ function errorPage(
 }
 
 /**
- * Where an error about an unusable request goes: the client's redirect_uri if the request named a
+ * Where an error about a request that could not be verified goes. Under PAR (required for the client, or
+ * a request_uri was sent) the parameters outside the pushed request are not the client's: they must not
+ * choose where and how the error goes (a signed JARM error would carry an attacker-chosen state), so it
+ * is shown on the error page (RFC 9126 §4). Otherwise to the client's redirect_uri if the request named a
  * registered one (RFC 6749 §4.1.2.1), else the error page.
  */
 async function refuseRequest(
@@ -37,7 +40,10 @@ async function refuseRequest(
   outer: Record<string, string>,
   refusal: AuthorizationRefusal,
 ): Promise<PageResponse> {
-  const target = responseTargetOf(outer, authorizationClientOf(client, ctx.profile));
+  const authorizationClient = authorizationClientOf(client, ctx.profile);
+  if (outer['request_uri'] !== undefined || requiresPushedRequests(client, authorizationClient.profile))
+    return errorPage(ctx, refusal, client.clientId);
+  const target = responseTargetOf(outer, authorizationClient);
   if (!target.ok) return errorPage(ctx, refusal, client.clientId);
   return errorToClient(ctx, target.value, refusal, 'authorize');
 }
@@ -55,8 +61,11 @@ async function pushedParameters(
     ),
   };
   if (!requestUri.startsWith(REQUEST_URI_PREFIX)) return invalid;
+  // Identify first, then consume: a client that learns another's request_uri must not use it up.
+  const seen = await ctx.store.peekPushedRequest(requestUri);
+  if (!seen || seen.clientId !== client.clientId || seen.expiresAt < ctx.now()) return invalid;
   const pushed = await ctx.store.takePushedRequest(requestUri);
-  if (!pushed || pushed.clientId !== client.clientId || pushed.expiresAt < ctx.now()) return invalid;
+  if (!pushed) return invalid;
   return { ok: true, value: pushed.parameters };
 }
 

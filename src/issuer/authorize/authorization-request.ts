@@ -68,7 +68,9 @@ export interface AuthorizationRequest {
 }
 
 const MAX_TEXT = 2048;
-const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
+/** OIDC Core §3.1.2.1 prompt values; discovery lists the same (prompt_values_supported). */
+export const PROMPT_VALUES = ['none', 'login', 'consent', 'select_account'] as const;
+const PROMPTS = new Set<string>(PROMPT_VALUES);
 
 export const ALL_RESPONSE_MODES: readonly ResponseMode[] = [
   'query',

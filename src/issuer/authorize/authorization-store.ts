@@ -142,6 +142,8 @@ export interface AuthorizationStore {
   savePushedRequest(requestUri: string, request: PushedRequest): Promise<void>;
   /** Returns and deletes (single use, RFC 9126 §4). */
   takePushedRequest(requestUri: string): Promise<PushedRequest | undefined>;
+  /** Reads without using it up: who may use a request_uri is checked before anyone consumes it. */
+  peekPushedRequest(requestUri: string): Promise<PushedRequest | undefined>;
   /** Stores a new interaction (its id is fresh and random). */
   saveInteraction(interaction: Interaction): Promise<void>;
   getInteraction(id: string): Promise<{ interaction: Interaction; version: number } | undefined>;
@@ -191,6 +193,9 @@ export function stateAuthorizationStore(
     },
     takePushedRequest(requestUri) {
       return state.consume(pushedKind, tokenKey(requestUri));
+    },
+    async peekPushedRequest(requestUri) {
+      return (await state.get(pushedKind, tokenKey(requestUri)))?.value;
     },
     async saveInteraction(interaction) {
       if (!(await state.create(interactionKind, interaction.id, interaction, ms(interaction.expiresAt))))

@@ -4,6 +4,7 @@
  */
 import { RESPONSE_MODES, SIGNING_ALGORITHMS } from '../config.js';
 import type { IssuerRuntime } from '../runtime.js';
+import { PROMPT_VALUES } from './authorization-request.js';
 import { clientProfile } from './client-policy.js';
 
 export function authorizationDiscovery(runtime: IssuerRuntime): Record<string, unknown> {
@@ -17,7 +18,9 @@ export function authorizationDiscovery(runtime: IssuerRuntime): Record<string, u
     response_modes_supported: [...RESPONSE_MODES],
     require_pushed_authorization_requests: config.profile === 'fapi2-security',
     code_challenge_methods_supported: ['S256'],
-    request_parameter_supported: profiles.has('fapi1-advanced'),
+    // Every authorization request is a signed request object sent as `request` (at PAR, or by value
+    // where a FAPI 1 Advanced client does not use PAR).
+    request_parameter_supported: true,
     request_uri_parameter_supported: false,
     require_signed_request_object: true,
     request_object_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
@@ -27,7 +30,7 @@ export function authorizationDiscovery(runtime: IssuerRuntime): Record<string, u
     claims_parameter_supported: true,
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', ...userClaims],
     ...(acrs.length > 0 ? { acr_values_supported: acrs } : {}),
-    prompt_values_supported: ['none', 'login', 'consent'],
+    prompt_values_supported: [...PROMPT_VALUES],
     subject_types_supported: ['public'],
   };
 }

@@ -39,6 +39,12 @@ function queryRecord(query: URLSearchParams): Record<string, string> | OAuthErro
   return out;
 }
 
+/** As for the query: a parameter sent empty counts as not sent (RFC 6749 §3.1). */
+function withoutEmptyValues(params: Record<string, string>): Record<string, string> {
+  for (const name of Object.keys(params)) if (params[name] === '') delete params[name];
+  return params;
+}
+
 function asPage(runtime: IssuerRuntime, name: string, run: () => Promise<PageResponse>): Promise<Reply> {
   return answerAsPage(runtime, name, run, 'The sign-in service could not complete the request.');
 }
@@ -70,14 +76,18 @@ export const pushedAuthorizationRequestEndpoint: Endpoint = {
 export const authorizationEndpoint: Endpoint = {
   name: 'authorize',
   path: AUTHORIZATION_PATHS.authorize,
-  methods: ['GET'],
+  // OIDC Core §3.1.2.1: the authorization endpoint takes GET (query) and POST (form body) alike.
+  methods: ['GET', 'POST'],
   metadataName: 'authorization_endpoint',
   discovery: authorizationDiscovery,
   respond(request, runtime) {
-    return asPage(runtime, 'authorize', () => {
-      const query = queryRecord(request.query);
-      if (query instanceof OAuthError) throw query;
-      return authorize(authorizationContextOf(runtime), query, cookieOf(request));
+    return asPage(runtime, 'authorize', async () => {
+      const params =
+        request.method === 'POST'
+          ? withoutEmptyValues(formRecord(await readForm(request, { limitBytes: 16 * 1024 })))
+          : queryRecord(request.query);
+      if (params instanceof OAuthError) throw params;
+      return authorize(authorizationContextOf(runtime), params, cookieOf(request));
     });
   },
 };

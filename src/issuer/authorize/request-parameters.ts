@@ -55,15 +55,16 @@ export async function signedAuthorizationParameters(
     clockSkewSeconds: ctx.clockSkewSeconds,
   });
   if (!verified.ok) return verified;
-  // A request object is for one authorization request: a replayed one (same jti) is refused.
+  // A request object is for one authorization request: a replayed one (same jti) is refused, and one
+  // without a jti, which could not be recognised when replayed, is refused too.
   const { jti, exp } = decodeJwt(jwt);
-  if (typeof jti === 'string') {
-    // Remembered while the request object could still be accepted (at least a second).
-    const until = (Math.max(exp ?? 0, ctx.now()) + ctx.clockSkewSeconds + 1) * 1000;
-    const key = `${client.clientId}\0${jti}`;
-    if (!(await ctx.runtime.storage.replay.firstUse('request_object', key, until)))
-      return refuse('invalid_request_object', 'the request object was already used (jti)');
-  }
+  if (typeof jti !== 'string' || jti === '')
+    return refuse('invalid_request_object', 'the request object must contain a jti (it is single use)');
+  // Remembered while the request object could still be accepted (at least a second).
+  const until = (Math.max(exp ?? 0, ctx.now()) + ctx.clockSkewSeconds + 1) * 1000;
+  const key = `${client.clientId}\0${jti}`;
+  if (!(await ctx.runtime.storage.replay.firstUse('request_object', key, until)))
+    return refuse('invalid_request_object', 'the request object was already used (jti)');
   if (clientProfile(client, ctx.profile) === 'fapi2-security') {
     for (const [name, value] of Object.entries(raw)) {
       if (TRANSPORT_PARAMETERS.has(name)) continue;

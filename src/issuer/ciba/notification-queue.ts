@@ -79,6 +79,10 @@ export class BullNotificationQueue implements NotificationQueuePort {
         maxStalledCount: 10,
       },
     );
+    // Without a listener BullMQ prints every reconnection error to stderr.
+    this.#queue.on('error', (err) =>
+      log.debug({ err: err.message }, 'CIBA delivery queue: Redis error (the connection reports outages)'),
+    );
     this.#worker.on('error', (err) =>
       log.debug({ err: err.message }, 'CIBA delivery worker: Redis error (the connection reports outages)'),
     );

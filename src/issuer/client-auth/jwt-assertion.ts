@@ -1,8 +1,9 @@
 /**
  * JWT client assertions, shared by private_key_jwt and client_secret_jwt (RFC 7523 §3, RFC 7521 §4.2,
  * OIDC Core §9, FAPI 2 Security Profile §5.3.2.1):
- * - `iss` and `sub` are the client_id; `aud` is the issuer (or a token endpoint URL, both listeners);
- * - `aud` must be that single value (a string, or an array of exactly one): an assertion whose audience
+ * - `iss` and `sub` are the client_id; `aud` is the issuer identifier as a string (FAPI 2 clients), or for
+ *   FAPI 1 Advanced clients also a token endpoint URL (both listeners) or an array of exactly one;
+ * - `aud` must be that single value: an assertion whose audience
  *   lists several servers could be replayed by any of them (the 2025 "audience injection" finding that
  *   led FAPI 2 and OIDC to require aud = issuer as a single value);
  * - `exp` is required and at most `clientAssertions.maxLifetimeSeconds` ahead (short-lived);
@@ -57,10 +58,13 @@ export async function verifyClientAssertion(
     const problem = publicJwkProblem(await exportJWK(usedKey as CryptoKey));
     if (problem) throw invalidClient(`the client's signing key is refused: ${problem}`, 'assertion_weak_key');
   }
-  const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+  const onlyIssuer = input.acceptedAudiences.length === 1;
+  const aud = Array.isArray(payload.aud) && !onlyIssuer ? payload.aud : [payload.aud];
   if (aud.length !== 1 || typeof aud[0] !== 'string' || !input.acceptedAudiences.includes(aud[0]))
     throw invalidClient(
-      `client assertion aud must be the issuer identifier "${runtime.urls.issuer}" (or the token endpoint URL) as a single value`,
+      onlyIssuer
+        ? `client assertion aud must be the issuer identifier "${runtime.urls.issuer}" as a string`
+        : `client assertion aud must be the issuer identifier "${runtime.urls.issuer}" (or the token endpoint URL) as a single value`,
       'assertion_audience',
     );
   const now = runtime.clock.nowSeconds();

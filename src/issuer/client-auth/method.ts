@@ -10,7 +10,10 @@ export interface ClientAuthInput {
   client: ClientConfig;
   params: FormParams;
   request: IssuerRequest;
-  /** Audiences a client assertion may name (RFC 7523 §3 item 3): see steps/authenticate-client.ts. */
+  /**
+   * Audiences a client assertion may name (see steps/authenticate-client.ts); with one entry, `aud` must be
+   * that string itself, not an array holding it (FAPI 2 SP §5.3.2.1).
+   */
   acceptedAudiences: readonly string[];
 }
 

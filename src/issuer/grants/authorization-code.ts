@@ -34,9 +34,10 @@ export const authorizationCodeGrant: Grant = {
         'code_reused',
       );
     };
-    if (found.used) throw await revokeFirstUse();
+    // The client first: a used code shown by another client must not revoke its owner's tokens.
     if (grant.clientId !== client.client.clientId)
       throw invalidGrant('the authorization code was issued to another client', 'code_client_mismatch');
+    if (found.used) throw await revokeFirstUse();
     if (grant.expiresAt <= runtime.clock.nowSeconds())
       throw invalidGrant('the authorization code has expired', 'code_expired');
     // RFC 6749 §4.1.3: required, and identical to the authorization request's value.

@@ -42,12 +42,7 @@ export const refreshTokenGrant: Grant = {
       if (requested.some((s) => !original.includes(s)))
         throw new OAuthError('scope_not_granted', 'scope may only narrow the original grant (RFC 6749 §6)');
     }
-    const { value, previous } = await rotateRefreshToken(
-      runtime,
-      presented,
-      client.client.clientId,
-      request.certificate,
-    );
+    const { value, previous } = await rotateRefreshToken(runtime, presented, client.client.clientId);
     const granted = previous.scope.split(' ');
     if (requested && requested.some((s) => !granted.includes(s)))
       throw new OAuthError('scope_not_granted', 'scope may only narrow the original grant (RFC 6749 §6)');

@@ -7,6 +7,7 @@
  */
 import { decodeJwt } from 'jose';
 import { OAuthError, invalidClient, invalidRequest } from '../errors.js';
+import type { ClientConfig } from '../config.js';
 import type { IssuerRequest } from '../http.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { ASSERTION_METHODS, CERTIFICATE_METHODS, clientAuthenticators } from '../client-auth/index.js';
@@ -16,9 +17,18 @@ import type { FormParams } from './form-body.js';
 
 type Attempt = ClientAuthMethod | 'client_secret_basic' | 'client_secret_post' | 'none';
 
-/** Audiences a client assertion may name here: RFC 7523 §3 item 3, RFC 9126 §2, FAPI 2 §5.3.2.1. */
-export function acceptedAudiences(request: IssuerRequest, runtime: IssuerRuntime): string[] {
+/**
+ * Audiences a client assertion may name here. FAPI 2 SP §5.3.2.1: the issuer identifier only (an
+ * endpoint URL as audience is what the 2025 "audience injection" finding exploited). Clients of the FAPI 1
+ * Advanced profile keep RFC 7523 §3 item 3 and RFC 9126 §2: the token endpoint, or the endpoint called.
+ */
+export function acceptedAudiences(
+  request: IssuerRequest,
+  runtime: IssuerRuntime,
+  client: Pick<ClientConfig, 'profile'>,
+): string[] {
   const { urls } = runtime;
+  if ((client.profile ?? runtime.config.profile) === 'fapi2-security') return [urls.issuer];
   return [
     ...new Set([
       urls.issuer,
@@ -121,7 +131,7 @@ async function identifyAndVerify(
     throw invalidClient(`this client must authenticate with ${client.authMethod}`, 'auth_method_mismatch');
   const authenticator = clientAuthenticators.get(client.authMethod)!;
   await authenticator.verify(
-    { client, params, request, acceptedAudiences: acceptedAudiences(request, runtime) },
+    { client, params, request, acceptedAudiences: acceptedAudiences(request, runtime, client) },
     runtime,
   );
   return { client, method: client.authMethod };

@@ -54,7 +54,6 @@ export async function mintGrantTokens(runtime: IssuerRuntime, minting: GrantToke
       clientId: grant.clientId,
       sub: grant.sub,
       scope: grant.scope,
-      certificate,
       ...dpop,
     });
   if (grant.scope.split(' ').includes('openid')) {

@@ -82,7 +82,6 @@ export const refreshTokenSchema = recordSchema<RefreshTokenRecord>({
   scope: z.string(),
   iat: unixSeconds,
   exp: unixSeconds,
-  x5tS256: z.string().optional(),
   dpopJkt: z.string().optional(),
 });
 

@@ -128,8 +128,6 @@ export interface RefreshTokenRecord {
   iat: number;
   /** Unix seconds; the record expires then. */
   exp: number;
-  /** Thumbprint of the certificate the refresh token was issued over, if any. */
-  x5tS256?: string;
   /** The DPoP key (RFC 7638 thumbprint) the grant's access tokens are bound to, if any. */
   dpopJkt?: string;
 }

@@ -5,12 +5,16 @@
  * again revokes the grant, i.e. the whole family (RFC 9700 §4.14.2). Client credentials never get one
  * (RFC 6749 §4.4.3).
  *
+ * Not bound to a client certificate: the client authenticates on every refresh (its certificate's subject
+ * for tls_client_auth, its key for private_key_jwt), which is the binding RFC 6749 §6 asks for; tying the
+ * token to one certificate would end every grant at a routine certificate renewal without adding
+ * protection. The new access token is bound to the certificate (or DPoP key) of the refresh request.
+ *
  * DPoP (RFC 9449 §5): a confidential client's refresh token is not bound to its DPoP key (client
  * authentication already sender-constrains it), but the grant keeps the key its first access token was
  * bound to (`dpopJkt` on the record, carried over on rotation), and the refresh_token grant accepts only a
  * proof of that same key, so a grant that started DPoP-bound stays bound to one key for its life.
  */
-import type { PresentedCertificate } from '../tls/client-certificate.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { tokenKey, type RefreshTokenRecord } from '../storage/store.js';
 import { invalidGrant } from '../errors.js';
@@ -21,7 +25,6 @@ export interface RefreshTokenGrant {
   clientId: string;
   sub: string;
   scope: string;
-  certificate: PresentedCertificate | undefined;
   /** The DPoP key the grant's access tokens are bound to (RFC 7638 thumbprint). */
   dpopJkt?: string;
 }
@@ -41,7 +44,6 @@ function recordFor(runtime: IssuerRuntime, value: string, grant: RefreshTokenGra
     scope: grant.scope,
     iat,
     exp: iat + runtime.config.refreshTokens.ttlSeconds,
-    ...(grant.certificate ? { x5tS256: grant.certificate.thumbprint } : {}),
     ...(grant.dpopJkt !== undefined ? { dpopJkt: grant.dpopJkt } : {}),
   };
 }
@@ -69,7 +71,6 @@ export async function rotateRefreshToken(
   runtime: IssuerRuntime,
   presented: string,
   clientId: string,
-  certificate: PresentedCertificate | undefined,
 ): Promise<{ value: string; previous: RefreshTokenRecord }> {
   const key = tokenKey(presented);
   const current = await runtime.storage.refreshTokens.findRefreshToken(key);
@@ -82,7 +83,6 @@ export async function rotateRefreshToken(
     clientId,
     sub: current?.sub ?? '',
     scope: current?.scope ?? '',
-    certificate,
     ...(dpopJkt !== undefined ? { dpopJkt } : {}),
   });
   const outcome = await runtime.storage.refreshTokens.rotateRefreshToken(key, next);

@@ -128,6 +128,24 @@ t.test('discovery lists the authorization code flow fields', async (t) => {
   });
   t.ok((doc['grant_types_supported'] as string[]).includes('authorization_code'));
   t.ok((doc['grant_types_supported'] as string[]).includes('refresh_token'));
+  // What discovery announces is what the endpoints do: signed request objects are sent as `request`
+  // (at PAR, or by value where PAR is optional), and every listed prompt value is accepted.
+  t.equal(doc['request_parameter_supported'], true);
+  t.same(doc['prompt_values_supported'], ['none', 'login', 'consent', 'select_account']);
+});
+
+t.test('the authorization endpoint takes POST like GET (OIDC Core §3.1.2.1)', async (t) => {
+  const p = await pushed();
+  const browser = new FormBrowser(as);
+  const page = await browser.post('/authorize', {
+    client_id: WEB_CLIENT_ID,
+    request_uri: p.requestUri,
+  });
+  t.equal(page.status, 200, page.text.slice(0, 200));
+  t.match(page.text, /Username/, 'the sign-in page, as for GET');
+  const again = await browser.post('/authorize', { client_id: WEB_CLIENT_ID, request_uri: p.requestUri });
+  t.equal(again.status, 400, 'the request_uri stays single use');
+  t.match(again.text, /invalid_request_uri/);
 });
 
 t.test('PAR, login, consent, code, bound tokens, ID token, userinfo', async (t) => {
@@ -246,6 +264,12 @@ t.test('request_uri is single use and bound to its client', async (t) => {
   );
   t.equal(other.status, 400);
   t.match(other.text, /invalid_request_uri/);
+  // Checked before it is used up: another client that learns a request_uri cannot burn its owner's flow.
+  const owner = await new FormBrowser(as).get(
+    `/authorize?client_id=${WEB_CLIENT_ID}&request_uri=${encodeURIComponent(q.requestUri)}`,
+  );
+  t.equal(owner.status, 200, 'the owner still continues with it');
+  t.match(owner.text, /Username/);
 });
 
 t.test('authorization request by value is refused when PAR is required', async (t) => {
@@ -254,17 +278,24 @@ t.test('authorization request by value is refused when PAR is required', async (
   const withRedirect = await browser.get(
     `/authorize?client_id=${WEB_CLIENT_ID}&request=${request}&redirect_uri=${encodeURIComponent(REDIRECT_URI)}&state=xyz&response_type=code&scope=openid`,
   );
-  t.equal(withRedirect.status, 303, 'error redirect to the registered redirect_uri');
-  const params = responseParameters(withRedirect.headers['location'] as string);
-  t.equal(params.get('error'), 'invalid_request');
-  t.match(params.get('error_description'), /PAR/);
-  t.equal(params.get('state'), 'xyz');
-  t.notOk(params.get('code'));
+  // Parameters outside a verified request object choose nothing, not even where and how an error goes:
+  // a redirect would carry an attacker-chosen state to the client, signed if the mode were JARM.
+  t.equal(withRedirect.status, 400, 'the error page, not a redirect chosen by unverified parameters');
+  t.equal(withRedirect.headers['location'], undefined);
+  t.match(withRedirect.text, /invalid_request/);
+  t.match(withRedirect.text, /PAR/);
+  t.notMatch(withRedirect.text, /xyz/, 'the outer state is not echoed');
+  const jarm = await browser.get(
+    `/authorize?client_id=${WEB_CLIENT_ID}&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Anone&redirect_uri=${encodeURIComponent(REDIRECT_URI)}&response_mode=jwt&state=chosen`,
+  );
+  t.equal(jarm.status, 400, 'an unknown request_uri: the error page, no signed response');
+  t.equal(jarm.headers['location'], undefined);
+  t.match(jarm.text, /invalid_request_uri/);
   const plain = await browser.get(
     `/authorize?client_id=${WEB_CLIENT_ID}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`,
   );
-  t.equal(plain.status, 303);
-  t.equal(responseParameters(plain.headers['location'] as string).get('error'), 'invalid_request');
+  t.equal(plain.status, 400);
+  t.equal(plain.headers['location'], undefined);
   const unregistered = await browser.get(
     `/authorize?client_id=${WEB_CLIENT_ID}&request=${request}&redirect_uri=${encodeURIComponent('https://evil.example/cb')}`,
   );
@@ -292,6 +323,8 @@ t.test('PAR refuses bad request objects and parameters with 400', async (t) => {
       /alg none/,
     ],
     ['expired', as.requestObject({ exp: now - 120, nbf: now - 300 }), 'invalid_request_object', /expired/],
+    // Without a jti a request object could not be recognised when replayed.
+    ['no jti', as.requestObject({ jti: undefined }), 'invalid_request_object', /jti/],
     ['nbf too old', as.requestObject({ nbf: now - 3700, exp: now + 60 }), 'invalid_request_object', /nbf/],
     [
       'lifetime over 60 minutes',
@@ -433,6 +466,49 @@ t.test('code reuse fails with invalid_grant and revokes every token of the first
     headers: { authorization: `Bearer ${first.json['access_token'] as string}` },
   });
   t.equal(info.status, 401);
+});
+
+t.test('a used code presented by another client is refused without touching its tokens', async (t) => {
+  const c = await codeFor();
+  const req = {
+    grant_type: 'authorization_code',
+    code: c.params.get('code')!,
+    redirect_uri: REDIRECT_URI,
+    code_verifier: c.verifier,
+  };
+  const first = await as.token(req);
+  t.equal(first.status, 200);
+  // Client identity is settled before the code is looked at as used: otherwise any client that learns a
+  // redeemed code could revoke another client's grant.
+  const other = await as.postForm(
+    '/token',
+    { ...req, client_id: 'fapi1-hybrid' },
+    { credential: as.pki.clientA },
+  );
+  t.equal(other.status, 400);
+  t.equal(other.json['error'], 'invalid_grant');
+  t.match(other.json['error_description'], /another client/);
+  const introspect = async (token: string) =>
+    (await as.postForm('/introspect', { ...(await as.assertion()), token })).json;
+  t.equal((await introspect(first.json['access_token'] as string))['active'], true, 'the first use stands');
+});
+
+t.test('a renewed client certificate refreshes the grant; the new access token is bound to it', async (t) => {
+  const c = await codeFor();
+  const first = await as.token({
+    grant_type: 'authorization_code',
+    code: c.params.get('code')!,
+    redirect_uri: REDIRECT_URI,
+    code_verifier: c.verifier,
+  });
+  t.equal(first.status, 200);
+  // The refresh token is bound to the client, which authenticates again; not to one certificate.
+  const renewed = await as.token(
+    { grant_type: 'refresh_token', refresh_token: first.json['refresh_token'] as string },
+    as.pki.clientB,
+  );
+  t.equal(renewed.status, 200, String(renewed.json['error_description']));
+  t.same(decodeJwt(renewed.json['access_token'] as string)['cnf'], { 'x5t#S256': as.pki.clientB.thumbprint });
 });
 
 t.test('refresh tokens rotate; reusing an old one revokes the family', async (t) => {

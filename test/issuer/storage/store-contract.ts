@@ -228,7 +228,6 @@ export function runStoreContract(t: Test, make: () => Promise<StoreUnderTest>): 
       scope: 'openid',
       iat: seconds,
       exp: seconds + 3600,
-      x5tS256: 'thumb',
     });
     await storage.grants.saveGrant(
       { grantId: 'g1', clientId: 'c', sub: 'alice', scope: 'openid', grantType: 'authorization_code' },

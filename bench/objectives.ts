@@ -1,0 +1,112 @@
+/**
+ * What a run is judged by: the objectives (ratios against the peers, p99 at a moderate rate, memory) and
+ * the notes under the table (forwarding libraries, cache shares, what (e) and (f) cost against (a) and
+ * (b), whether the driver was the limit). Pure functions over the summaries.
+ */
+import { FORWARDER_MODES } from './forwarders.js';
+import { ratio, type BenchReport, type TargetCheck } from './report.js';
+import type { SoakResult } from './soak.js';
+
+export function targetChecks(s: BenchReport['summaries'], soak: SoakResult | undefined): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const rpsRatio = (scenario: string, peer: string, required: number, target = 'gateway') => {
+    const r = ratio(s[scenario]?.[target]?.rps, s[scenario]?.[peer]?.rps);
+    checks.push({
+      target: `${target === 'gateway' ? 'fapi-gateway (1 process)' : 'fapi-gateway (workers)'} / ${peer === 'haproxy' ? 'HAProxy' : 'nginx'} req/s`,
+      scenario,
+      measured: r === undefined ? 'n/a' : `${r.toFixed(2)}x`,
+      required: `>= ${required.toFixed(1)}x`,
+      met: r === undefined ? null : r >= required,
+    });
+  };
+  rpsRatio('a', 'haproxy', 1.5);
+  rpsRatio('a', 'nginx', 0.6);
+  const gwHalf = s['a-half']?.gateway?.p99;
+  const haHalf = s['a-half']?.haproxy?.p99;
+  checks.push({
+    target: 'fapi-gateway p99 at half HAProxy max rate',
+    scenario: 'a',
+    measured:
+      gwHalf === undefined || haHalf === undefined
+        ? 'n/a'
+        : `${gwHalf.toFixed(2)} ms vs HAProxy ${haHalf.toFixed(2)} ms`,
+    required: '<= HAProxy p99 + 1 ms',
+    met: gwHalf === undefined || haHalf === undefined ? null : gwHalf <= haHalf + 1,
+  });
+  rpsRatio('b', 'haproxy', 1.0);
+  const cold = ratio(s['b-cold']?.gateway?.rps, s['b-cold']?.haproxy?.rps);
+  if (cold !== undefined) {
+    checks.push({
+      target: 'fapi-gateway (1 process) / HAProxy req/s, first pass only (no cache hits)',
+      scenario: 'b-cold',
+      measured: `${cold.toFixed(2)}x`,
+      required: 'reported only',
+      met: null,
+    });
+  }
+  rpsRatio('c', 'nginx', 0.8);
+  checks.push({
+    target: 'RSS after 1M requests / 100k tokens',
+    scenario: 'soak',
+    measured: soak ? `${soak.rssAfterMillionMiB} MiB (max ${soak.maxRssMiB})` : 'n/a',
+    required: '<= 150 MiB per process',
+    met: soak ? soak.maxRssMiB <= 150 : null,
+  });
+  checks.push({
+    target: 'RSS flat over further load',
+    scenario: 'soak',
+    measured: soak ? `${soak.flatWithinPercent}% over ${soak.rssSeriesMiB.length - 1} min` : 'n/a',
+    required: 'within 10%',
+    met: soak ? soak.flatWithinPercent <= 10 : null,
+  });
+  return checks;
+}
+
+export function notesFor(s: BenchReport['summaries']): string[] {
+  const notes: string[] = [];
+  const forwarders = FORWARDER_MODES.map((m) => ({ mode: m, rps: s.a?.[`forward-${m}`]?.rps })).filter(
+    (f) => f.rps !== undefined,
+  );
+  if (forwarders.length > 1) {
+    forwarders.sort((x, y) => y.rps! - x.rps!);
+    notes.push(
+      `Forwarding libraries (mTLS listener, no token check, scenario a): ${forwarders.map((f) => `${f.mode} ${f.rps!.toLocaleString('en-US')} req/s`).join(', ')}.`,
+    );
+  }
+  const hits = (sid: string) => s[sid]?.gateway?.cacheHitPercent;
+  if (hits('b') !== undefined) {
+    notes.push(
+      `Verification cache: in (b) fapi-gateway served ${hits('b')}% of requests from its cache (each round brings 10,000 tokens it has never seen: the first use of each misses, later passes of the round-robin hit, as a client's repeated use of its token does)${hits('b-cold') === undefined ? '' : `; in the first-pass-only run, ${hits('b-cold')}%`}. HAProxy verifies the signature on every request.`,
+    );
+  }
+  const times = (a: number | undefined, b: number | undefined) => {
+    const r = ratio(a, b);
+    return r === undefined ? 'n/a' : `${r.toFixed(2)}x`;
+  };
+  const dpop = s.e?.['gateway-dpop'];
+  if (dpop) {
+    notes.push(
+      `DPoP (e): every request carried a proof the gateway had never seen, so each was verified in full (signature with the proof's own key, typ, alg, htm, htu, iat, ath, cnf.jkt, jti recorded in the replay store); the access token's own verification came from the cache as in (a). ${dpop.rps.toLocaleString('en-US')} req/s at ${dpop.cpuUsPerRequest} µs CPU per request: ${times(dpop.rps, s.a?.gateway?.rps)} the gateway's (a) rate (${s.a?.gateway?.cpuUsPerRequest ?? 'n/a'} µs), ${times(dpop.rps, s.a?.haproxy?.rps)} HAProxy's and ${times(dpop.rps, s.a?.nginx?.rps)} nginx's (a) rate. No peer here can do this work (HAProxy's jwt_verify takes its key from a file, not from the proof's jwk header; nginx has no JWT check), so (e) is reported alone.`,
+    );
+  }
+  const opaque = s.f?.['gateway-introspection'];
+  if (opaque) {
+    notes.push(
+      `Introspection (f): ${opaque.cacheHitPercent === undefined ? 'the cache share was not measured' : `the gateway's introspection cache answered ${opaque.cacheHitPercent}% of requests`}; each remaining first use of a token cost one RFC 7662 call (tls_client_auth over keep-alive mTLS) to the stub authorization server, a separate process pinned beside the upstream whose CPU is not in the gateway's figure. ${opaque.rps.toLocaleString('en-US')} req/s at ${opaque.cpuUsPerRequest} µs CPU per request: ${times(opaque.rps, s.a?.gateway?.rps)} the gateway's (a) rate with one JWT (${s.a?.gateway?.cpuUsPerRequest ?? 'n/a'} µs) and ${times(opaque.rps, s.b?.gateway?.rps)} its (b) rate with 10,000 JWTs (${s.b?.gateway?.cpuUsPerRequest ?? 'n/a'} µs); ${times(opaque.rps, s.a?.haproxy?.rps)} HAProxy's (a) rate. No peer here introspects tokens (nginx's auth_request cannot send an RFC 7662 form; HAProxy 2.6 only with a Lua script), so (f) is reported alone.`,
+    );
+  }
+  const driverPeak = (keep: (target: string) => boolean) =>
+    Math.max(
+      0,
+      ...Object.values(s).flatMap((byTarget) =>
+        Object.entries(byTarget)
+          .filter(([target]) => keep(target))
+          .map(([, x]) => x.driverCpuPercent),
+      ),
+    );
+  const direct = driverPeak((target) => target === 'direct');
+  notes.push(
+    `Load driver CPU peaked at ${driverPeak((target) => target !== 'direct')}% of its core against the proxies (near 100% would mean the driver, not the target, was the limit)${direct > 0 ? `; ${direct}% against the upstream directly, so that row is a lower bound of the ceiling` : ''}.`,
+  );
+  return notes;
+}

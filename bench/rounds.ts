@@ -1,0 +1,162 @@
+/**
+ * Measuring: one run of the load driver (its own pinned process), the server's CPU and memory over the
+ * driver's measured window, the gateway's cache counters around it, and the interleaved rounds (A B C, then
+ * again with the order rotated) that every scenario is measured in.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import type { LoadResult, LoadSpec } from './load.js';
+import { here, log, type Options } from './options.js';
+import { sampleUsage } from './proc-stats.js';
+import { pinnedCommand } from './processes.js';
+import { summarize, type RoundResult } from './report.js';
+import type { ScenarioDef } from './scenarios.js';
+import type { Started, TargetDef, TargetId } from './targets.js';
+
+export async function runDriver(spec: LoadSpec, cores: string | undefined): Promise<LoadResult> {
+  const script = path.join(here, 'load.js');
+  const [cmd, args] = pinnedCommand(cores, process.execPath, [script, JSON.stringify(spec)]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  // Every run is bounded in time as well as in requests: a stuck target cannot hang the bench.
+  const killer = setTimeout(() => child.kill('SIGKILL'), (spec.durationSeconds + 30) * 1000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`load driver exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
+}
+
+interface CacheCounters {
+  /** JWT verification cache hits. */
+  tokenHits: number;
+  /** Introspection answers taken from the cache (positive or negative). */
+  introspectionHits: number;
+  requests: number;
+}
+
+/** The gateway's cache hits and requests so far, from its admin /metrics (aggregated over workers). */
+async function cacheCounters(adminUrl: string): Promise<CacheCounters | undefined> {
+  try {
+    const text = await (await fetch(`${adminUrl}/metrics`)).text();
+    const counters: CacheCounters = { tokenHits: 0, introspectionHits: 0, requests: 0 };
+    for (const line of text.split('\n')) {
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.startsWith('fapi_gateway_token_cache_hits_total')) counters.tokenHits += value;
+      else if (/^fapi_gateway_introspection_cache_total\{result="(?:hit|negative_hit)"/.test(line))
+        counters.introspectionHits += value;
+      else if (line.startsWith('fapi_gateway_requests_total{')) counters.requests += value;
+    }
+    return counters;
+  } catch {
+    return undefined;
+  }
+}
+
+/** % of the window's requests answered from the cache the target verifies its tokens with. */
+function cacheHitPercent(
+  id: TargetId,
+  before: CacheCounters | undefined,
+  after: CacheCounters | undefined,
+): number | undefined {
+  if (!before || !after || after.requests <= before.requests) return undefined;
+  const hits =
+    id === 'gateway-introspection'
+      ? after.introspectionHits - before.introspectionHits
+      : after.tokenHits - before.tokenHits;
+  return Math.round((hits / (after.requests - before.requests)) * 1000) / 10;
+}
+
+export type Rounds = Record<string, Record<string, RoundResult[]>>;
+
+export interface RoundRunner {
+  rounds: Rounds;
+  /** Every scenario in turn: a warm-up per target, then interleaved rounds. */
+  runScenario(scenario: ScenarioDef, targets: TargetDef[]): Promise<void>;
+  /** (a) at half of HAProxy's maximum rate, HAProxy and the gateway in turn; undefined when not measured. */
+  runHalfRate(targets: Map<TargetId, TargetDef>): Promise<ScenarioDef | undefined>;
+}
+
+export function roundRunner(
+  opts: Options,
+  driverCores: string | undefined,
+  started: Map<TargetId, Started>,
+  baseSpec: (def: TargetDef, url: string) => LoadSpec,
+): RoundRunner {
+  const rounds: Rounds = {};
+  /** The rate each target served last in each scenario: what a scenario's prepared requests are sized for. */
+  const lastRps = new Map<string, number>();
+
+  const specFor = async (scenario: ScenarioDef, def: TargetDef, round: number, durationSeconds?: number) => {
+    let spec = scenario.spec(baseSpec(def, started.get(def.id)!.url), round);
+    if (durationSeconds !== undefined) spec = { ...spec, durationSeconds };
+    if (scenario.prepare) {
+      const t0 = Date.now();
+      spec = { ...spec, ...(await scenario.prepare(spec, lastRps.get(`${scenario.id}/${def.id}`) ?? 0)) };
+      log(`${scenario.id} ${def.id}: requests prepared in ${Date.now() - t0} ms`);
+    }
+    return spec;
+  };
+
+  const measure = async (scenario: ScenarioDef, def: TargetDef, round: number, spec: LoadSpec) => {
+    const target = started.get(def.id)!;
+    const running = runDriver(spec, driverCores);
+    // Server usage is sampled over the driver's measured window only.
+    await new Promise((r) => setTimeout(r, (spec.settleSeconds ?? 0) * 1000));
+    const usage = sampleUsage(target.running.pid);
+    const before = target.adminUrl ? await cacheCounters(target.adminUrl) : undefined;
+    const result = await running;
+    const stats = usage.stop();
+    const after = target.adminUrl ? await cacheCounters(target.adminUrl) : undefined;
+    const hits = cacheHitPercent(def.id, before, after);
+    lastRps.set(`${scenario.id}/${def.id}`, result.rps);
+    ((rounds[scenario.id] ??= {})[def.id] ??= []).push({
+      round,
+      ...result,
+      ...stats,
+      cacheHitPercent: hits,
+      loadAverage: Math.round(loadavg()[0]! * 10) / 10,
+    });
+    log(
+      `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%${hits === undefined ? '' : `, cache hits ${hits}%`}`,
+    );
+  };
+
+  return {
+    rounds,
+    async runScenario(scenario, targets) {
+      for (const def of opts.warmupSeconds > 0 && !scenario.noWarmup ? targets : []) {
+        const warm = await runDriver(
+          await specFor(scenario, def, opts.rounds, opts.warmupSeconds),
+          driverCores,
+        );
+        lastRps.set(`${scenario.id}/${def.id}`, warm.rps);
+      }
+      for (let round = 0; round < opts.rounds; round++) {
+        // Rotating the order each round keeps any drift (thermal, neighbours) from favouring one target.
+        const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+        for (const def of order) await measure(scenario, def, round, await specFor(scenario, def, round));
+      }
+    },
+    async runHalfRate(targets) {
+      const haproxyA = rounds.a?.haproxy;
+      const halfRate = haproxyA ? Math.round(summarize(haproxyA).rps / 2) : 0;
+      if (halfRate <= 0) return undefined;
+      const halfScenario: ScenarioDef = {
+        id: 'a-half',
+        title: `(a) at ${halfRate} req/s (half HAProxy's max)`,
+        targets: ['haproxy', 'gateway'],
+        spec: (b) => ({ ...b, rate: halfRate }),
+      };
+      for (let round = 0; round < (started.has('gateway') ? opts.rounds : 0); round++) {
+        for (const id of round % 2 ? (['gateway', 'haproxy'] as const) : (['haproxy', 'gateway'] as const)) {
+          const def = targets.get(id)!;
+          await measure(halfScenario, def, round, await specFor(halfScenario, def, round));
+        }
+      }
+      return halfScenario;
+    },
+  };
+}

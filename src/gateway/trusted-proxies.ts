@@ -1,0 +1,179 @@
+/**
+ * Client certificates from a trusted TLS-terminating proxy (RFC 9440). A connection whose TCP peer is
+ * inside `trustedProxies.cidrs` is a load balancer speaking for many clients: its own TLS certificate (if
+ * any) is never a client identity; each request's client certificate is its `Client-Cert` header, held to
+ * the rules a handshake certificate meets (chain to `tls.clientCa`, validity, FAPI key and size rules).
+ *
+ * Whether a peer is trusted is decided once per connection (listener.ts). Parsing and path validation
+ * happen once per distinct header value: results are kept in a bounded LRU keyed by the SHA-256 of the
+ * value, and the last value seen on a connection is remembered on it, so a proxy's steady traffic costs a
+ * string comparison (same client) or a hash and a lookup (another client) per request.
+ */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { parseCidr } from '../net/cidr.js';
+import { createHash, X509Certificate } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { certificateThumbprint } from '../pki/thumbprint.js';
+import { clientCertificateProblem } from '../tls/client-certificate-rules.js';
+import { validateClientCertificatePath } from '../tls/certificate-chain.js';
+import {
+  clientCertHeaderMaxChars,
+  clientCertHeaderValue,
+  parseClientCertHeader,
+} from './client-cert-header.js';
+import { reject, type Reject } from './rejections.js';
+import type { Check, ClientCertificate, ConnectionIdentity } from './request-context.js';
+import type { GatewayConfig } from './config.js';
+import { proxiedClientCertificateCheck } from './checks/proxied-client-certificate.js';
+
+/** The proxies whose `Client-Cert` header is believed; IPv4-mapped IPv6 peers match IPv4 ranges. */
+export class TrustedProxies {
+  private readonly list = new BlockList();
+
+  constructor(cidrs: readonly string[]) {
+    for (const c of cidrs) {
+      const { address, prefix, family } = parseCidr(c);
+      this.list.addSubnet(address, prefix, family);
+    }
+  }
+
+  includes(address: string | undefined): boolean {
+    if (address === undefined) return false;
+    if (isIPv4(address)) return this.list.check(address, 'ipv4');
+    // ::ffff:a.b.c.d is an IPv4 peer on a dual-stack socket (RFC 4291 §2.5.5.2).
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (mapped !== null) return this.list.check(mapped[1]!, 'ipv4');
+    return isIPv6(address) && this.list.check(address, 'ipv6');
+  }
+}
+
+/** What a `Client-Cert` value establishes, whatever the time; validity is checked on every use. */
+export type ProxiedCertificateOutcome =
+  | { ok: true; certificate: ClientCertificate; notBefore: number; notAfter: number }
+  | { ok: false; reject: Reject };
+
+export interface ProxiedCertificateMemo {
+  value: string;
+  outcome: ProxiedCertificateOutcome;
+  /** The resolver that produced it: a new CA bundle means a new resolver, and stale memos are ignored. */
+  source: ProxiedCertificates;
+}
+
+export interface ProxiedCertificatesOptions {
+  clientCaPem: string;
+  maxBytes: number;
+  cacheEntries: number;
+  onLookup?: (result: 'hit' | 'miss') => void;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** Turns `Client-Cert` values into client certificates for one CA bundle, with a bounded cache. */
+export class ProxiedCertificates {
+  private readonly anchors: readonly X509Certificate[];
+  private readonly cache: LRUCache<string, ProxiedCertificateOutcome>;
+
+  constructor(private readonly o: ProxiedCertificatesOptions) {
+    // tls-material.ts has already checked that every block parses.
+    this.anchors = (o.clientCaPem.match(PEM_CERTIFICATE) ?? []).map((b) => new X509Certificate(b));
+    this.cache = new LRUCache({ max: o.cacheEntries });
+  }
+
+  /** The outcome for a header value, from the connection's memo, the cache, or evaluated once. */
+  resolve(value: string, connection: ConnectionIdentity): ProxiedCertificateOutcome {
+    const memo = connection.proxiedCertificate;
+    if (memo !== undefined && memo.source === this && memo.value === value) {
+      this.o.onLookup?.('hit');
+      return memo.outcome;
+    }
+    const key = createHash('sha256').update(value).digest('base64');
+    let outcome = this.cache.get(key);
+    if (outcome === undefined) {
+      this.o.onLookup?.('miss');
+      outcome = this.evaluate(value);
+      this.cache.set(key, outcome);
+    } else this.o.onLookup?.('hit');
+    connection.proxiedCertificate = { value, outcome, source: this };
+    return outcome;
+  }
+
+  private evaluate(value: string): ProxiedCertificateOutcome {
+    if (value.length > clientCertHeaderMaxChars(this.o.maxBytes)) {
+      return refuse('proxy_certificate_not_allowed', `a certificate larger than ${this.o.maxBytes} bytes`);
+    }
+    const der = parseClientCertHeader(value);
+    let cert: X509Certificate | undefined;
+    try {
+      cert = der === undefined ? undefined : new X509Certificate(der);
+    } catch {
+      cert = undefined;
+    }
+    // Trailing bytes after the certificate would make the thumbprint ambiguous (RFC 8705 §3.1 hashes the DER).
+    if (cert === undefined || der === undefined || !cert.raw.equals(der)) {
+      return refuse(
+        'proxy_certificate_malformed',
+        'the Client-Cert header is not one base64 DER certificate between colons (RFC 9440 §2.2)',
+      );
+    }
+    const path = validateClientCertificatePath(cert, this.anchors);
+    if (!path.trusted) return refuse('proxy_certificate_untrusted', `the client certificate ${path.detail}`);
+    const problem = clientCertificateProblem(cert, { maxBytes: this.o.maxBytes, trustedByChain: true });
+    if (problem !== undefined) {
+      return refuse(
+        'proxy_certificate_not_allowed',
+        `the client certificate is not allowed: ${problem.detail}`,
+      );
+    }
+    return {
+      ok: true,
+      certificate: {
+        thumbprint: certificateThumbprint(cert.raw),
+        clientCertHeader: clientCertHeaderValue(cert.raw),
+      },
+      notBefore: path.notBefore,
+      notAfter: path.notAfter,
+    };
+  }
+}
+
+function refuse(
+  reason: 'proxy_certificate_malformed' | 'proxy_certificate_untrusted' | 'proxy_certificate_not_allowed',
+  description: string,
+): ProxiedCertificateOutcome {
+  return { ok: false, reject: reject(reason, description) };
+}
+
+/** The trusted-proxy pieces a gateway wires in: the peer test, the check, and the CA bundle it follows. */
+export interface TrustedProxyWiring {
+  proxies: TrustedProxies;
+  check: Check;
+  /** A new `tls.clientCa` bundle (certificate reload): cached results of the old one are dropped. */
+  useClientCa(clientCaPem: string): void;
+}
+
+export function wireTrustedProxies(
+  config: GatewayConfig,
+  clientCaPem: string,
+  o: { now: () => number; onLookup: (result: 'hit' | 'miss') => void },
+): TrustedProxyWiring | undefined {
+  const settings = config.trustedProxies;
+  if (settings === undefined) return undefined;
+  const make = (pem: string) =>
+    new ProxiedCertificates({
+      clientCaPem: pem,
+      maxBytes: config.limits.clientCertificateBytes,
+      cacheEntries: settings.certificateCacheEntries,
+      onLookup: o.onLookup,
+    });
+  let current = make(clientCaPem);
+  let currentPem = clientCaPem;
+  return {
+    proxies: new TrustedProxies(settings.cidrs),
+    check: proxiedClientCertificateCheck(() => current, o.now),
+    useClientCa(pem) {
+      if (pem === currentPem) return;
+      current = make(pem);
+      currentPem = pem;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import t from 'tap';
+import fc from 'fast-check';
+import { clientCertHeaderValue, parseClientCertHeader } from '../../src/gateway/client-cert-header.js';
+import { ProxiedCertificates } from '../../src/gateway/trusted-proxies.js';
+import type { ConnectionIdentity } from '../../src/gateway/request-context.js';
+import { testPki } from '../helpers/pki.js';
+
+const BASE64_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=: ;,"!%\n\t';
+
+/** Strings made of the characters that matter to the parser, plus anything at all. */
+const headerLike = fc.oneof(
+  fc.string({ maxLength: 300 }),
+  fc.string({ unit: fc.constantFrom(...BASE64_CHARS.split('')), maxLength: 300 }),
+  fc.uint8Array({ maxLength: 200 }).map((b) => `:${Buffer.from(b).toString('base64')}:`),
+);
+
+t.test('parseClientCertHeader never throws, and returns bytes only for a byte sequence', (t) => {
+  fc.assert(
+    fc.property(headerLike, (value) => {
+      const der = parseClientCertHeader(value);
+      if (der === undefined) return true;
+      const trimmed = value.trim();
+      return (
+        der.length > 0 &&
+        trimmed.startsWith(':') &&
+        trimmed.endsWith(':') &&
+        /^[A-Za-z0-9+/]*={0,2}$/.test(trimmed.slice(1, -1))
+      );
+    }),
+    { numRuns: 5000 },
+  );
+  t.end();
+});
+
+t.test('any bytes round-trip through the RFC 9440 value, padded or not', (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), (bytes) => {
+      const b = Buffer.from(bytes);
+      const value = clientCertHeaderValue(b);
+      const unpadded = value.replace(/=+:$/, ':');
+      return (
+        parseClientCertHeader(value)?.equals(b) === true &&
+        parseClientCertHeader(unpadded)?.equals(b) === true
+      );
+    }),
+  );
+  t.end();
+});
+
+t.test(
+  'no Client-Cert value makes the resolver throw or accept anything but a valid certificate',
+  async (t) => {
+    const pki = await testPki();
+    const certificates = new ProxiedCertificates({
+      clientCaPem: pki.ca.certPem,
+      maxBytes: 5120,
+      cacheEntries: 100,
+    });
+    const good = clientCertHeaderValue(pki.clientA.der);
+    // Mutations of a real certificate reach the DER parser and path validation, not only the syntax check.
+    const mutated = fc
+      .tuple(fc.nat({ max: pki.clientA.der.length - 1 }), fc.integer({ min: 1, max: 255 }))
+      .map(([i, x]) => {
+        const der = Buffer.from(pki.clientA.der);
+        der[i] = der[i]! ^ x;
+        return clientCertHeaderValue(der);
+      });
+    fc.assert(
+      fc.property(fc.oneof(headerLike, mutated), (value) => {
+        const connection: ConnectionIdentity = { tokenMemo: {} };
+        const outcome = certificates.resolve(value, connection);
+        return !outcome.ok || outcome.certificate.thumbprint === pki.clientA.thumbprint;
+      }),
+      { numRuns: 2000 },
+    );
+    const ok = certificates.resolve(good, { tokenMemo: {} });
+    t.equal(ok.ok && ok.certificate.thumbprint, pki.clientA.thumbprint, 'positive control');
+  },
+);
