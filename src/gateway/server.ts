@@ -136,6 +136,7 @@ export async function startGateway(
   );
   // Requests the HTTP parser refuses never reach onRequest; they still get a FAPI-shaped answer.
   listener.on('clientError', handler.onClientError);
+  listener.on('connect', handler.onConnect);
 
   const admin =
     options.admin === false
