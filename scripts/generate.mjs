@@ -41,6 +41,9 @@ export const CHART_OWNED_GATEWAY_KEYS = [
   'tokens.introspection.auth.key',
   'tokens.introspection.auth.keyFile',
   'dpop.nonce.secretFile',
+  // The password comes from redis.existingSecret through the environment; the CA from redis.caKey.
+  'dpop.replayStore.ca',
+  'dpop.replayStore.passwordFile',
   // Set from metricsService.auth; basic credentials for /metrics are for installs outside the chart.
   'admin.metricsAuth.bearerTokenFile',
   'admin.metricsAuth.basic.passwordFile',

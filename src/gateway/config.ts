@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
+import { replayStoreSchema } from '../redis/config.js';
 import { parseCidr } from '../net/cidr.js';
 import { DEFAULT_DPOP_NONCE, DEFAULT_DPOP_PROOF_ALGORITHMS, dpopProofShape } from '../dpop/config.js';
 
@@ -43,20 +44,7 @@ const httpsOrigin = z
 export const dpopSchema = z
   .object({
     ...dpopProofShape('announced in the challenge as algs='),
-    replayStore: z
-      .object({
-        type: z.literal('memory').describe('memory: per process (replicas do not share it).'),
-        maxEntries: z
-          .number()
-          .int()
-          .min(1000)
-          .max(10_000_000)
-          .default(100_000)
-          .describe('Proofs remembered at once; when all are live, new proofs are refused with 503.'),
-      })
-      .strict()
-      .default({ type: 'memory', maxEntries: 100_000 })
-      .describe('Where used proof identifiers (jti) are remembered for the iat window.'),
+    replayStore: replayStoreSchema.prefault({ type: 'memory' }),
     publicOrigins: z
       .array(httpsOrigin)
       .min(1)
@@ -416,7 +404,13 @@ export const gatewayConfigSchema = z
         algorithms: DEFAULT_DPOP_PROOF_ALGORITHMS,
         iatWindowSeconds: 60,
         nonce: DEFAULT_DPOP_NONCE,
-        replayStore: { type: 'memory', maxEntries: 100_000 },
+        replayStore: {
+          type: 'memory',
+          maxEntries: 100_000,
+          keyPrefix: 'fapi-gateway:',
+          connectTimeoutMs: 2000,
+          commandTimeoutMs: 1000,
+        },
       })
       .describe('DPoP-bound tokens (RFC 9449), for routes whose binding is dpop or any.'),
     limits: z

@@ -67,12 +67,16 @@ export function createListener(
   const mode = settings.certificateOptional === true ? 'verified-if-presented' : 'required';
   const proxies = settings.trustedProxies;
   const server = https.createServer(
-    fapiServerOptions(material, {
-      clientCertificate: proxies === undefined ? mode : 'requested',
-      handshakeTimeoutMs: settings.handshakeTimeoutMs,
-      sessionTimeoutSeconds: settings.sessionTimeoutSeconds,
-      requestTimeoutMs: 60_000,
-    }),
+    {
+      ...fapiServerOptions(material, {
+        clientCertificate: proxies === undefined ? mode : 'requested',
+        handshakeTimeoutMs: settings.handshakeTimeoutMs,
+        sessionTimeoutSeconds: settings.sessionTimeoutSeconds,
+        requestTimeoutMs: 60_000,
+      }),
+      // Node's own answer to a missing Host is a bare 400; the message-framing check answers it instead.
+      requireHostHeader: false,
+    },
     onRequest,
   );
   guardConnections(server, {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config.js';
+import type { DpopReplayStore } from '../dpop/index.js';
 import { GatewayDpop } from './dpop.js';
 import { Forwarder } from './forwarder.js';
 import { buildIntrospectionVerifier } from './introspection/build.js';
@@ -32,6 +33,8 @@ export interface PipelineDependencies {
   metrics: GatewayMetrics;
   /** Unix seconds for DPoP proof times and nonce windows. */
   clock?: () => number;
+  /** The shared DPoP replay store (`dpop.replayStore.type: redis`), opened once per process. */
+  replayStore?: DpopReplayStore;
   /** Client certificates from trusted proxies' Client-Cert headers (trusted-proxies.ts), when configured. */
   proxiedClientCertificate?: Check;
 }
@@ -91,7 +94,12 @@ export function buildPipeline(
         forwardHeaders: config.forwardHeaders,
       });
   const keepDpop = previous !== undefined && sameJson(previous.config.dpop, config.dpop);
-  const dpop = keepDpop ? previous.dpop : new GatewayDpop(config.dpop, { now: deps.clock });
+  const dpop = keepDpop
+    ? previous.dpop
+    : new GatewayDpop(config.dpop, {
+        now: deps.clock,
+        ...(deps.replayStore && { replayStore: deps.replayStore }),
+      });
   for (const r of config.routes) metrics.instrumentsFor(r.path);
   return {
     config,

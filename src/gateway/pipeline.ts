@@ -12,6 +12,7 @@ import type { GatewayConfig } from './config.js';
 import { bindingCheck, type DpopBindingCheck } from './checks/binding.js';
 import { fapiHeadersCheck } from './checks/fapi-headers.js';
 import { formBodyCheck } from './checks/form-body.js';
+import { messageFramingCheck } from './checks/message-framing.js';
 import { routeCheck } from './checks/route.js';
 import { scopeCheck } from './checks/scope.js';
 import { tokenPresentationCheck } from './checks/token-presentation.js';
@@ -71,6 +72,7 @@ export function buildChecks(
   extensions: CheckExtensions = {},
 ): CheckList {
   return new CheckList([
+    messageFramingCheck,
     routeCheck(compileRoutes(config.routes)),
     ...(extensions.proxiedClientCertificate === undefined ? [] : [extensions.proxiedClientCertificate]),
     fapiHeadersCheck,

@@ -148,6 +148,22 @@ export const REJECTION_REASONS = {
     error: 'invalid_request',
     meaning: 'a header that must appear once (Content-Type, Host) appears more than once (RFC 9110 §5.3)',
   },
+  host_missing: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'an HTTP/1.1 request without a Host header (RFC 9112 §3.2)',
+  },
+  connect_not_supported: {
+    status: 400,
+    error: 'invalid_request',
+    meaning: 'a CONNECT request: the gateway is not a tunnel (answered, connection closed)',
+  },
+  unsupported_transfer_coding: {
+    status: 501,
+    error: 'invalid_request',
+    meaning:
+      'a Transfer-Encoding other than chunked alone (RFC 9112 §6.1): it would not reach the upstream intact',
+  },
   unsupported_body: {
     status: 415,
     error: 'invalid_request',

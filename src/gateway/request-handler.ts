@@ -4,6 +4,7 @@
  * treatment from `onClientError`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -53,7 +54,13 @@ export interface RequestHandler {
   readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void;
   /** For the listener's `clientError`: a FAPI-shaped answer to what the HTTP parser refused. */
   readonly onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void;
+  /** For the listener's `connect`: CONNECT is refused through the same answer. */
+  readonly onConnect: (req: IncomingMessage, socket: Duplex) => void;
 }
+
+const REFUSED = Symbol('fapi-gateway.parser-refused');
+/** Node's socket under an HTTP server: `_httpMessage` is the response in progress on it, if any. */
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; [REFUSED]?: boolean };
 
 export function createRequestHandler(deps: RequestHandlerDependencies): RequestHandler {
   const { logger, metrics, inFlight } = deps;
@@ -160,19 +167,8 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
     );
   };
 
-  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const r =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? reject('headers_too_large', 'the request headers are too large')
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? reject('request_timeout', 'the request was not received in time')
-          : reject('malformed_request', 'the request is not valid HTTP/1.1');
-    const interactionId = randomUUID();
-    socket.end(rawRejectResponse(r, interactionId));
+  /** Counts and logs an answer given outside onRequest (no route, no ServerResponse). */
+  const recordRaw = (r: Reject, interactionId: string, socket: Duplex) => {
     const instruments = metrics.instrumentsFor(UNMATCHED_ROUTE);
     instruments.requests.rejected.inc();
     metrics.countRejection(r.reason, undefined);
@@ -189,5 +185,40 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
     );
   };
 
-  return { onRequest, onClientError };
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const r =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? reject('headers_too_large', 'the request headers are too large')
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? reject('request_timeout', 'the request was not received in time')
+          : reject('malformed_request', 'the request is not valid HTTP/1.1');
+    const interactionId = randomUUID();
+    const s = socket as HttpSocket;
+    if (s[REFUSED] === true) return; // the parser stays in error: one refusal per connection
+    s[REFUSED] = true;
+    const inProgress = s._httpMessage;
+    if (inProgress) {
+      // A pipelined request broke while an earlier response is pending or being written: bytes written
+      // now would land inside that response. It is finished, then the connection closed (RFC 9112 §9.6).
+      if (!inProgress.headersSent) inProgress.shouldKeepAlive = false;
+      inProgress.once('finish', () => s.destroySoon());
+      inProgress.once('close', () => s.destroySoon());
+    } else socket.end(rawRejectResponse(r, interactionId));
+    recordRaw(r, interactionId, socket);
+  };
+
+  /** CONNECT never reaches onRequest (Node emits `connect`); without a listener Node drops it silently. */
+  const onConnect = (_req: IncomingMessage, socket: Duplex) => {
+    const r = reject('connect_not_supported', 'CONNECT is not supported: the gateway is not a tunnel');
+    const interactionId = randomUUID();
+    if (socket.writable) socket.end(rawRejectResponse(r, interactionId));
+    else socket.destroy();
+    recordRaw(r, interactionId, socket);
+  };
+
+  return { onRequest, onClientError, onConnect };
 }

@@ -135,6 +135,7 @@ export function renderUpstreamFailure(
  */
 export function rawRejectResponse(r: Reject, interactionId: string): string {
   const body = errorBody(r.error, r.description);
+  const challenge = bearerChallenge(r);
   return (
     `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? 'Error'}\r\n` +
     `Date: ${new Date().toUTCString()}\r\n` +
@@ -142,6 +143,7 @@ export function rawRejectResponse(r: Reject, interactionId: string): string {
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     'Cache-Control: no-store\r\n' +
     `x-fapi-interaction-id: ${interactionId}\r\n` +
+    (challenge === undefined ? '' : `WWW-Authenticate: ${challenge}\r\n`) +
     'Connection: close\r\n\r\n' +
     body
   );

@@ -22,6 +22,7 @@ import {
   type PipelineDependencies,
 } from './pipeline-build.js';
 import { createRequestHandler } from './request-handler.js';
+import { connectGatewayReplayStore } from './redis-replay.js';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
 import { listenOn } from '../net/listen.js';
@@ -96,6 +97,7 @@ export async function startGateway(
   };
   publishExpiries(tlsMaterial);
 
+  const shared = connectGatewayReplayStore(config, metrics, logger);
   // Fixed at start, like the listener's certificate mode that depends on it.
   const trustedProxies = wireTrustedProxies(config, tlsMaterial.clientCaPem, {
     now: () => (options.clock?.() ?? Date.now() / 1000) * 1000,
@@ -106,8 +108,14 @@ export async function startGateway(
     metrics,
     clock: options.clock,
     proxiedClientCertificate: trustedProxies?.check,
+    ...(shared && { replayStore: shared.store }),
   };
-  pipeline = buildPipeline(config, deps);
+  try {
+    pipeline = buildPipeline(config, deps);
+  } catch (err) {
+    await shared?.connection.close();
+    throw err;
+  }
   const handler = createRequestHandler({ logger, metrics, inFlight, pipeline: () => pipeline });
 
   const listener = createListener(
@@ -133,6 +141,7 @@ export async function startGateway(
   );
   // Requests the HTTP parser refuses never reach onRequest; they still get a FAPI-shaped answer.
   listener.on('clientError', handler.onClientError);
+  listener.on('connect', handler.onConnect);
 
   const admin =
     options.admin === false
@@ -154,6 +163,7 @@ export async function startGateway(
   } catch (err) {
     listener.close();
     stopPipeline(pipeline);
+    await shared?.connection.close();
     throw err;
   }
   logger.info(
@@ -185,6 +195,11 @@ export async function startGateway(
           logger.warn({ event: 'config_reload', key }, `${key} changes take effect only after a restart`);
         }
       }
+      if (!sameJson(pipeline.config.dpop.replayStore, next.dpop.replayStore))
+        logger.warn(
+          { event: 'config_reload', key: 'dpop.replayStore' },
+          'dpop.replayStore changes take effect only after a restart',
+        );
       const previous = pipeline;
       // Everything that can fail (files, parsing) happens before anything is swapped.
       const fresh = sameJson(previous.config.tls, next.tls) ? undefined : readTlsMaterial(next.tls);
@@ -212,6 +227,7 @@ export async function startGateway(
       }
       await drainListener(listener, inFlight, pipeline.config.shutdown.drainTimeoutMs, logger);
       stopPipeline(pipeline);
+      await shared?.connection.close();
       if (admin) {
         admin.closeAllConnections();
         await new Promise<void>((resolve) => admin.close(() => resolve()));

@@ -112,6 +112,15 @@ export const replayStoreSchema = z
       .enum(REPLAY_STORE_TYPES)
       .default('memory')
       .describe('memory: one process only; redis: shared by every replica (needed with more than one).'),
+    maxEntries: z
+      .number()
+      .int()
+      .min(1000)
+      .max(10_000_000)
+      .default(100_000)
+      .describe(
+        'memory only: proofs remembered at once; when all are live, new proofs are refused with 503.',
+      ),
     ...redisConnectionFields('fapi-gateway:'),
     url: redisUrl.optional(),
   })

@@ -15,6 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI } from '../helpers/gateway-process.js';
+import { createDpopKey } from '../helpers/dpop.js';
+import { dpopCall } from '../helpers/dpop-gateway.js';
 
 /** RFC 9440 §2.2: the DER between colons, base64 with padding. */
 function clientCert(der: Buffer): string {
@@ -305,4 +307,67 @@ t.test('check-config names every bad trustedProxies key', async (t) => {
   t.match(r.stdout, /trustedProxies\.cidrs\[3\]: lb\.internal: not an IPv4 or IPv6 address or range/);
   t.match(r.stdout, /trustedProxies\.certificateCacheEntries: /);
   t.match(r.stdout, /3 problem\(s\) found/);
+});
+
+t.test('behind a trusted proxy: CA reloads, report-only routes, DPoP routes', async (t) => {
+  const shared = await testPki();
+  const bundle = shared.write(`client-ca-${process.pid}-${Date.now()}.pem`, shared.ca.certPem);
+  const f = await startGatewayFixture(t, {
+    tls: { cert: shared.server.certFile, key: shared.server.keyFile, clientCa: bundle },
+    trustedProxies: { cidrs: ['127.0.0.1'] },
+    routes: [
+      { path: '/accounts', methods: ['GET'], scopes: ['accounts'] },
+      { path: '/shadow', methods: ['GET'], scopes: ['accounts'], mode: 'report-only' },
+      { path: '/payments', methods: ['GET'], scopes: ['payments'], binding: 'dpop' },
+    ],
+  });
+  const { clientA, untrusted } = f.pki;
+
+  await t.test('a new tls.clientCa bundle applies to cached Client-Cert values', async (t) => {
+    const call = async (c: { der: Buffer; thumbprint: string }) =>
+      viaProxy(f, { token: await f.token({ thumbprint: c.thumbprint }), clientCert: clientCert(c.der) });
+    await expectRejection(t, f, await call(untrusted), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_untrusted',
+    });
+    writeFileSync(bundle, f.pki.ca.certPem + f.pki.untrustedCa.certPem);
+    f.gateway.reloadCertificates();
+    expectForwarded(t, f, await call(untrusted), untrusted);
+    writeFileSync(bundle, f.pki.untrustedCa.certPem);
+    f.gateway.reloadCertificates();
+    await expectRejection(t, f, await call(clientA), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_untrusted',
+    });
+    writeFileSync(bundle, f.pki.ca.certPem);
+    f.gateway.reloadCertificates();
+    expectForwarded(t, f, await call(clientA), clientA);
+  });
+
+  await t.test('a report-only route never relaxes the Client-Cert rules', async (t) => {
+    const res = await mtlsRequest({
+      port: f.gateway.listenPort,
+      caPem: f.pki.ca.certPem,
+      path: '/shadow',
+      headers: { authorization: `Bearer ${await f.token()}`, 'client-cert': ':AAAA:' },
+    });
+    await expectRejection(t, f, res, {
+      status: 400,
+      error: 'invalid_request',
+      reason: 'proxy_certificate_malformed',
+    });
+    t.equal(await f.metric('fapi_gateway_would_reject_total', { reason: 'proxy_certificate_malformed' }), 0);
+  });
+
+  await t.test('a DPoP-bound token needs no Client-Cert', async (t) => {
+    const key = await createDpopKey('ES256');
+    const token = await f.token({ bindTo: null, claims: { cnf: { jkt: key.jkt } } });
+    const res = await dpopCall(f, { key, token, client: null });
+    t.equal(res.status, 200, res.body);
+    t.equal(f.upstream.hits, 1);
+    t.equal(f.upstream.last()?.headers['client-cert'], undefined, 'no certificate asserted upstream');
+    f.upstream.reset();
+  });
 });

@@ -120,3 +120,80 @@ t.test('with Redis, FapiRedisUnavailable passes promtool and fires on its condit
   const test = await promtool(['test', 'rules', 'tests.yaml'], { cwd: dir });
   t.equal(test.code, 0, test.output);
 });
+
+t.test('several gateway replicas with a DPoP route only with the Redis replay store', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fapi-dpop-values-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const routesFile = (binding: string) => {
+    const file = path.join(dir, `routes-${binding}.yaml`);
+    writeFileSync(
+      file,
+      stringify({
+        config: { routes: [{ path: '/payments', methods: ['POST'], scopes: ['payments'], binding }] },
+      }),
+    );
+    return file;
+  };
+  const dpopRoutes = routesFile('dpop');
+  const anyRoutes = routesFile('any');
+  const refusals: [string, string, string[], RegExp][] = [
+    [
+      'two replicas, a dpop route, the memory store',
+      dpopRoutes,
+      ['replicaCount=2'],
+      /a route accepts DPoP and the gateway runs more than one replica.*replayStore\.type: redis/,
+    ],
+    [
+      'an HPA and an any route',
+      anyRoutes,
+      ['replicaCount=1', 'autoscaling.enabled=true'],
+      /a route accepts DPoP and the gateway runs more than one replica/,
+    ],
+    [
+      'the Redis replay store without a Secret',
+      dpopRoutes,
+      ['replicaCount=2', 'config.dpop.replayStore.type=redis'],
+      /config\.dpop\.replayStore\.type: redis needs redis\.existingSecret/,
+    ],
+  ];
+  for (const [what, values, set, expected] of refusals) {
+    const h = await helm(['template', RELEASE, chartDir, '-f', values, ...set.flatMap((s) => ['--set', s])]);
+    t.not(h.code, 0, `${what}: refused`);
+    t.match(h.stderr, expected, what);
+  }
+  const one = await renderChart([dpopRoutes], ['replicaCount=1']);
+  t.ok(find(one, 'Deployment', `${RELEASE}-fapi-gateway`), 'one replica with the memory store is fine');
+  const mtlsOnly = await renderChart([], ['replicaCount=3']);
+  t.ok(find(mtlsOnly, 'Deployment', `${RELEASE}-fapi-gateway`), 'mTLS-only routes scale without Redis');
+
+  const manifests = await renderChart(
+    [dpopRoutes],
+    [
+      'replicaCount=3',
+      'config.dpop.replayStore.type=redis',
+      'redis.existingSecret=fapi-redis',
+      'redis.caKey=ca.crt',
+      'redis.gateway.username=fapi-gateway',
+    ],
+  );
+  const pod = (find(manifests, 'Deployment', `${RELEASE}-fapi-gateway`) as unknown as IDeployment).spec!
+    .template.spec!;
+  const container = pod.containers[0]!;
+  t.same(
+    container.env?.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name, e.valueFrom?.secretKeyRef?.key]),
+    [
+      ['FAPI_GATEWAY_DPOP_REPLAY_STORE_URL', 'fapi-redis', 'url'],
+      ['FAPI_GATEWAY_DPOP_REPLAY_STORE_PASSWORD', 'fapi-redis', 'gateway-password'],
+    ],
+  );
+  t.equal(container.volumeMounts!.find((m) => m.name === 'redis-ca')?.mountPath, '/etc/fapi-gateway/redis');
+  const configMap = find(manifests, 'ConfigMap', `${RELEASE}-fapi-gateway`);
+  const text = (configMap as unknown as { data: Record<string, string> }).data['gateway.yaml']!;
+  const config = parseYaml(text) as { dpop: { replayStore: Record<string, unknown> } };
+  t.same(config.dpop.replayStore, {
+    type: 'redis',
+    username: 'fapi-gateway',
+    ca: '/etc/fapi-gateway/redis/ca.crt',
+  });
+  t.notMatch(text, /password|redis:\/\//, 'no URL or password in the ConfigMap');
+});

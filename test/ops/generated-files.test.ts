@@ -108,6 +108,8 @@ t.test(
       'tokens.introspection.auth.key',
       'tokens.introspection.auth.keyFile',
       'dpop.nonce.secretFile',
+      'dpop.replayStore.ca',
+      'dpop.replayStore.passwordFile',
     ]) {
       remove(expected, dotted.split('.'), dotted);
     }

@@ -86,6 +86,13 @@ jwksCa: /etc/fapi-gateway/jwks-ca
 introspectionClient: /etc/fapi-gateway/introspection-client
 metricsAuth: /etc/fapi-gateway/metrics-auth
 dpopNonce: /etc/fapi-gateway/dpop-nonce
+redis: /etc/fapi-gateway/redis
+{{- end }}
+
+{{/* "true" when the gateway's DPoP replay store is Redis with its URL and password from redis.existingSecret. */}}
+{{- define "fapi-gateway.redisReplayStore" -}}
+{{- $store := ((.Values.config.dpop | default dict).replayStore | default dict) }}
+{{- if and (eq ($store.type | default "memory") "redis") .Values.redis.existingSecret }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -133,6 +140,14 @@ overrides a user value.
 {{- $_ := set $auth "keyFile" (printf "%s/%s" $dir $creds.assertionKeyKey) }}
 {{- end }}
 {{- $_ := set $introspection "auth" $auth }}
+{{- end }}
+{{- if include "fapi-gateway.redisReplayStore" . }}
+{{- $dpop := deepCopy (default (dict) $config.dpop) }}
+{{- $store := deepCopy (default (dict) $dpop.replayStore) }}
+{{- with .Values.redis.gateway.username }}{{ $_ := set $store "username" . }}{{ end }}
+{{- with .Values.redis.caKey }}{{ $_ := set $store "ca" (printf "%s/%s" $paths.redis .) }}{{ end }}
+{{- $_ := set $dpop "replayStore" $store }}
+{{- $_ := set $config "dpop" $dpop }}
 {{- end }}
 {{- if .Values.dpop.nonceSecret.existingSecret }}
 {{- $dpop := deepCopy (default (dict) $config.dpop) }}

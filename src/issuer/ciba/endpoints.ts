@@ -138,8 +138,9 @@ async function checkedPost(
   if (!sameOriginFormPost(request.headers, new URL(runtime.urls.issuer).origin))
     return stale('This form was not submitted from the device page.', 403);
   const form = formRecord(await readForm(request, { limitBytes: 16 * 1024 }));
-  const { session, isNew } = await browserSessionOf(deviceSessions(runtime), cookieOf(request));
-  if (isNew)
+  // Before sign-in nothing is stored: the cookie's id and the form's token derived from it are the session.
+  const { session, fromCookie } = await browserSessionOf(deviceSessions(runtime), cookieOf(request));
+  if (!fromCookie)
     return stale('Your session has expired or cookies are disabled. Open the device page again.', 400);
   if (!csrfTokenValid(session, form['csrf_token']))
     return stale('This form has expired. Open the device page again.', 403);
@@ -155,8 +156,9 @@ export const devicePageEndpoint: Endpoint = {
     return asPage(runtime, async () => {
       const sessions = deviceSessions(runtime);
       if (request.method === 'GET') {
+        // An anonymous visit stores nothing (a session is stored at sign-in): opening the page in a loop
+        // cannot fill the store.
         const { session, isNew } = await browserSessionOf(sessions, cookieOf(request));
-        if (isNew) await sessions.save(session);
         return devicePage(
           runtime,
           session,

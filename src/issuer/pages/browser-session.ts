@@ -95,22 +95,34 @@ export function clearedSessionCookie(): string {
   return `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`;
 }
 
-export function newBrowserSession(now = Math.floor(Date.now() / 1000)): BrowserSession {
-  return { id: randomToken(), csrfToken: randomToken(), createdAt: now };
+/**
+ * A session's CSRF token is derived from its id, so a form can be served before anything is stored (a
+ * page that anyone may open must not let anyone fill the store). Only the holder of the cookie, which is
+ * HttpOnly and `__Host-`, knows the id; the form proves it by carrying the derived token.
+ */
+function csrfTokenFor(id: string): string {
+  return createHash('sha256').update(`fapi-issuer-csrf\0${id}`, 'utf8').digest('base64url');
+}
+
+export function newBrowserSession(now = Math.floor(Date.now() / 1000), id = randomToken()): BrowserSession {
+  return { id, csrfToken: csrfTokenFor(id), createdAt: now };
 }
 
 /**
  * The request's session, or a new one (not yet saved) when the cookie is absent, unknown or expired.
- * `isNew` tells the caller to save it and send `sessionCookie(session.id)`.
+ * `isNew` tells the caller to send `sessionCookie(session.id)` and, where the page needs server-side
+ * state, to save it. A new session keeps the id of a well-formed cookie (`fromCookie`), so a form served
+ * without storing anything can be posted back with it.
  */
 export async function browserSessionOf(
   store: BrowserSessionStore,
   cookieHeader: string | undefined,
-): Promise<{ session: BrowserSession; isNew: boolean }> {
+): Promise<{ session: BrowserSession; isNew: boolean; fromCookie: boolean }> {
   const id = sessionIdFromCookieHeader(cookieHeader);
   const existing = id !== undefined ? await store.get(id) : undefined;
-  if (existing) return { session: existing, isNew: false };
-  return { session: newBrowserSession(), isNew: true };
+  if (existing) return { session: existing, isNew: false, fromCookie: true };
+  if (id !== undefined) return { session: newBrowserSession(undefined, id), isNew: true, fromCookie: true };
+  return { session: newBrowserSession(), isNew: true, fromCookie: false };
 }
 
 /**
