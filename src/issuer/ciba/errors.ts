@@ -16,7 +16,8 @@ export type AuthenticationErrorCode =
   | 'invalid_user_code'
   | 'invalid_binding_message'
   | 'invalid_client'
-  | 'access_denied';
+  | 'access_denied'
+  | 'slow_down';
 
 /** Error codes of the token endpoint for the CIBA grant (CIBA Core 1.0 §11, RFC 6749 §5.2). */
 export type TokenErrorCode =
@@ -29,9 +30,13 @@ export type TokenErrorCode =
   | 'unauthorized_client';
 
 export interface CibaError<Code extends string = AuthenticationErrorCode | TokenErrorCode> {
-  status: 400 | 401 | 403;
+  status: 400 | 401 | 403 | 429;
   error: Code;
   description: string;
+  /** RFC 6585 §4 / RFC 9110 §10.2.3: seconds until a rate-limited client may try again. */
+  retryAfterSeconds?: number;
+  /** Metric reason when it is more precise than the error code (which limit refused). */
+  reason?: string;
 }
 
 /** §13: invalid_client is 401, access_denied 403, everything else 400. */
@@ -55,5 +60,9 @@ export const fail = <E>(error: E): { ok: false; error: E } => ({ ok: false, erro
 
 export function oauthErrorOf(e: CibaError): OAuthError {
   // The error code is the metric reason: both come from the closed sets of CIBA §11 and §13.
-  return new OAuthError(e.error, e.description, { status: e.status, reason: `ciba_${e.error}` });
+  return new OAuthError(e.error, e.description, {
+    status: e.status,
+    reason: e.reason ?? `ciba_${e.error}`,
+    ...(e.retryAfterSeconds !== undefined && { headers: { 'Retry-After': String(e.retryAfterSeconds) } }),
+  });
 }
