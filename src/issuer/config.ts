@@ -7,7 +7,11 @@ import { z } from 'zod';
 import { filePath } from '../config/schema-walk.js';
 import { DEFAULT_DPOP_NONCE, DEFAULT_DPOP_PROOF_ALGORITHMS, dpopProofShape } from '../dpop/config.js';
 import { redisConnectionSchema } from '../redis/config.js';
-import { LIFETIME_DEFAULTS as LIFETIMES, SCOPE_DESCRIPTIONS } from './defaults.js';
+import {
+  ABUSE_LIMIT_DEFAULTS as LIMITS,
+  LIFETIME_DEFAULTS as LIFETIMES,
+  SCOPE_DESCRIPTIONS,
+} from './defaults.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
 const listener = (p: number) =>
@@ -31,6 +35,37 @@ export const GRANT_TYPES = [
 ] as const;
 
 export const PROFILES = ['fapi2-security', 'fapi1-advanced'] as const;
+const cibaLimitDefaults = {
+  pendingPerUser: LIMITS.cibaPendingPerUser,
+  pendingPerClient: LIMITS.cibaPendingPerClient,
+  requestsPerClientPerMinute: LIMITS.cibaRequestsPerClientPerMinute,
+};
+const cibaLimitsSchema = z
+  .object({
+    pendingPerUser: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(cibaLimitDefaults.pendingPerUser)
+      .describe('Pending backchannel requests one user may have at once (push bombing).'),
+    pendingPerClient: z
+      .number()
+      .int()
+      .min(1)
+      .default(cibaLimitDefaults.pendingPerClient)
+      .describe('Backchannel requests one client may start per request lifetime (ciba.expiresInSeconds).'),
+    requestsPerClientPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(cibaLimitDefaults.requestsPerClientPerMinute)
+      .describe('Backchannel authentication requests one client may send per minute, refused or not.'),
+  })
+  .strict()
+  .default(cibaLimitDefaults)
+  .describe('Caps against push bombing, shared by every replica through the store.');
+
 export const CIBA_PROFILES = ['fapi-ciba', 'ciba-core'] as const;
 export const RESPONSE_MODES = [
   'jwt',
@@ -347,12 +382,14 @@ export const issuerConfigSchema = z
         notificationCa: filePath(
           "PEM CA bundle trusted for clients' ping/push notification endpoints (default: the system CAs).",
         ).optional(),
+        limits: cibaLimitsSchema,
       })
       .strict()
       .default({
         expiresInSeconds: LIFETIMES.cibaRequestSeconds,
         intervalSeconds: LIFETIMES.cibaIntervalSeconds,
         devicePath: '/device',
+        limits: cibaLimitDefaults,
       }),
     dpop: z
       .object(dpopProofShape('dpop_signing_alg_values_supported in the metadata'))

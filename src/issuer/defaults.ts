@@ -32,3 +32,22 @@ export const SCOPE_DESCRIPTIONS: Readonly<Record<string, string>> = {
   payments: 'Make payments from your accounts',
   offline_access: 'Keep access while you are away',
 };
+
+/**
+ * Limits on what one client or one guesser can make the issuer do. A user's phone is the resource push
+ * bombing exhausts (MFA fatigue), so pending CIBA requests are capped per user and per client, and the
+ * backchannel endpoint is rate limited per client. Sign-in and user_code guessing follow NIST SP 800-63B
+ * §5.2.2: a per-user limit with short lockouts (a victim cannot be locked out for long) and a stricter
+ * per-source limit.
+ */
+export const ABUSE_LIMIT_DEFAULTS = {
+  cibaPendingPerUser: 5,
+  cibaPendingPerClient: 1000,
+  cibaRequestsPerClientPerMinute: 120,
+  /** Failed sign-ins (or user_codes) per user before a lockout of `userLockoutSeconds`. */
+  failedAttemptsPerUser: 5,
+  userLockoutSeconds: 60,
+  /** Failed sign-ins (or user_codes) from one source address before a lockout of `sourceLockoutSeconds`. */
+  failedAttemptsPerSource: 20,
+  sourceLockoutSeconds: 900,
+} as const;

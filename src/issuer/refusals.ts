@@ -176,6 +176,13 @@ export const ISSUER_REFUSALS = {
   ciba_unauthorized_client: ciba('unauthorized_client', 'the client is not registered for CIBA'),
   ciba_missing_user_code: ciba('missing_user_code', 'user_code required for this user'),
   ciba_invalid_user_code: ciba('invalid_user_code', 'user_code is not correct'),
+  ciba_client_rate: ciba(
+    'slow_down',
+    'the client sent more requests a minute than allowed (Retry-After)',
+    429,
+  ),
+  ciba_user_pending: ciba('access_denied', 'the user has too many pending requests', 403),
+  ciba_client_pending: ciba('access_denied', 'the client has too many pending requests', 403),
   ciba_invalid_binding_message: ciba('invalid_binding_message', 'binding_message missing or unusable'),
   ciba_authorization_pending: ciba('authorization_pending', 'the user has not decided yet (poll again)'),
   ciba_slow_down: ciba('slow_down', 'polled faster than the interval (the interval grows by 5 s)'),

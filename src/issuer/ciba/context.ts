@@ -82,6 +82,8 @@ export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): Ci
     clients: (clientId) => runtime.storage.clients.findClient(clientId),
     issuerKeys: createLocalJWKSet(runtime.keys.jwks),
     metrics: createCibaMetrics(runtime.metrics.registry),
+    counters: runtime.storage.counters,
+    limits: config.ciba.limits,
     logger: runtime.log.child({ feature: 'ciba' }),
     ...(queue && { queue }),
     now: () => runtime.clock.nowSeconds(),

@@ -46,3 +46,16 @@ export function authenticationError(
 export function tokenError(error: TokenErrorCode, description: string): CibaError<TokenErrorCode> {
   return new OAuthError(`ciba_${error}`, description) as CibaError<TokenErrorCode>;
 }
+
+/** A CIBA limit refusal (refusals.ts names which limit), with RFC 6585 §4 Retry-After when it has one. */
+export function limitError(
+  reason: 'ciba_client_rate' | 'ciba_user_pending' | 'ciba_client_pending',
+  description: string,
+  retryAfterSeconds?: number,
+): CibaError<AuthenticationErrorCode> {
+  return new OAuthError(
+    reason,
+    description,
+    retryAfterSeconds !== undefined ? { headers: { 'Retry-After': String(retryAfterSeconds) } } : {},
+  ) as CibaError<AuthenticationErrorCode>;
+}

@@ -9,6 +9,7 @@ export interface CibaMetrics {
   polls: Counter<'outcome'>;
   decisions: Counter<'decision'>;
   notifications: Counter<'mode' | 'result'>;
+  limited: Counter<'limit'>;
 }
 
 export function createCibaMetrics(registry: Registry): CibaMetrics {
@@ -37,6 +38,11 @@ export function createCibaMetrics(registry: Registry): CibaMetrics {
       'fapi_issuer_ciba_notifications_total',
       'Ping and push notification attempts by result: delivered, failed (will retry) or abandoned (gave up at expiry or shutdown).',
       ['mode', 'result'],
+    ),
+    limited: counter(
+      'fapi_issuer_ciba_limited_total',
+      'Backchannel authentication requests refused by a limit: user_pending, client_pending or client_rate.',
+      ['limit'],
     ),
   };
 }

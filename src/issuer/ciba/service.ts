@@ -14,7 +14,7 @@ import {
   type CibaClientPolicy,
   type DeliveryMode,
 } from './authentication-request.js';
-import { authenticationError, fail, ok, tokenError, type Result } from './errors.js';
+import { authenticationError, fail, limitError, ok, tokenError, type Result } from './errors.js';
 import type { AuthenticationErrorCode, CibaError, TokenErrorCode } from './errors.js';
 import { userOfHint, type CibaUser, type CibaUserDirectory } from './hints.js';
 import { newAuthReqId } from './identifiers.js';
@@ -34,6 +34,22 @@ import { verifyRequestObject, type KeyLookup } from './request-object.js';
 import { RETENTION_AFTER_EXPIRY_SECONDS, updateRequest, type CibaRequestStore } from './store.js';
 import { deviceHandle, type DeviceNotice, type DeviceRequestView } from './device-page.js';
 import { secretsEqual } from '../pages/index.js';
+import type { CounterStore } from '../storage/store.js';
+import { ABUSE_LIMIT_DEFAULTS } from '../defaults.js';
+
+/** Counters of this process only, for a service built without the issuer's store. */
+function processCounters(nowMs: () => number): CounterStore {
+  const counts = new Map<string, { n: number; until: number }>();
+  return {
+    increment(namespace, id, expiresAtMs) {
+      const key = `${namespace}:${id}`;
+      const e = counts.get(key);
+      const next = e && e.until > nowMs() ? { n: e.n + 1, until: e.until } : { n: 1, until: expiresAtMs };
+      counts.set(key, next);
+      return Promise.resolve(next.n);
+    },
+  };
+}
 
 export interface CibaGrant {
   client: ClientConfig;
@@ -92,6 +108,10 @@ export interface CibaServiceOptions {
   issuerKeys: KeyLookup;
   metrics: CibaMetrics;
   logger: Logger;
+  /** Atomic counters shared by every replica (the rate limit and the per-client cap); default: this process. */
+  counters?: CounterStore;
+  /** Default: `ABUSE_LIMIT_DEFAULTS`. */
+  limits?: CibaLimits;
   /**
    * A durable delivery queue (Redis, with several replicas): decided requests are delivered from it by
    * whichever replica is alive, on the same schedule. Without it deliveries run in this process.
@@ -101,6 +121,13 @@ export interface CibaServiceOptions {
   now?: () => number;
   /** Unix milliseconds, for poll rate limiting (defaults to `now()` x 1000). */
   nowMs?: () => number;
+}
+
+/** Caps against push bombing (`ciba.limits`). */
+export interface CibaLimits {
+  pendingPerUser: number;
+  pendingPerClient: number;
+  requestsPerClientPerMinute: number;
 }
 
 export interface AuthenticationResponse {
@@ -131,12 +158,20 @@ export class CibaService {
   readonly #deliveries = new Set<Promise<void>>();
   /** Push tokens this process minted for a queued delivery, kept for its retries (never stored). */
   readonly #minted = new Map<string, { response: TokenResponse; grantId: string }>();
+  readonly #counters: CounterStore;
+  readonly #limits: CibaLimits;
 
   constructor(options: CibaServiceOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
     const now = this.#now;
     this.#nowMs = options.nowMs ?? (options.now ? () => now() * 1000 : Date.now);
+    this.#counters = options.counters ?? processCounters(this.#nowMs);
+    this.#limits = options.limits ?? {
+      pendingPerUser: ABUSE_LIMIT_DEFAULTS.cibaPendingPerUser,
+      pendingPerClient: ABUSE_LIMIT_DEFAULTS.cibaPendingPerClient,
+      requestsPerClientPerMinute: ABUSE_LIMIT_DEFAULTS.cibaRequestsPerClientPerMinute,
+    };
   }
 
   /** The backchannel authentication endpoint, after client authentication (CIBA Core §7). */
@@ -164,6 +199,8 @@ export class CibaService {
     const c = client.config;
     if (!c.grantTypes.includes(CIBA_GRANT_TYPE) || c.backchannelTokenDeliveryMode === undefined)
       return fail(authenticationError('unauthorized_client', 'this client is not registered for CIBA'));
+    const limited = await this.#clientRate(c.clientId);
+    if (limited) return fail(limited);
     const policy = clientPolicy(c);
     const now = this.#now();
     const limits = {
@@ -211,6 +248,8 @@ export class CibaService {
       if (!secretsEqual(request.userCode, user.value.userCode))
         return fail(authenticationError('invalid_user_code', 'user_code is not correct'));
     }
+    const capped = await this.#pendingCap(c.clientId, user.value.sub, now);
+    if (capped) return fail(capped);
     const record: CibaRequestRecord = {
       authReqId: newAuthReqId(),
       clientId: c.clientId,
@@ -241,6 +280,54 @@ export class CibaService {
       // CIBA Core §7.3: interval is for clients that poll (poll, and ping clients may poll too).
       ...(record.deliveryMode !== 'push' && { interval: record.interval }),
     });
+  }
+
+  /**
+   * A fixed one-minute window per client, counted before any other work: every request costs the client
+   * one, so a flood is refused cheaply. RFC 6585 §4: 429 with Retry-After; `slow_down` is the code CIBA
+   * and RFC 8628 §3.5 use for "send less often".
+   */
+  async #clientRate(clientId: string): Promise<CibaError<AuthenticationErrorCode> | undefined> {
+    const nowMs = this.#nowMs();
+    const window = Math.floor(nowMs / 60_000);
+    const endMs = (window + 1) * 60_000;
+    const n = await this.#counters.increment('ciba-client-rate', `${clientId}:${window}`, endMs);
+    if (n <= this.#limits.requestsPerClientPerMinute) return undefined;
+    this.#o.metrics.limited.inc({ limit: 'client_rate' });
+    return limitError(
+      'ciba_client_rate',
+      'too many backchannel authentication requests; retry later',
+      Math.max(1, Math.ceil((endMs - nowMs) / 1000)),
+    );
+  }
+
+  /**
+   * Push bombing (MFA fatigue): a user has at most `pendingPerUser` requests waiting on the device, and a
+   * client starts at most `pendingPerClient` per request lifetime (a fixed window, so at most twice that
+   * many are pending at once). CIBA Core §13 `access_denied`: the OpenID Provider denied the request.
+   */
+  async #pendingCap(
+    clientId: string,
+    subject: string,
+    now: number,
+  ): Promise<CibaError<AuthenticationErrorCode> | undefined> {
+    const pending = (await this.#o.store.listBySubject(subject)).filter(
+      (r) => currentStatus(r, now) === 'pending',
+    ).length;
+    if (pending >= this.#limits.pendingPerUser) {
+      this.#o.metrics.limited.inc({ limit: 'user_pending' });
+      return limitError('ciba_user_pending', 'this user has too many pending authentication requests');
+    }
+    const span = this.#o.expiresInSeconds;
+    const window = Math.floor(now / span);
+    const n = await this.#counters.increment(
+      'ciba-client-pending',
+      `${clientId}:${window}`,
+      (window + 1) * span * 1000,
+    );
+    if (n <= this.#limits.pendingPerClient) return undefined;
+    this.#o.metrics.limited.inc({ limit: 'client_pending' });
+    return limitError('ciba_client_pending', 'this client has too many pending authentication requests');
   }
 
   /** The token endpoint, grant `urn:openid:params:grant-type:ciba` (CIBA Core §10.1, §11). */
