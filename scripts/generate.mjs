@@ -16,6 +16,7 @@ import { envNameFor } from '../dist/config/load.js';
 import { GatewayMetrics } from '../dist/gateway/metrics.js';
 import { PrimaryMetrics } from '../dist/gateway/cluster.js';
 import { REJECTION_REASONS } from '../dist/gateway/rejections.js';
+import { ISSUER_REFUSALS } from '../dist/issuer/refusals.js';
 import { chartValuesSchema } from './generate/chart-values-schema.mjs';
 import { buildDashboard } from './generate/dashboard.mjs';
 import { withoutKeys, filePathKeys, configRows, markdownTable, valuesRows } from './generate/schema-docs.mjs';
@@ -189,8 +190,9 @@ async function metricsTable() {
   );
 }
 
-function rejectionsTable() {
-  const rows = Object.entries(REJECTION_REASONS).map(([reason, kind]) => ({
+/** A reason table (the gateway's rejections, the issuer's refusals): reason, status, error code, meaning. */
+function reasonsTable(table) {
+  const rows = Object.entries(table).map(([reason, kind]) => ({
     reason: `\`${reason}\``,
     status: String(kind.status),
     error: kind.error ? `\`${kind.error}\`` : '(none)',
@@ -255,16 +257,22 @@ async function outputs() {
     ),
     'docs/metrics.md': replaceBetween(
       replaceBetween(
-        metrics,
-        'metrics',
-        await metricsTable(),
-        '# Metrics and rejection reasons',
-        METRICS_SOURCE,
+        replaceBetween(
+          metrics,
+          'metrics',
+          await metricsTable(),
+          '# Metrics and rejection reasons',
+          METRICS_SOURCE,
+        ),
+        'rejections',
+        reasonsTable(REJECTION_REASONS),
+        '## Rejection reasons',
+        'src/gateway/rejections.ts',
       ),
-      'rejections',
-      rejectionsTable(),
-      '## Rejection reasons',
-      'src/gateway/rejections.ts',
+      'issuer-refusals',
+      reasonsTable(ISSUER_REFUSALS),
+      '## Issuer refusal reasons',
+      'src/issuer/refusals.ts',
     ),
     [`${CHART}/README.md`]: replaceBetween(chartReadme, 'values', chartValuesTable(schema), '## Values'),
   };

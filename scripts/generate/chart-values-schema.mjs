@@ -206,7 +206,7 @@ export const chartValuesSchema = z
       .min(0)
       .nullable()
       .optional()
-      .describe('Empty: drainTimeoutMs + preStopSleepSeconds + 5 s.'),
+      .describe('Empty: drainTimeoutMs + graceSeconds + preStopSleepSeconds + 5 s.'),
     extraEnv: k8sList('Extra container env entries (e.g. FAPI_GATEWAY_* overrides from Secrets).'),
     extraVolumes: k8sList('Extra pod volumes.'),
     extraVolumeMounts: k8sList('Extra container volume mounts.'),

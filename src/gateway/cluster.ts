@@ -153,7 +153,8 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
     const aggregated = AggregatorRegistry.aggregate(arrays);
     return { contentType: aggregated.contentType, body: await aggregated.metrics() };
   };
-  const ready = () => workers.size > 0 && [...workers.values()].every((s) => s.ready);
+  // Not ready from the first moment of stopping: the workers' grace period exists so load balancers see it.
+  const ready = () => !stopping && workers.size > 0 && [...workers.values()].every((s) => s.ready);
   const admin = createAdminServer({
     metrics: scrape,
     ready,
@@ -250,9 +251,12 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
       ),
   );
   for (const s of workers.values()) s.worker.process.kill('SIGTERM');
-  const deadline = setTimeout(() => {
-    for (const s of workers.values()) s.worker.process.kill('SIGKILL');
-  }, running.shutdown.drainTimeoutMs + 5000);
+  const deadline = setTimeout(
+    () => {
+      for (const s of workers.values()) s.worker.process.kill('SIGKILL');
+    },
+    running.shutdown.graceSeconds * 1000 + running.shutdown.drainTimeoutMs + 5000,
+  );
   await Promise.all(exits);
   clearTimeout(deadline);
   admin.closeAllConnections();

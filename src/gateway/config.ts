@@ -477,9 +477,18 @@ export const gatewayConfigSchema = z
           .max(300000)
           .default(10000)
           .describe('In-flight requests get this long on SIGTERM.'),
+        graceSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(300)
+          .default(5)
+          .describe(
+            'On SIGTERM, /readyz answers 503 and the gateway keeps serving this long (every answer with Connection: close) before it stops accepting, so load balancers stop sending first.',
+          ),
       })
       .strict()
-      .default({ drainTimeoutMs: 10000 }),
+      .default({ drainTimeoutMs: 10000, graceSeconds: 5 }),
   })
   .strict();
 

@@ -1,12 +1,17 @@
 /**
  * Stopping without dropping a request: the in-flight count the request handler keeps, and the drain
  * that closes the listener, lets the requests already received finish (bounded by
- * shutdown.drainTimeoutMs) and then closes what is left.
+ * shutdown.drainTimeoutMs) and then closes what is left. Before the drain, a grace period
+ * (shutdown.graceSeconds, on SIGTERM) keeps serving while /readyz fails, so load balancers stop
+ * sending before the listener closes.
  */
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 
-/** Requests received and not yet answered; once draining, new requests ask for the connection to close. */
+/**
+ * Requests received and not yet answered. Once stopping (grace period, then drain), new requests are
+ * answered with `Connection: close`, so keep-alive clients open their next connection elsewhere.
+ */
 export class InFlight {
   private count = 0;
   private onIdle: (() => void) | undefined;
@@ -27,6 +32,11 @@ export class InFlight {
   end(): void {
     this.count--;
     if (this.drainingNow && this.count === 0) this.onIdle?.();
+  }
+
+  /** From now on every answer asks the client to close its connection (RFC 9112 §9.6). */
+  closeConnections(): void {
+    this.drainingNow = true;
   }
 
   /** Marks the start of the drain; resolves when no request is in flight. */

@@ -1,7 +1,8 @@
 /**
  * `fapi-gateway gateway --config FILE`: the gateway with signals, reloads and (with `workers` > 1) a
  * cluster of worker processes.
- *  - SIGTERM/SIGINT: stop accepting, drain in-flight requests, exit 0.
+ *  - SIGTERM/SIGINT: fail /readyz and keep serving for shutdown.graceSeconds, then stop accepting, drain
+ *    in-flight requests, exit 0.
  *  - SIGHUP: re-read and validate the configuration file; keep the running one on any problem.
  *  - TLS files are watched; new certificates and CA bundles apply to new connections.
  *  - tokens.jwksCa and upstream.ca are watched; a change rebuilds the JWKS cache or the forwarder.
@@ -35,7 +36,7 @@ async function runSingleProcess(config: GatewayConfig, configFile: string, logge
   });
   certificates.close();
   caBundles.close();
-  await gateway.close();
+  await gateway.close({ graceMs: running.shutdown.graceSeconds * 1000 });
   return 0;
 }
 

@@ -54,8 +54,11 @@ export interface GatewayHandle {
   reloadCertificates(): void;
   /** Uses already validated TLS material for new connections (certificate watch, cluster primary). */
   useTlsMaterial(material: LoadedTlsMaterial): void;
-  /** Stops accepting, lets in-flight requests finish (bounded by shutdown.drainTimeoutMs), frees everything. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish (bounded by shutdown.drainTimeoutMs), frees everything.
+   * With `graceMs`, first fails readiness and keeps serving that long, answering with `Connection: close`.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 function listen(server: HttpServer | HttpsServer, key: string, host: string, port: number): Promise<number> {
@@ -71,6 +74,8 @@ export async function startGateway(
   let pipeline: GatewayPipeline;
   const inFlight = new InFlight();
   let closing = false;
+  /** Not ready from the first moment of stopping: the grace period exists so load balancers see it. */
+  const ready = () => !closing && pipeline.verifiers.ready();
 
   const metrics: GatewayMetrics = new GatewayMetrics(
     {
@@ -81,7 +86,7 @@ export async function startGateway(
               ageSeconds: () => pipeline.verifiers.jwt?.jwks.ageSeconds(),
               keyCount: () => pipeline.verifiers.jwt?.jwks.keyCount,
             },
-      ready: () => pipeline.verifiers.ready(),
+      ready,
     },
     { defaultMetrics: options.defaultMetrics },
   );
@@ -143,7 +148,7 @@ export async function startGateway(
       ? undefined
       : createAdminServer({
           metricsAuthorized: metricsAuthorization(config.admin),
-          ready: () => pipeline.verifiers.ready(),
+          ready,
           metrics: async () => ({
             contentType: metrics.registry.contentType,
             body: await metrics.registry.metrics(),
@@ -183,7 +188,7 @@ export async function startGateway(
     metrics,
     logger,
     whenReady: () => pipeline.verifiers.whenReady(),
-    ready: () => pipeline.verifiers.ready(),
+    ready,
     reload(next) {
       for (const key of ['listen', 'admin', 'workers', 'trustedProxies'] as const) {
         if (!sameJson(pipeline.config[key], next[key])) {
@@ -208,9 +213,18 @@ export async function startGateway(
     useTlsMaterial(material) {
       applyTlsMaterial(material, pipeline.config);
     },
-    async close() {
+    async close(closeOptions = {}) {
       if (closing) return;
       closing = true;
+      const graceMs = closeOptions.graceMs ?? 0;
+      if (graceMs > 0) {
+        inFlight.closeConnections();
+        logger.info(
+          { event: 'shutdown_grace', graceMs },
+          'stopping: not ready; serving with Connection: close until the grace period ends',
+        );
+        await new Promise((resolve) => setTimeout(resolve, graceMs));
+      }
       await drainListener(listener, inFlight, pipeline.config.shutdown.drainTimeoutMs, logger);
       stopPipeline(pipeline);
       await shared?.connection.close();

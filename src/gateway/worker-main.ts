@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const g = gateway;
+  let running = config;
   process.on('message', (m: unknown) => {
     if (!isPrimaryMessage(m)) return;
     const message: PrimaryMessage = m;
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
       case 'fapi:reload-config':
         try {
           g.reload(message.config);
+          running = message.config;
           send({ type: 'fapi:reload-result', id: message.id, ok: true });
           // New token verifiers (another issuer, a changed CA bundle) are ready on their own time.
           void g.whenReady().then(() => send({ type: 'fapi:ready' }));
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
     process.off('disconnect', stop);
-    void g.close().then(() => process.exit(0));
+    void g.close({ graceMs: running.shutdown.graceSeconds * 1000 }).then(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

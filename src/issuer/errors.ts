@@ -1,9 +1,11 @@
 /**
- * Every refusal of the issuer is an `OAuthError` value: the RFC error code the client reads, the HTTP
- * status, and a `reason` from a closed set that labels the failure metric and the log line (never user
- * input, so the metric's cardinality stays bounded). One function (steps/render-error.ts) turns it into
- * the HTTP answer, so every refusal has the same headers and body.
+ * Every refusal of the issuer is an `OAuthError` value made from a reason of the one table
+ * (refusals.ts), which gives the RFC error code the client reads and the HTTP status; the reason labels
+ * the metrics and the log line (never user input, so the metrics' cardinality stays bounded). One
+ * module (steps/render-error.ts) turns it into the answer, RFC 6749 §5.2 JSON or an error page, so every
+ * refusal has the same headers and body. Flows return it as data (`Result`) or throw it.
  */
+import { ISSUER_REFUSALS, type IssuerRefusalReason, type RefusalReasonFor } from './refusals.js';
 
 /** RFC 6749 §5.2 codes, plus the ones later grants and endpoints use (RFC 9126, RFC 9101, CIBA §13). */
 export type OAuthErrorCode =
@@ -14,6 +16,9 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'unsupported_token_type'
+  | 'unsupported_response_type'
+  | 'login_required'
+  | 'consent_required'
   | 'invalid_request_object'
   | 'invalid_request_uri'
   | 'access_denied'
@@ -35,59 +40,62 @@ export type OAuthErrorCode =
   | 'use_dpop_nonce';
 
 export interface OAuthErrorOptions {
-  status?: number;
-  /** Metric label and log field; a short snake_case word from a closed set, never request data. */
-  reason: string;
   /** Set when the client used the Authorization header (RFC 6749 §5.2: 401 + matching challenge). */
   wwwAuthenticate?: string;
   /** Extra response headers (e.g. `Allow` on 405). */
   headers?: Record<string, string>;
 }
 
-const DEFAULT_STATUS: Partial<Record<OAuthErrorCode, number>> = {
-  invalid_client: 401,
-  invalid_token: 401,
-  access_denied: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  server_error: 500,
-  temporarily_unavailable: 503,
-};
-
 export class OAuthError extends Error {
+  readonly error: OAuthErrorCode;
   readonly status: number;
-  readonly reason: string;
   readonly wwwAuthenticate: string | undefined;
   readonly headers: Record<string, string>;
 
   constructor(
-    readonly error: OAuthErrorCode,
+    /** Metric label and log field, from the closed set of refusals.ts. */
+    readonly reason: IssuerRefusalReason,
     /** `error_description`: for the client developer; never echoes secrets or whole tokens. */
     readonly description: string,
-    options: OAuthErrorOptions,
+    options: OAuthErrorOptions = {},
   ) {
-    super(`${error}: ${description}`);
+    const kind = ISSUER_REFUSALS[reason];
+    super(`${kind.error}: ${description}`);
     this.name = 'OAuthError';
-    this.status = options.status ?? DEFAULT_STATUS[error] ?? 400;
-    this.reason = options.reason;
+    this.error = kind.error;
+    this.status = kind.status;
     this.wwwAuthenticate = options.wwwAuthenticate;
     this.headers = options.headers ?? {};
   }
 }
 
-export const invalidRequest = (description: string, reason = 'invalid_request') =>
-  new OAuthError('invalid_request', description, { reason });
+/** A refusal as data (for flows that return `Result`s instead of throwing). */
+export const refusal = (reason: IssuerRefusalReason, description: string): OAuthError =>
+  new OAuthError(reason, description);
 
-export const invalidClient = (description: string, reason: string, usedAuthorizationHeader = false) =>
-  new OAuthError('invalid_client', description, {
+export type Result<T, E = OAuthError> = { ok: true; value: T } | { ok: false; error: E };
+export const ok = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
+export const fail = <E>(error: E): { ok: false; error: E } => ({ ok: false, error });
+
+export const invalidRequest = (
+  description: string,
+  reason: RefusalReasonFor<'invalid_request'> = 'invalid_request',
+) => new OAuthError(reason, description);
+
+export const invalidClient = (
+  description: string,
+  reason: RefusalReasonFor<'invalid_client'>,
+  usedAuthorizationHeader = false,
+) =>
+  new OAuthError(
     reason,
-    status: 401,
+    description,
     // RFC 6749 §5.2: the challenge must match the scheme the client tried.
-    ...(usedAuthorizationHeader ? { wwwAuthenticate: 'Basic realm="fapi-issuer"' } : {}),
-  });
+    usedAuthorizationHeader ? { wwwAuthenticate: 'Basic realm="fapi-issuer"' } : {},
+  );
 
-export const invalidGrant = (description: string, reason = 'invalid_grant') =>
-  new OAuthError('invalid_grant', description, { reason });
+export const invalidGrant = (description: string, reason: RefusalReasonFor<'invalid_grant'>) =>
+  new OAuthError(reason, description);
 
 /**
  * The issuer's storage (Redis) cannot answer: 503 `temporarily_unavailable` (RFC 6749 §5.2) at the
@@ -99,9 +107,7 @@ export class StoreUnavailableError extends OAuthError {
     readonly operation: string,
     options?: { cause?: unknown },
   ) {
-    super('temporarily_unavailable', 'the authorization server is temporarily unavailable; retry shortly', {
-      reason: 'store_unavailable',
-      status: 503,
+    super('store_unavailable', 'the authorization server is temporarily unavailable; retry shortly', {
       // RFC 9110 §10.2.3: reconnection is attempted within a second or two.
       headers: { 'Retry-After': '2' },
     });

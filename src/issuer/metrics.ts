@@ -5,11 +5,14 @@
  * Later features register their own metrics on `registry`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ISSUER_REFUSAL_REASONS } from './refusals.js';
 
 export interface IssuerMetrics {
   registry: Registry;
   tokensIssued: Counter<'grant_type' | 'auth_method'>;
   failures: Counter<'endpoint' | 'error' | 'reason'>;
+  /** Every reason of refusals.ts is a series from the start (0 until it happens). */
+  refusals: Counter<'reason'>;
   clientAuthentications: Counter<'method' | 'result'>;
   requests: Counter<'endpoint' | 'status'>;
   requestDuration: Histogram<'endpoint'>;
@@ -40,6 +43,7 @@ export function createIssuerMetrics(): IssuerMetrics {
       labelNames: ['endpoint', 'error', 'reason'],
       registers,
     }),
+    refusals: refusalsCounter(registers),
     clientAuthentications: new Counter({
       name: 'fapi_issuer_client_authentications_total',
       help: 'Client authentication attempts, by method and result (success|failure).',
@@ -85,4 +89,15 @@ export function createIssuerMetrics(): IssuerMetrics {
       registers,
     }),
   };
+}
+
+function refusalsCounter(registers: Registry[]): Counter<'reason'> {
+  const counter = new Counter({
+    name: 'fapi_issuer_refusals_total',
+    help: 'Refused requests, by reason (docs/metrics.md lists every reason with its error code and status).',
+    labelNames: ['reason'],
+    registers,
+  });
+  for (const reason of ISSUER_REFUSAL_REASONS) counter.inc({ reason }, 0);
+  return counter;
 }

@@ -18,12 +18,9 @@ export function createRouter(endpoints: readonly Endpoint[]): Router {
   return {
     route(method, path) {
       const endpoint = byPath.get(path);
-      if (!endpoint)
-        throw new OAuthError('not_found', 'no such endpoint', { status: 404, reason: 'not_found' });
+      if (!endpoint) throw new OAuthError('not_found', 'no such endpoint');
       if (!endpoint.methods.includes(method))
         throw new OAuthError('method_not_allowed', `use ${endpoint.methods.join(' or ')}`, {
-          status: 405,
-          reason: 'method_not_allowed',
           headers: { Allow: endpoint.methods.join(', ') },
         });
       return endpoint;

@@ -28,7 +28,7 @@ import { createIssuerMetrics } from './metrics.js';
 import { createRouter } from './router.js';
 import type { IssuerRuntime, IssuerUrls } from './runtime.js';
 import { prepareIssuer } from './startup-checks.js';
-import { renderOAuthError } from './steps/render-error.js';
+import { countRefusal, refusalOf, renderOAuthError } from './steps/render-error.js';
 import { createMemoryStorage } from './storage/memory-store.js';
 import { createRedisStorage } from './storage/redis-store.js';
 import type { IssuerStorage } from './storage/store.js';
@@ -227,12 +227,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       };
       reply = await endpoint.respond(request, rt);
     } catch (err) {
-      const refusal =
-        err instanceof OAuthError
-          ? err
-          : new OAuthError('server_error', 'the issuer could not complete the request', {
-              reason: 'internal_error',
-            });
+      const refusal = refusalOf(err);
       if (!(err instanceof OAuthError)) rt.log.error({ err, endpoint: endpointName }, 'unexpected error');
       // A storage outage is logged once by the connection, not once per refused request.
       else if (refusal.reason === 'store_unavailable')
@@ -242,7 +237,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
           { endpoint: endpointName, error: refusal.error, reason: refusal.reason },
           'request refused',
         );
-      rt.metrics.failures.inc({ endpoint: endpointName, error: refusal.error, reason: refusal.reason });
+      countRefusal(rt.metrics, endpointName, refusal);
       reply = renderOAuthError(refusal);
     }
     writeReply(req, res, reply);

@@ -72,7 +72,7 @@ export function testGatewayConfigInput(
     },
     routes: DEFAULT_ROUTES,
     logging: { level: 'info' },
-    shutdown: { drainTimeoutMs: 5000 },
+    shutdown: { drainTimeoutMs: 5000, graceSeconds: 0 },
   };
   for (const [k, v] of Object.entries(overrides)) {
     const b = base[k];

@@ -130,8 +130,8 @@ for (const c of cases) {
       t.same(gw.readinessProbe!.httpGet, { path: '/readyz', port: 'metrics' });
       t.same(gw.args, ['gateway', '--config', '/etc/fapi-gateway/config/gateway.yaml']);
       t.equal(gw.lifecycle?.preStop?.sleep?.seconds, 5);
-      // drainTimeoutMs (10 s default, 20 s in the all-on values) + preStop 5 s + 5 s margin.
-      t.equal(pod.spec!.terminationGracePeriodSeconds, c.files.length ? 30 : 20);
+      // drainTimeoutMs (10 s default, 20 s in the all-on values) + graceSeconds 5 s + preStop 5 s + 5 s margin.
+      t.equal(pod.spec!.terminationGracePeriodSeconds, c.files.length ? 35 : 25);
       t.end();
     });
 

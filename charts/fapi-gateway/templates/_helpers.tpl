@@ -176,8 +176,10 @@ overrides a user value.
 {{/* SIGTERM drains in-flight requests for shutdown.drainTimeoutMs; Kubernetes must wait longer than that. */}}
 {{- define "fapi-gateway.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
-{{- $drainMs := (.Values.config.shutdown | default dict).drainTimeoutMs | default 10000 }}
-{{- add (div (add $drainMs 999) 1000) .Values.preStopSleepSeconds 5 }}
+{{- $shutdown := .Values.config.shutdown | default dict }}
+{{- $drainMs := $shutdown.drainTimeoutMs | default 10000 }}
+{{- $graceSeconds := ternary $shutdown.graceSeconds 5 (hasKey $shutdown "graceSeconds") }}
+{{- add (div (add $drainMs 999) 1000) $graceSeconds .Values.preStopSleepSeconds 5 }}
 {{- else }}
 {{- .Values.terminationGracePeriodSeconds }}
 {{- end }}

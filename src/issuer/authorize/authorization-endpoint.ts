@@ -5,9 +5,10 @@
  * otherwise the error page is shown: never the login page, never a redirect to an unverified URI.
  */
 import { randomBytes } from 'node:crypto';
-import { browserSessionOf, renderErrorPage, sessionCookie, type PageResponse } from '../pages/index.js';
+import { browserSessionOf, sessionCookie, type PageResponse } from '../pages/index.js';
+import { renderRefusalPage } from '../steps/render-error.js';
 import type { ClientConfig } from '../config.js';
-import type { AuthorizationRefusal, Checked } from './authorization-error.js';
+import { authorizationRefusal, type AuthorizationRefusal, type Checked } from './authorization-error.js';
 import type { AuthorizationContext } from './authorization-context.js';
 import { authorizationRequestOf, responseTargetOf } from './authorization-request.js';
 import { errorToClient } from './authorization-outcome.js';
@@ -22,7 +23,8 @@ function errorPage(
   clientId?: string,
 ): PageResponse {
   ctx.outcome('authorize', clientId, refusal.error);
-  return renderErrorPage({ status: 400, error: refusal.error, description: refusal.description });
+  ctx.runtime.metrics.refusals.inc({ reason: refusal.reason });
+  return renderRefusalPage(refusal);
 }
 
 /**
@@ -53,10 +55,10 @@ async function pushedParameters(
 ): Promise<Checked<Record<string, unknown>>> {
   const invalid = {
     ok: false as const,
-    refusal: {
-      error: 'invalid_request_uri' as const,
-      description: 'request_uri is unknown, expired, already used or belongs to another client',
-    },
+    refusal: authorizationRefusal(
+      'invalid_request_uri',
+      'request_uri is unknown, expired, already used or belongs to another client',
+    ),
   };
   if (!requestUri.startsWith(REQUEST_URI_PREFIX)) return invalid;
   // Identify first, then consume: a client that learns another's request_uri must not use it up.
@@ -74,24 +76,31 @@ export async function authorize(
 ): Promise<PageResponse> {
   const clientId = query['client_id'];
   if (clientId === undefined || clientId === '')
-    return errorPage(ctx, { error: 'invalid_request', description: 'client_id is required' });
+    return errorPage(ctx, authorizationRefusal('invalid_request', 'client_id is required'));
   const client = await ctx.findClient(clientId);
-  if (!client) return errorPage(ctx, { error: 'invalid_request', description: 'unknown client_id' });
+  if (!client) return errorPage(ctx, authorizationRefusal('invalid_request', 'unknown client_id'));
 
   let params: Checked<Record<string, unknown>>;
   const requestUri = query['request_uri'];
   if (requestUri !== undefined) {
     if (query['request'] !== undefined)
-      return refuseRequest(ctx, client, query, {
-        error: 'invalid_request',
-        description: 'request and request_uri cannot be used together',
-      });
+      return refuseRequest(
+        ctx,
+        client,
+        query,
+        authorizationRefusal('invalid_request', 'request and request_uri cannot be used together'),
+      );
     params = await pushedParameters(ctx, client, requestUri);
   } else if (requiresPushedRequests(client, authorizationClientOf(client, ctx.profile).profile)) {
-    return refuseRequest(ctx, client, query, {
-      error: 'invalid_request',
-      description: 'this client must push its authorization requests (PAR, RFC 9126) and send request_uri',
-    });
+    return refuseRequest(
+      ctx,
+      client,
+      query,
+      authorizationRefusal(
+        'invalid_request',
+        'this client must push its authorization requests (PAR, RFC 9126) and send request_uri',
+      ),
+    );
   } else {
     params = await signedAuthorizationParameters(ctx, client, query);
   }

@@ -19,6 +19,7 @@ export async function errorToClient(
   endpoint: 'authorize' | 'login' | 'consent',
 ): Promise<PageResponse> {
   ctx.outcome(endpoint, target.clientId, refusal.error);
+  ctx.runtime.metrics.refusals.inc({ reason: refusal.reason });
   const delivery = await authorizationResponse(
     target,
     { error: refusal.error, error_description: refusal.description },

@@ -7,7 +7,13 @@
  *  2. `authorizationRequestOf`: everything else. Its refusals go back to the client at the target.
  */
 import type { ClientConfig } from '../config.js';
-import { accept, refuse, type AuthorizationRefusal, type Checked } from './authorization-error.js';
+import {
+  accept,
+  authorizationRefusal,
+  refuse,
+  type AuthorizationRefusal,
+  type Checked,
+} from './authorization-error.js';
 import {
   acrRequirement,
   parseClaimsRequest,
@@ -88,8 +94,8 @@ function malformed(
   for (const name of names) {
     const v = params[name];
     if (v === undefined) continue;
-    if (typeof v !== 'string') return { error: 'invalid_request', description: `${name} must be a string` };
-    if (v.length > MAX_TEXT) return { error: 'invalid_request', description: `${name} is too long` };
+    if (typeof v !== 'string') return authorizationRefusal('invalid_request', `${name} must be a string`);
+    if (v.length > MAX_TEXT) return authorizationRefusal('invalid_request', `${name} is too long`);
   }
   return undefined;
 }
@@ -152,14 +158,14 @@ export function responseTargetOf(params: Record<string, unknown>, client: Author
     return {
       ok: true,
       value: fallback,
-      refusal: { error: 'invalid_request', description: 'response_mode must be a string' },
+      refusal: authorizationRefusal('invalid_request', 'response_mode must be a string'),
     };
   const mode = resolveResponseMode(requestedMode, responseType);
   if (!(ALL_RESPONSE_MODES as readonly string[]).includes(mode))
     return {
       ok: true,
       value: fallback,
-      refusal: { error: 'invalid_request', description: `unsupported response_mode ${mode}` },
+      refusal: authorizationRefusal('invalid_request', `unsupported response_mode ${mode}`),
     };
   if (responseType === 'code id_token' && (mode === 'query' || mode === 'query.jwt')) {
     const fragment: ResponseMode =
@@ -167,20 +173,20 @@ export function responseTargetOf(params: Record<string, unknown>, client: Author
     return {
       ok: true,
       value: { ...base, responseMode: fragment },
-      refusal: {
-        error: 'invalid_request',
-        description: `response_mode ${mode} cannot carry an ID token (use fragment or a JARM mode)`,
-      },
+      refusal: authorizationRefusal(
+        'invalid_request',
+        `response_mode ${mode} cannot carry an ID token (use fragment or a JARM mode)`,
+      ),
     };
   }
   if (!allowedModes(client).includes(mode as ResponseMode))
     return {
       ok: true,
       value: fallback,
-      refusal: {
-        error: 'invalid_request',
-        description: `response_mode ${mode} is not registered for the client`,
-      },
+      refusal: authorizationRefusal(
+        'invalid_request',
+        `response_mode ${mode} is not registered for the client`,
+      ),
     };
   return accept({ ...base, responseMode: mode as ResponseMode });
 }

@@ -7,7 +7,8 @@ import type { Endpoint } from '../endpoints/endpoint.js';
 import { clientAuthDiscovery } from '../endpoints/client-auth-discovery.js';
 import { OAuthError } from '../errors.js';
 import { jsonReply, type IssuerRequest, type Reply } from '../http.js';
-import { renderErrorPage, type PageResponse } from '../pages/index.js';
+import type { PageResponse } from '../pages/index.js';
+import { answerAsPage } from '../steps/render-error.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
 import { authorizationServerProof, dpopNonceHeaders } from '../steps/dpop-proof.js';
@@ -32,9 +33,7 @@ function queryRecord(query: URLSearchParams): Record<string, string> | OAuthErro
   for (const [name, value] of query) {
     // RFC 6749 §3.1: parameters must not be repeated.
     if (name in out)
-      return new OAuthError('invalid_request', `parameter ${name.slice(0, 40)} is repeated`, {
-        reason: 'repeated_parameter',
-      });
+      return new OAuthError('repeated_parameter', `parameter ${name.slice(0, 40)} is repeated`);
     if (value !== '') out[name] = value;
   }
   return out;
@@ -46,35 +45,8 @@ function withoutEmptyValues(params: Record<string, string>): Record<string, stri
   return params;
 }
 
-function pageReply(page: PageResponse): Reply {
-  return { status: page.status, headers: page.headers, body: page.body };
-}
-
-/** Runs a browser endpoint so that any failure is an HTML page (never JSON, never a stack trace). */
-async function asPage(
-  runtime: IssuerRuntime,
-  name: string,
-  run: () => Promise<PageResponse>,
-): Promise<Reply> {
-  try {
-    return pageReply(await run());
-  } catch (err) {
-    if (err instanceof OAuthError) {
-      runtime.metrics.failures.inc({ endpoint: name, error: err.error, reason: err.reason });
-      return pageReply(
-        renderErrorPage({ status: err.status, error: err.error, description: err.description }),
-      );
-    }
-    runtime.log.error({ err, endpoint: name }, 'unexpected error');
-    runtime.metrics.failures.inc({ endpoint: name, error: 'server_error', reason: 'internal_error' });
-    return pageReply(
-      renderErrorPage({
-        status: 500,
-        error: 'server_error',
-        description: 'The sign-in service could not complete the request.',
-      }),
-    );
-  }
+function asPage(runtime: IssuerRuntime, name: string, run: () => Promise<PageResponse>): Promise<Reply> {
+  return answerAsPage(runtime, name, run, 'The sign-in service could not complete the request.');
 }
 
 export const pushedAuthorizationRequestEndpoint: Endpoint = {
@@ -95,13 +67,9 @@ export const pushedAuthorizationRequestEndpoint: Endpoint = {
       formRecord(params),
       proof?.jkt,
     );
-    if (answer.status !== 201)
-      runtime.metrics.failures.inc({
-        endpoint: 'par',
-        error: String(answer.body['error']),
-        reason: 'authorization_request_refused',
-      });
-    return jsonReply(answer.body, answer.status, answer.status === 201 ? dpopNonceHeaders(runtime) : {});
+    // A refusal goes to the one renderer (server.ts), counted by its reason like any other.
+    if (answer instanceof OAuthError) throw answer;
+    return jsonReply({ ...answer }, 201, dpopNonceHeaders(runtime));
   },
 };
 

@@ -17,6 +17,7 @@ import {
   type BrowserSession,
   type PageResponse,
 } from '../pages/index.js';
+import { authorizationRefusal } from './authorization-error.js';
 import type { AuthorizationContext } from './authorization-context.js';
 import { codeToClient, errorToClient } from './authorization-outcome.js';
 import type { Interaction } from './authorization-store.js';
@@ -77,7 +78,7 @@ export async function continueInteraction(
       return errorToClient(
         ctx,
         target,
-        { error: 'login_required', description: 'the end-user is not signed in' },
+        authorizationRefusal('login_required', 'the end-user is not signed in'),
         endpoint,
       );
     }
@@ -95,7 +96,7 @@ export async function continueInteraction(
       return errorToClient(
         ctx,
         target,
-        { error: 'consent_required', description: 'the end-user has not consented' },
+        authorizationRefusal('consent_required', 'the end-user has not consented'),
         endpoint,
       );
     }
@@ -183,7 +184,7 @@ export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Pr
       return errorToClient(
         ctx,
         interaction.target,
-        { error: 'access_denied', description: 'too many failed sign-in attempts' },
+        authorizationRefusal('access_denied', 'too many failed sign-in attempts'),
         'login',
       );
     }
@@ -219,7 +220,7 @@ export async function submitConsent(ctx: AuthorizationContext, post: FormPost): 
     return errorToClient(
       ctx,
       interaction.target,
-      { error: 'access_denied', description: 'the end-user denied the request' },
+      authorizationRefusal('access_denied', 'the end-user denied the request'),
       'consent',
     );
   const acr = acrForIdToken(interaction.request.acr, auth.acr);

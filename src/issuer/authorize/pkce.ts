@@ -3,7 +3,7 @@
  * Profile §5.3.2.2). `plain` would hand the verifier to anyone who sees the authorization request.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { type AuthorizationRefusal } from './authorization-error.js';
+import { authorizationRefusal, type AuthorizationRefusal } from './authorization-error.js';
 
 /** RFC 7636 §4.1: 43..128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~". */
 const CODE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -13,19 +13,19 @@ const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 /** The refusal for an authorization request's PKCE parameters, or undefined when they are acceptable. */
 export function codeChallengeRefusal(challenge: unknown, method: unknown): AuthorizationRefusal | undefined {
   if (challenge === undefined)
-    return { error: 'invalid_request', description: 'code_challenge is required (PKCE, RFC 7636)' };
+    return authorizationRefusal('invalid_request', 'code_challenge is required (PKCE, RFC 7636)');
   if (method === undefined || method === 'plain')
-    return {
-      error: 'invalid_request',
-      description: `code_challenge_method ${method === undefined ? 'is required' : 'plain is not allowed'}; use S256`,
-    };
+    return authorizationRefusal(
+      'invalid_request',
+      `code_challenge_method ${method === undefined ? 'is required' : 'plain is not allowed'}; use S256`,
+    );
   if (method !== 'S256')
-    return { error: 'invalid_request', description: 'unsupported code_challenge_method; use S256' };
+    return authorizationRefusal('invalid_request', 'unsupported code_challenge_method; use S256');
   if (typeof challenge !== 'string' || !S256_CHALLENGE.test(challenge))
-    return {
-      error: 'invalid_request',
-      description: 'code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)',
-    };
+    return authorizationRefusal(
+      'invalid_request',
+      'code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)',
+    );
   return undefined;
 }
 

@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientConfig } from '../config.js';
-import type { AuthorizationRefusal } from './authorization-error.js';
+import { OAuthError } from '../errors.js';
+import { authorizationRefusal } from './authorization-error.js';
 import type { AuthorizationContext } from './authorization-context.js';
 import { authorizationRequestOf, responseTargetOf } from './authorization-request.js';
 import { authorizationClientOf } from './client-policy.js';
@@ -15,13 +16,10 @@ import { signedAuthorizationParameters } from './request-parameters.js';
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 const MAX_PUSHED_REQUEST_SECONDS = 600;
 
-export interface JsonAnswer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-function refusal(r: AuthorizationRefusal): JsonAnswer {
-  return { status: 400, body: { error: r.error, error_description: r.description } };
+/** RFC 9126 §2.2: 201 with the request_uri; a refusal is an OAuthError answered as RFC 6749 §5.2 JSON. */
+export interface PushedRequest {
+  request_uri: string;
+  expires_in: number;
 }
 
 /**
@@ -31,15 +29,12 @@ function refusal(r: AuthorizationRefusal): JsonAnswer {
 function withProofKey(
   params: Record<string, unknown>,
   dpopJkt: string | undefined,
-): { ok: true; value: Record<string, unknown> } | { ok: false; body: Record<string, unknown> } {
+): { ok: true; value: Record<string, unknown> } | { ok: false; refusal: OAuthError } {
   if (dpopJkt === undefined) return { ok: true, value: params };
   if (params['dpop_jkt'] !== undefined && params['dpop_jkt'] !== dpopJkt)
     return {
       ok: false,
-      body: {
-        error: 'invalid_dpop_proof',
-        error_description: 'dpop_jkt does not match the key of the DPoP proof',
-      },
+      refusal: new OAuthError('par_dpop_jkt_mismatch', 'dpop_jkt does not match the key of the DPoP proof'),
     };
   return { ok: true, value: { ...params, dpop_jkt: dpopJkt } };
 }
@@ -50,9 +45,9 @@ export async function pushAuthorizationRequest(
   form: Record<string, string>,
   /** Thumbprint of the key of a valid DPoP proof on the PAR request (RFC 9449 §10.1). */
   dpopJkt?: string,
-): Promise<JsonAnswer> {
+): Promise<PushedRequest | OAuthError> {
   const answer = await pushedRequestAnswer(ctx, client, form, dpopJkt);
-  ctx.outcome('par', client.clientId, answer.status === 201 ? 'accepted' : String(answer.body['error']));
+  ctx.outcome('par', client.clientId, answer instanceof OAuthError ? answer.error : 'accepted');
   return answer;
 }
 
@@ -61,33 +56,30 @@ async function pushedRequestAnswer(
   client: ClientConfig,
   form: Record<string, string>,
   dpopJkt: string | undefined,
-): Promise<JsonAnswer> {
+): Promise<PushedRequest | OAuthError> {
   if (form['request_uri'] !== undefined)
-    return refusal({
-      error: 'invalid_request',
-      description: 'request_uri must not be sent to the PAR endpoint (RFC 9126 §2.1)',
-    });
+    return authorizationRefusal(
+      'invalid_request',
+      'request_uri must not be sent to the PAR endpoint (RFC 9126 §2.1)',
+    );
   if (form['client_id'] !== undefined && form['client_id'] !== client.clientId)
-    return refusal({
-      error: 'invalid_request',
-      description: 'client_id does not match the authenticated client',
-    });
+    return authorizationRefusal('invalid_request', 'client_id does not match the authenticated client');
   if (!client.grantTypes.includes('authorization_code'))
-    return refusal({
-      error: 'unauthorized_client',
-      description: 'the client is not registered for the authorization_code grant',
-    });
+    return authorizationRefusal(
+      'unauthorized_client',
+      'the client is not registered for the authorization_code grant',
+    );
 
   const signed = await signedAuthorizationParameters(ctx, client, form);
-  if (!signed.ok) return refusal(signed.refusal);
+  if (!signed.ok) return signed.refusal;
   const params = withProofKey(signed.value, dpopJkt);
-  if (!params.ok) return { status: 400, body: params.body };
+  if (!params.ok) return params.refusal;
   const authorizationClient = authorizationClientOf(client, ctx.profile);
   const target = responseTargetOf(params.value, authorizationClient);
-  if (!target.ok) return refusal(target.refusal);
-  if (target.refusal) return refusal(target.refusal);
+  if (!target.ok) return target.refusal;
+  if (target.refusal) return target.refusal;
   const request = authorizationRequestOf(params.value, authorizationClient, target.value);
-  if (!request.ok) return refusal(request.refusal);
+  if (!request.ok) return request.refusal;
 
   const expiresIn = Math.min(ctx.lifetimes.pushedRequestSeconds, MAX_PUSHED_REQUEST_SECONDS);
   const requestUri = REQUEST_URI_PREFIX + randomBytes(32).toString('base64url');
@@ -96,5 +88,5 @@ async function pushedRequestAnswer(
     parameters: params.value,
     expiresAt: ctx.now() + expiresIn,
   });
-  return { status: 201, body: { request_uri: requestUri, expires_in: expiresIn } };
+  return { request_uri: requestUri, expires_in: expiresIn };
 }

@@ -6,7 +6,6 @@
  */
 import { formRecord } from '../authorize/endpoints.js';
 import type { Endpoint } from '../endpoints/endpoint.js';
-import { OAuthError } from '../errors.js';
 import { jsonReply, type IssuerRequest, type Reply } from '../http.js';
 import {
   browserSessionOf,
@@ -23,11 +22,11 @@ import {
 import { redirectResponse } from '../pages/respond.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
+import { answerAsPage } from '../steps/render-error.js';
 import { readForm } from '../steps/form-body.js';
 import { endUsersOf } from '../users/authenticator.js';
 import { cibaOf } from './context.js';
 import { renderDeviceRequests, renderDeviceSignIn, type DeviceNotice } from './device-page.js';
-import { oauthErrorOf } from './errors.js';
 import { SIGNING_ALGORITHMS } from '../config.js';
 
 export const backchannelAuthenticationEndpoint: Endpoint = {
@@ -49,7 +48,7 @@ export const backchannelAuthenticationEndpoint: Endpoint = {
       formRecord(params),
       request.certificate?.thumbprint,
     );
-    if (!result.ok) throw oauthErrorOf(result.error);
+    if (!result.ok) throw result.error;
     return jsonReply({ ...result.value });
   },
 };
@@ -61,10 +60,6 @@ function deviceSessions(runtime: IssuerRuntime) {
     () => runtime.clock.nowMs(),
     runtime.config.sessions.ttlSeconds,
   );
-}
-
-function pageReply(page: PageResponse): Reply {
-  return { status: page.status, headers: page.headers, body: page.body };
 }
 
 function cookieOf(request: IssuerRequest): string | undefined {
@@ -102,26 +97,8 @@ async function devicePage(
   });
 }
 
-/** Runs a device-page action so that every failure is a page, never JSON or a stack trace. */
-async function asPage(runtime: IssuerRuntime, run: () => Promise<PageResponse>): Promise<Reply> {
-  try {
-    return pageReply(await run());
-  } catch (err) {
-    const known = err instanceof OAuthError;
-    if (!known) runtime.log.error({ err, endpoint: 'ciba_device' }, 'unexpected error');
-    runtime.metrics.failures.inc({
-      endpoint: 'ciba_device',
-      error: known ? err.error : 'server_error',
-      reason: known ? err.reason : 'internal_error',
-    });
-    return pageReply(
-      renderErrorPage({
-        status: known ? err.status : 500,
-        error: known ? err.error : 'server_error',
-        description: known ? err.description : 'The request could not be completed. Try again.',
-      }),
-    );
-  }
+function asPage(runtime: IssuerRuntime, run: () => Promise<PageResponse>): Promise<Reply> {
+  return answerAsPage(runtime, 'ciba_device', run, 'The request could not be completed. Try again.');
 }
 
 /** Checks shared by every device-page form post: same origin, a known session, its CSRF token. */

@@ -1,9 +1,12 @@
 /**
- * CIBA decisions are data: every refusal at the backchannel authentication endpoint (CIBA Core 1.0 §13) or at
- * the token endpoint for the CIBA grant (§11) is a `CibaError` value; the endpoint edges turn it into the
- * HTTP answer (RFC 6749 §5.2 JSON, `Cache-Control: no-store`) and a metric labelled with `error`.
+ * CIBA decisions are data: every refusal at the backchannel authentication endpoint (CIBA Core 1.0 §13) or
+ * at the token endpoint for the CIBA grant (§11) is an `OAuthError` value whose reason is `ciba_` and the
+ * error code (refusals.ts); the endpoint edges throw it and the one renderer answers RFC 6749 §5.2 JSON
+ * with `Cache-Control: no-store`.
  */
 import { OAuthError } from '../errors.js';
+
+export { fail, ok, type Result } from '../errors.js';
 
 /** Error codes of the backchannel authentication endpoint (CIBA Core 1.0 §13). */
 export type AuthenticationErrorCode =
@@ -14,10 +17,7 @@ export type AuthenticationErrorCode =
   | 'unauthorized_client'
   | 'missing_user_code'
   | 'invalid_user_code'
-  | 'invalid_binding_message'
-  | 'invalid_client'
-  | 'access_denied'
-  | 'slow_down';
+  | 'invalid_binding_message';
 
 /** Error codes of the token endpoint for the CIBA grant (CIBA Core 1.0 §11, RFC 6749 §5.2). */
 export type TokenErrorCode =
@@ -29,40 +29,33 @@ export type TokenErrorCode =
   | 'invalid_request'
   | 'unauthorized_client';
 
-export interface CibaError<Code extends string = AuthenticationErrorCode | TokenErrorCode> {
-  status: 400 | 401 | 403 | 429;
-  error: Code;
-  description: string;
-  /** RFC 6585 §4 / RFC 9110 §10.2.3: seconds until a rate-limited client may try again. */
-  retryAfterSeconds?: number;
-  /** Metric reason when it is more precise than the error code (which limit refused). */
-  reason?: string;
-}
+/** A CIBA refusal: its `error` is one of the codes of the endpoint that refuses. */
+export type CibaError<Code extends string = AuthenticationErrorCode | TokenErrorCode> = OAuthError & {
+  readonly error: Code;
+};
 
-/** §13: invalid_client is 401, access_denied 403, everything else 400. */
+/** §13: every error of the backchannel authentication endpoint (client authentication aside) is a 400. */
 export function authenticationError(
   error: AuthenticationErrorCode,
   description: string,
 ): CibaError<AuthenticationErrorCode> {
-  const status = error === 'invalid_client' ? 401 : error === 'access_denied' ? 403 : 400;
-  return { status, error, description };
+  return new OAuthError(`ciba_${error}`, description) as CibaError<AuthenticationErrorCode>;
 }
 
 /** §11 and RFC 6749 §5.2: every token endpoint error of the CIBA grant is a 400. */
 export function tokenError(error: TokenErrorCode, description: string): CibaError<TokenErrorCode> {
-  return { status: 400, error, description };
+  return new OAuthError(`ciba_${error}`, description) as CibaError<TokenErrorCode>;
 }
 
-export type Result<T, E> = { ok: true; value: T } | { ok: false; error: E };
-
-export const ok = <T>(value: T): { ok: true; value: T } => ({ ok: true, value });
-export const fail = <E>(error: E): { ok: false; error: E } => ({ ok: false, error });
-
-export function oauthErrorOf(e: CibaError): OAuthError {
-  // The error code is the metric reason: both come from the closed sets of CIBA §11 and §13.
-  return new OAuthError(e.error, e.description, {
-    status: e.status,
-    reason: e.reason ?? `ciba_${e.error}`,
-    ...(e.retryAfterSeconds !== undefined && { headers: { 'Retry-After': String(e.retryAfterSeconds) } }),
-  });
+/** A CIBA limit refusal (refusals.ts names which limit), with RFC 6585 §4 Retry-After when it has one. */
+export function limitError(
+  reason: 'ciba_client_rate' | 'ciba_user_pending' | 'ciba_client_pending',
+  description: string,
+  retryAfterSeconds?: number,
+): CibaError<AuthenticationErrorCode> {
+  return new OAuthError(
+    reason,
+    description,
+    retryAfterSeconds !== undefined ? { headers: { 'Retry-After': String(retryAfterSeconds) } } : {},
+  ) as CibaError<AuthenticationErrorCode>;
 }

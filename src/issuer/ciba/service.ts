@@ -14,7 +14,7 @@ import {
   type CibaClientPolicy,
   type DeliveryMode,
 } from './authentication-request.js';
-import { authenticationError, fail, ok, tokenError, type Result } from './errors.js';
+import { authenticationError, fail, limitError, ok, tokenError, type Result } from './errors.js';
 import type { AuthenticationErrorCode, CibaError, TokenErrorCode } from './errors.js';
 import { userOfHint, type CibaUser, type CibaUserDirectory } from './hints.js';
 import { newAuthReqId } from './identifiers.js';
@@ -294,12 +294,11 @@ export class CibaService {
     const n = await this.#counters.increment('ciba-client-rate', `${clientId}:${window}`, endMs);
     if (n <= this.#limits.requestsPerClientPerMinute) return undefined;
     this.#o.metrics.limited.inc({ limit: 'client_rate' });
-    return {
-      ...authenticationError('slow_down', 'too many backchannel authentication requests; retry later'),
-      status: 429,
-      retryAfterSeconds: Math.max(1, Math.ceil((endMs - nowMs) / 1000)),
-      reason: 'ciba_client_rate',
-    };
+    return limitError(
+      'ciba_client_rate',
+      'too many backchannel authentication requests; retry later',
+      Math.max(1, Math.ceil((endMs - nowMs) / 1000)),
+    );
   }
 
   /**
@@ -317,10 +316,7 @@ export class CibaService {
     ).length;
     if (pending >= this.#limits.pendingPerUser) {
       this.#o.metrics.limited.inc({ limit: 'user_pending' });
-      return {
-        ...authenticationError('access_denied', 'this user has too many pending authentication requests'),
-        reason: 'ciba_user_pending',
-      };
+      return limitError('ciba_user_pending', 'this user has too many pending authentication requests');
     }
     const span = this.#o.expiresInSeconds;
     const window = Math.floor(now / span);
@@ -331,10 +327,7 @@ export class CibaService {
     );
     if (n <= this.#limits.pendingPerClient) return undefined;
     this.#o.metrics.limited.inc({ limit: 'client_pending' });
-    return {
-      ...authenticationError('access_denied', 'this client has too many pending authentication requests'),
-      reason: 'ciba_client_pending',
-    };
+    return limitError('ciba_client_pending', 'this client has too many pending authentication requests');
   }
 
   /** The token endpoint, grant `urn:openid:params:grant-type:ciba` (CIBA Core §10.1, §11). */

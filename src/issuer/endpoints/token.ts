@@ -39,19 +39,13 @@ export const tokenEndpoint: Endpoint = {
     const grantType = params.get('grant_type');
     if (grantType === undefined) throw invalidRequest('missing parameter "grant_type"', 'missing_parameter');
     const grant = findGrant(grantType);
-    if (!grant)
-      throw new OAuthError('unsupported_grant_type', 'this grant_type is not supported', {
-        reason: 'unsupported_grant_type',
-      });
+    if (!grant) throw new OAuthError('unsupported_grant_type', 'this grant_type is not supported');
     if (!(client.client.grantTypes as readonly string[]).includes(grantType))
-      throw new OAuthError('unauthorized_client', `this client is not registered for ${grantType}`, {
-        reason: 'grant_type_not_registered',
-      });
+      throw new OAuthError('grant_type_not_registered', `this client is not registered for ${grantType}`);
     if (client.client.dpopBoundAccessTokens && !proof)
       throw new OAuthError(
-        'invalid_dpop_proof',
+        'dpop_proof_missing',
         'this client is registered for DPoP-bound access tokens: send a DPoP proof (RFC 9449 §5.2)',
-        { reason: 'dpop_proof_missing' },
       );
     // FAPI 2 SP §5.3.2.1 and FAPI 1 Advanced §5.2.2-5: only sender-constrained access tokens. Checked
     // before the grant runs, so a refused request uses up no code or refresh token.

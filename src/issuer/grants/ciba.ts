@@ -5,7 +5,6 @@
  * ciba-core client's token is bound whenever it presents one.
  */
 import { cibaOf } from '../ciba/context.js';
-import { oauthErrorOf } from '../ciba/errors.js';
 import { CIBA_GRANT_TYPE } from '../ciba/service.js';
 import { senderConstraintRequired, type Grant } from './grant.js';
 
@@ -20,7 +19,7 @@ export const cibaGrant: Grant = {
       request.certificate?.thumbprint,
       dpopJkt,
     );
-    if (!result.ok) throw oauthErrorOf(result.error);
+    if (!result.ok) throw result.error;
     return result.value;
   },
 };

@@ -15,14 +15,10 @@ export const clientCredentialsGrant: Grant = {
     const registered = client.client.scopes.filter((s) => s !== 'openid');
     const requested = parseScope(params.get('scope')) ?? registered;
     if (requested.includes('openid'))
-      throw new OAuthError('invalid_scope', 'openid needs an end user; client_credentials has none', {
-        reason: 'scope_not_allowed',
-      });
+      throw new OAuthError('scope_not_allowed', 'openid needs an end user; client_credentials has none');
     requireAllowedScopes(requested, registered);
     if (requested.length === 0)
-      throw new OAuthError('invalid_scope', 'no scope requested and none registered for this client', {
-        reason: 'scope_missing',
-      });
+      throw new OAuthError('scope_missing', 'no scope requested and none registered for this client');
     const scope = requested.join(' ');
     const issued = await issueAccessToken(runtime, {
       sub: client.client.clientId,

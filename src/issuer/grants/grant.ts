@@ -35,9 +35,8 @@ export interface TokenResponse {
  */
 export function senderConstraintRequired(): OAuthError {
   return new OAuthError(
-    'invalid_request',
+    'certificate_required',
     'a client certificate or a DPoP proof is required: FAPI access tokens are sender-constrained (RFC 8705, RFC 9449); use the mtls_endpoint_aliases token endpoint or send a DPoP header',
-    { reason: 'certificate_required' },
   );
 }
 

@@ -40,16 +40,12 @@ export const refreshTokenGrant: Grant = {
     if (current && current.clientId === client.client.clientId && requested) {
       const original = current.scope.split(' ');
       if (requested.some((s) => !original.includes(s)))
-        throw new OAuthError('invalid_scope', 'scope may only narrow the original grant (RFC 6749 §6)', {
-          reason: 'scope_not_granted',
-        });
+        throw new OAuthError('scope_not_granted', 'scope may only narrow the original grant (RFC 6749 §6)');
     }
     const { value, previous } = await rotateRefreshToken(runtime, presented, client.client.clientId);
     const granted = previous.scope.split(' ');
     if (requested && requested.some((s) => !granted.includes(s)))
-      throw new OAuthError('invalid_scope', 'scope may only narrow the original grant (RFC 6749 §6)', {
-        reason: 'scope_not_granted',
-      });
+      throw new OAuthError('scope_not_granted', 'scope may only narrow the original grant (RFC 6749 §6)');
     const scopes = requested ?? granted;
     const scope = scopes.join(' ');
     const grant = await runtime.storage.grants.findGrant(previous.grantId);

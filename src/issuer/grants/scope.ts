@@ -7,9 +7,7 @@ export function parseScope(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const parts = value.split(' ').filter((s) => s !== '');
   if (parts.length === 0 || !parts.every((s) => SCOPE_TOKEN.test(s)))
-    throw new OAuthError('invalid_scope', 'scope must be space-separated scope tokens (RFC 6749 §3.3)', {
-      reason: 'scope_malformed',
-    });
+    throw new OAuthError('scope_malformed', 'scope must be space-separated scope tokens (RFC 6749 §3.3)');
   return [...new Set(parts)];
 }
 
@@ -18,8 +16,7 @@ export function requireAllowedScopes(requested: readonly string[], allowed: read
   const refused = requested.filter((s) => !allowed.includes(s));
   if (refused.length > 0)
     throw new OAuthError(
-      'invalid_scope',
+      'scope_not_allowed',
       `scope not allowed for this client: ${refused.slice(0, 5).join(' ').slice(0, 200)}`,
-      { reason: 'scope_not_allowed' },
     );
 }

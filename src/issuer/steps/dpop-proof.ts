@@ -18,6 +18,7 @@ import {
   type DpopErrorCode,
   type VerifiedDpopProof,
 } from '../../dpop/index.js';
+import type { IssuerRefusalReason } from '../refusals.js';
 import { OAuthError } from '../errors.js';
 import type { IssuerRequest } from '../http.js';
 import type { IssuerRuntime } from '../runtime.js';
@@ -113,8 +114,11 @@ export async function requestProof(
 }
 
 /** Metric reason of a refused proof: the error code in snake case (a closed set). */
-export function dpopReason(code: ProofFailure['code']): string {
-  return code.replace(/^ERR_/, '').toLowerCase();
+/** `ERR_DPOP_PROOF_IAT` -> `dpop_proof_iat`: every proof failure code has its reason in refusals.ts. */
+export function dpopReason(code: ProofFailure['code']): IssuerRefusalReason {
+  return code.replace(/^ERR_/, '').toLowerCase() as Lowercase<
+    ProofFailure['code'] extends `ERR_${infer R}` ? R : never
+  >;
 }
 
 /**
@@ -134,11 +138,8 @@ export async function authorizationServerProof(
 export function proofRefusal(outcome: ProofFailure, runtime: IssuerRuntime): OAuthError {
   const reason = dpopReason(outcome.code);
   if (outcome.code === 'ERR_DPOP_NONCE')
-    return new OAuthError('use_dpop_nonce', outcome.description, {
-      reason,
-      headers: dpopNonceHeaders(runtime),
-    });
+    return new OAuthError(reason, outcome.description, { headers: dpopNonceHeaders(runtime) });
   if (outcome.code === 'ERR_DPOP_REPLAY_STORE')
-    return new OAuthError('temporarily_unavailable', 'the DPoP replay store cannot answer', { reason });
-  return new OAuthError('invalid_dpop_proof', outcome.description, { reason });
+    return new OAuthError(reason, 'the DPoP replay store cannot answer');
+  return new OAuthError(reason, outcome.description);
 }

@@ -99,8 +99,5 @@ export async function readForm(request: IssuerRequest, options: FormReadOptions 
 }
 
 function tooLarge(limit: number): OAuthError {
-  return new OAuthError('invalid_request', `the request body exceeds ${limit} bytes`, {
-    status: 413,
-    reason: 'body_too_large',
-  });
+  return new OAuthError('body_too_large', `the request body exceeds ${limit} bytes`);
 }
