@@ -135,14 +135,46 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
     }, delay).unref();
   });
 
+  // The watches take the files' contents as they are before any worker reads them, and start applying
+  // changes once every worker listens: a file replaced during start-up is not missed.
+  const broadcast = (m: PrimaryMessage) => {
+    for (const s of workers.values()) send(s.worker, m);
+  };
+  const certificates = watchCertificates(
+    config.tls,
+    (material) => broadcast({ type: 'fapi:use-tls', material }),
+    logger,
+    metrics,
+    { paused: true },
+  );
+
+  /** Has every worker apply `next`; throws naming how many could not. */
+  const reloadWorkers = async (next: GatewayConfig) => {
+    const results = await Promise.all(
+      [...workers.values()].map((s) =>
+        request(s.worker, (id) => ({ type: 'fapi:reload-config', id, config: next })),
+      ),
+    );
+    const failed = results.filter((r) => r?.type !== 'fapi:reload-result' || !r.ok);
+    if (failed.length > 0)
+      throw new Error(`the reload failed in ${failed.length} of ${results.length} workers`);
+  };
+
+  // The running configuration again: each worker rebuilds what uses a bundle whose contents changed.
+  const caBundles = watchCaBundles(config, () => reloadWorkers(running), logger, metrics, { paused: true });
+
   for (let i = 0; i < count; i++) fork();
   try {
     await Promise.race([allListening, startFailed]);
   } catch (err) {
     stopping = true;
+    certificates.close();
+    caBundles.close();
     for (const s of workers.values()) s.worker.kill('SIGKILL');
     throw err;
   }
+  certificates.resume();
+  caBundles.resume();
 
   const scrape = async () => {
     const replies = await Promise.all(
@@ -180,31 +212,6 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
     },
     `fapi-gateway listening with ${count} workers`,
   );
-
-  const broadcast = (m: PrimaryMessage) => {
-    for (const s of workers.values()) send(s.worker, m);
-  };
-  const certificates = watchCertificates(
-    config.tls,
-    (material) => broadcast({ type: 'fapi:use-tls', material }),
-    logger,
-    metrics,
-  );
-
-  /** Has every worker apply `next`; throws naming how many could not. */
-  const reloadWorkers = async (next: GatewayConfig) => {
-    const results = await Promise.all(
-      [...workers.values()].map((s) =>
-        request(s.worker, (id) => ({ type: 'fapi:reload-config', id, config: next })),
-      ),
-    );
-    const failed = results.filter((r) => r?.type !== 'fapi:reload-result' || !r.ok);
-    if (failed.length > 0)
-      throw new Error(`the reload failed in ${failed.length} of ${results.length} workers`);
-  };
-
-  // The running configuration again: each worker rebuilds what uses a bundle whose contents changed.
-  const caBundles = watchCaBundles(config, () => reloadWorkers(running), logger, metrics);
 
   const reloadConfig = async () => {
     const next = loadReloadedConfig(configFile, logger, metrics);

@@ -62,6 +62,17 @@ function fingerprintOf(files: readonly string[]): string {
     .join('\0');
 }
 
+/**
+ * `paused`: the contents are taken as the baseline now, and changes are applied only after `resume()`.
+ * A watch is created before the gateway reads the files at start and resumed once it runs, so a file
+ * replaced while the gateway starts is still picked up.
+ */
+export interface WatchOptions {
+  debounceMs?: number;
+  pollSeconds?: number;
+  paused?: boolean;
+}
+
 /** How a content watch counts (`fapi_gateway_config_reloads_total{kind}`) and logs its outcomes. */
 interface ContentWatchReport {
   kind: 'certificates' | 'ca_bundles';
@@ -82,9 +93,10 @@ function watchContents(
   report: ContentWatchReport,
   logger: Logger,
   metrics: ReloadMetrics,
-  options: { debounceMs?: number; pollSeconds?: number },
+  options: WatchOptions,
 ): {
   check: () => void;
+  resume: () => void;
   retarget: (files: readonly string[]) => void;
   close: () => void;
 } {
@@ -93,8 +105,9 @@ function watchContents(
   let lastFailed = '';
   let running: Promise<void> | undefined;
   let again = false;
+  let paused = options.paused ?? false;
   const check = (): void => {
-    if (running) {
+    if (running || paused) {
       again = true;
       return;
     }
@@ -133,6 +146,12 @@ function watchContents(
   let watch: FileWatch = watchFiles(files, check, options);
   return {
     check,
+    resume() {
+      if (!paused) return;
+      paused = false;
+      again = false;
+      check();
+    },
     retarget(next) {
       files = next;
       current = fingerprintOf(files);
@@ -147,6 +166,8 @@ function watchContents(
 export interface CertificateWatch extends FileWatch {
   /** Checks the files now (the watch calls this on every change notice). */
   check(): void;
+  /** Starts applying changes of a watch created `paused` (and applies one seen meanwhile). */
+  resume(): void;
   /** Points the watch at other files (after a configuration reload changed tls.*). */
   retarget(tls: GatewayConfig['tls']): void;
 }
@@ -161,7 +182,7 @@ export function watchCertificates(
   use: (material: LoadedTlsMaterial) => void,
   logger: Logger,
   metrics: ReloadMetrics,
-  options: { debounceMs?: number; pollSeconds?: number } = {},
+  options: WatchOptions = {},
 ): CertificateWatch {
   const filesOf = (t: GatewayConfig['tls']) => [t.cert, t.key, t.clientCa];
   let tls = initialTls;
@@ -185,6 +206,7 @@ export function watchCertificates(
   );
   return {
     check: watch.check,
+    resume: watch.resume,
     retarget(next) {
       tls = next;
       watch.retarget(filesOf(tls));
@@ -196,6 +218,8 @@ export function watchCertificates(
 export interface CaBundleWatch extends FileWatch {
   /** Checks the files now (the watch calls this on every change notice). */
   check(): void;
+  /** Starts applying changes of a watch created `paused` (and applies one seen meanwhile). */
+  resume(): void;
   /** Watches the bundles `config` names (after every configuration reload, which read them anew). */
   retarget(config: GatewayConfig): void;
 }
@@ -219,7 +243,7 @@ export function watchCaBundles(
   rebuild: () => void | Promise<void>,
   logger: Logger,
   metrics: ReloadMetrics,
-  options: { debounceMs?: number; pollSeconds?: number } = {},
+  options: WatchOptions = {},
 ): CaBundleWatch {
   const watch = watchContents(
     caBundleFiles(initial),
@@ -236,6 +260,7 @@ export function watchCaBundles(
   );
   return {
     check: watch.check,
+    resume: watch.resume,
     retarget: (config) => watch.retarget(caBundleFiles(config)),
     close: watch.close,
   };

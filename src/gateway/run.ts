@@ -12,23 +12,43 @@ import type { GatewayConfig } from './config.js';
 import { createGatewayLogger } from './logger.js';
 import { applyReloadedConfig, loadReloadedConfig, watchCaBundles, watchCertificates } from './reloads.js';
 import { untilStopSignal, workerCount } from './process-control.js';
-import { startGateway } from './server.js';
+import { startGateway, type GatewayHandle } from './server.js';
+import type { GatewayMetrics } from './metrics.js';
 
 async function runSingleProcess(config: GatewayConfig, configFile: string, logger: Logger): Promise<number> {
-  const gateway = await startGateway(config, { logger });
+  // The watches take the files' contents as they are now, before the gateway reads them, and start
+  // applying changes once it runs: a file replaced during start-up is not missed.
+  let gateway: GatewayHandle | undefined;
   let running = config;
   const certificates = watchCertificates(
     config.tls,
-    (m) => gateway.useTlsMaterial(m),
+    (m) => gateway!.useTlsMaterial(m),
     logger,
-    gateway.metrics,
+    lazyMetrics(() => gateway!.metrics),
+    { paused: true },
   );
   // The same configuration again: the gateway rebuilds what uses a bundle whose contents changed.
-  const caBundles = watchCaBundles(config, () => gateway.reload(running), logger, gateway.metrics);
+  const caBundles = watchCaBundles(
+    config,
+    () => gateway!.reload(running),
+    logger,
+    lazyMetrics(() => gateway!.metrics),
+    { paused: true },
+  );
+  try {
+    gateway = await startGateway(config, { logger });
+  } catch (err) {
+    certificates.close();
+    caBundles.close();
+    throw err;
+  }
+  certificates.resume();
+  caBundles.resume();
+  const started = gateway;
   await untilStopSignal(logger, () => {
-    const next = loadReloadedConfig(configFile, logger, gateway.metrics);
+    const next = loadReloadedConfig(configFile, logger, started.metrics);
     if (next === undefined) return;
-    if (applyReloadedConfig(() => gateway.reload(next), logger, gateway.metrics)) {
+    if (applyReloadedConfig(() => started.reload(next), logger, started.metrics)) {
       if (JSON.stringify(next.tls) !== JSON.stringify(running.tls)) certificates.retarget(next.tls);
       caBundles.retarget(next);
       running = next;
@@ -36,8 +56,17 @@ async function runSingleProcess(config: GatewayConfig, configFile: string, logge
   });
   certificates.close();
   caBundles.close();
-  await gateway.close({ graceMs: running.shutdown.graceSeconds * 1000 });
+  await started.close({ graceMs: running.shutdown.graceSeconds * 1000 });
   return 0;
+}
+
+/** The reload counters of a gateway that exists by the time a resumed watch counts anything. */
+function lazyMetrics(metrics: () => GatewayMetrics): Pick<GatewayMetrics, 'configReloads'> {
+  return {
+    get configReloads() {
+      return metrics().configReloads;
+    },
+  };
 }
 
 export async function runGateway(config: GatewayConfig, options: { configFile: string }): Promise<number> {

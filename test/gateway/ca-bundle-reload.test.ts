@@ -7,6 +7,8 @@ import { createTestPki, type TestPki } from '../helpers/pki.js';
 import { startJwksServer } from '../helpers/jwks-server.js';
 import { startGatewayFixture, startGatewayPeers, testGatewayConfigInput } from '../helpers/gateway.js';
 import { startGatewayProcess, waitUntilReady, writeConfig } from '../helpers/gateway-process.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { watchCaBundles } from '../../src/gateway/reloads.js';
 import { fetchText, metricValue } from '../helpers/metrics-text.js';
 import { mtlsRequest } from '../helpers/tls-client.js';
 import { mintAccessToken } from '../helpers/tokens.js';
@@ -129,4 +131,25 @@ t.test('with workers, the primary watches the CA bundles and every worker rebuil
   t.equal(await waitUntilReady(gw.adminPort), 200, 'every worker trusts the JWKS endpoint now');
   for (let i = 0; i < 6; i++) t.equal((await call()).status, 200, 'every worker trusts the upstream now');
   t.ok((await metric({ kind: 'ca_bundles', result: 'success' })) >= 1);
+});
+
+t.test('a bundle replaced while the gateway starts is applied once it runs', async (t) => {
+  // The watch is created before start-up reads the files; the file changes before the gateway is up.
+  const other = await createTestPki();
+  const f0 = await startGatewayFixture(t, {}, { waitForReady: true });
+  const caFile = other.write('starting-ca.pem', f0.pki.ca.certPem);
+  const config = { ...f0.config, tokens: { ...f0.config.tokens, jwksCa: caFile } };
+  let rebuilds = 0;
+  const watch = watchCaBundles(config, () => void rebuilds++, f0.gateway.logger, f0.gateway.metrics, {
+    paused: true,
+    debounceMs: 20,
+  });
+  t.teardown(() => watch.close());
+  writeFileSync(caFile, other.ca.certPem);
+  await sleep(200);
+  t.equal(rebuilds, 0, 'nothing is applied while the gateway is still starting');
+  watch.resume();
+  t.equal(rebuilds, 1, 'the change made during start-up is applied when the watch resumes');
+  watch.check();
+  t.equal(rebuilds, 1, 'the same contents are not applied twice');
 });
