@@ -6,7 +6,7 @@
  * gateway, whose answer must be the parser's decision: a refusal is RFC 6750 JSON with a known reason and
  * never reaches the upstream, nothing answers 500.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import type { IncomingMessage } from 'node:http';
 import { startGatewayFixture } from '../helpers/gateway.js';
@@ -32,6 +32,15 @@ function contextWith(rawHeaders: string[], query = ''): RequestContext {
   }
   const req = { headers, rawHeaders } as unknown as IncomingMessage;
   return { req, query } as unknown as RequestContext;
+}
+
+/** A named property as a subtest: it holds when `body` returns (fc.assert throws the counterexample). */
+function holds(t: Test, name: string, body: () => void): void {
+  t.test(name, (t) => {
+    body();
+    t.pass(name);
+    t.end();
+  });
 }
 
 function runSync(check: { run(ctx: RequestContext): unknown }, ctx: RequestContext): Reject | undefined {
@@ -70,8 +79,8 @@ const PRESENTATION_REASONS = new Set([
   'token_in_query',
 ]);
 
-t.test('Authorization parsing (fast-check)', async (t) => {
-  await t.test('never throws; refuses only with its own reasons; accepts only a b64token', async (t) => {
+t.test('Authorization parsing (fast-check)', (t) => {
+  holds(t, 'never throws; refuses only with its own reasons; accepts only a b64token', () => {
     fc.assert(
       fc.property(
         fc.oneof(
@@ -89,7 +98,7 @@ t.test('Authorization parsing (fast-check)', async (t) => {
       { numRuns: 3000 },
     );
   });
-  await t.test('the scheme in any letter case, any number of spaces: the same credentials', async (t) => {
+  holds(t, 'the scheme in any letter case, any number of spaces: the same credentials', () => {
     fc.assert(
       fc.property(scheme, fc.integer({ min: 1, max: 8 }), b64token, (s, spaces, token) => {
         const ctx = contextWith(['Authorization', `${s}${' '.repeat(spaces)}${token}`]);
@@ -103,7 +112,7 @@ t.test('Authorization parsing (fast-check)', async (t) => {
       { numRuns: 1000 },
     );
   });
-  await t.test('more than one credential, in one header or in two: multiple_tokens', async (t) => {
+  holds(t, 'more than one credential, in one header or in two: multiple_tokens', () => {
     const separator = fc.constantFrom(' ', ', ', ',', ' , ', '\t', ' \t');
     fc.assert(
       fc.property(scheme, b64token, separator, b64token, (s, a, sep, b) => {
@@ -125,7 +134,7 @@ t.test('Authorization parsing (fast-check)', async (t) => {
       { numRuns: 500 },
     );
   });
-  await t.test('a character outside token68 anywhere in the credentials: refused', async (t) => {
+  holds(t, 'a character outside token68 anywhere in the credentials: refused', () => {
     const outside = fc.constantFrom(
       '"',
       '\\',
@@ -153,6 +162,7 @@ t.test('Authorization parsing (fast-check)', async (t) => {
       { numRuns: 1000 },
     );
   });
+  t.end();
 });
 
 /** fast-check dates that IMF-fixdate can spell (four-digit years). */
@@ -163,8 +173,8 @@ const imfDate = fc.date({
 });
 const FAPI_REASONS = new Set(['invalid_interaction_id', 'invalid_auth_date', 'invalid_customer_ip']);
 
-t.test('x-fapi headers (fast-check)', async (t) => {
-  await t.test('interaction id: only a UUID is echoed, any other value gets a fresh UUID', async (t) => {
+t.test('x-fapi headers (fast-check)', (t) => {
+  holds(t, 'interaction id: only a UUID is echoed, any other value gets a fresh UUID', () => {
     fc.assert(
       fc.property(
         fc.oneof(
@@ -180,7 +190,7 @@ t.test('x-fapi headers (fast-check)', async (t) => {
       { numRuns: 2000 },
     );
   });
-  await t.test('auth date: every real date is accepted in its one spelling, and only that', async (t) => {
+  holds(t, 'auth date: every real date is accepted in its one spelling, and only that', () => {
     fc.assert(
       fc.property(imfDate, (d) => {
         const s = new Date(Math.floor(d.getTime() / 1000) * 1000).toUTCString();
@@ -196,7 +206,7 @@ t.test('x-fapi headers (fast-check)', async (t) => {
       { numRuns: 2000 },
     );
   });
-  await t.test('the check: never throws, known reasons only, accepted values are well-formed', async (t) => {
+  holds(t, 'the check: never throws, known reasons only, accepted values are well-formed', () => {
     const ip = fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4Extended(), headerValue);
     const date = fc.oneof(
       imfDate.map((d) => d.toUTCString()),
@@ -222,7 +232,7 @@ t.test('x-fapi headers (fast-check)', async (t) => {
       { numRuns: 3000 },
     );
   });
-  await t.test('a customer IP address is an address: no zone identifier, bounded length', async (t) => {
+  holds(t, 'a customer IP address is an address: no zone identifier, bounded length', () => {
     fc.assert(
       fc.property(fc.ipV6(), fc.stringMatching(/^[a-z0-9]{1,300}$/), (addr, zone) => {
         const r = runSync(fapiHeadersCheck, contextWith(['x-fapi-customer-ip-address', `${addr}%${zone}`]));
@@ -231,6 +241,7 @@ t.test('x-fapi headers (fast-check)', async (t) => {
       { numRuns: 300 },
     );
   });
+  t.end();
 });
 
 t.test('the same headers through a real gateway: its answer is the parsers decision', async (t) => {
@@ -299,7 +310,7 @@ t.test('the same headers through a real gateway: its answer is the parsers decis
         const body = res.json();
         const reason = expected?.reason;
         if (reason !== undefined) {
-          const error = REJECTION_REASONS[reason].error as string | undefined;
+          const error = expected!.error;
           if (body.error !== error)
             throw new Error(`error ${String(body.error)} instead of ${String(error)}`);
           counted.set(reason, (counted.get(reason) ?? 0) + 1);
@@ -310,7 +321,10 @@ t.test('the same headers through a real gateway: its answer is the parsers decis
     { numRuns: 60 },
   );
   for (const [reason, n] of counted) {
-    t.equal(await f.metric('fapi_gateway_rejections_total', { reason }), n, `${reason} counted ${n} times`);
+    const metric = await f.metric('fapi_gateway_rejections_total', { reason });
+    // The token verifier refuses what is b64token but not a JWS with the same reason: at least n then.
+    if (reason === 'token_malformed') t.ok(metric >= n, `${reason} counted at least ${n} times`);
+    else t.equal(metric, n, `${reason} counted ${n} times`);
   }
   t.ok(forwarded > 0, `some requests were forwarded (${forwarded})`);
 });
