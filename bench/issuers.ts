@@ -7,7 +7,8 @@
  * node-oidc-provider introspects).
  */
 import { X509Certificate, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { createSigner } from 'fast-jwt';
 import { exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose';
@@ -23,6 +24,8 @@ export const ISSUER_CLIENTS = {
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const TOKEN_PATH = '/token';
+/** The same access token lifetime on both servers. */
+export const ACCESS_TOKEN_SECONDS = 600;
 export const INTROSPECTION_PATH = '/introspect';
 
 export interface IssuerFixture {
@@ -76,7 +79,7 @@ export function issuerConfig(
     tls: { cert: files.serverCert, key: files.serverKey, clientCa: files.caCert },
     signingKeys: [{ file: f.signingKeyFile, alg: 'ES256', kid: TOKEN_KID }],
     profile: 'fapi2-security',
-    accessTokens: { audience: TOKEN_AUDIENCE, ttlSeconds: 600, format: 'jwt' },
+    accessTokens: { audience: TOKEN_AUDIENCE, ttlSeconds: ACCESS_TOKEN_SECONDS, format: 'jwt' },
     clients: [
       {
         clientId: ISSUER_CLIENTS.tls,
@@ -119,6 +122,7 @@ export function oidcProviderSpec(f: IssuerFixture): OidcProviderPeerSpec {
     issuer: TOKEN_ISSUER,
     audience: TOKEN_AUDIENCE,
     scope: TOKEN_SCOPE,
+    accessTokenSeconds: ACCESS_TOKEN_SECONDS,
     serverCert: files.serverCert,
     serverKey: files.serverKey,
     caCert: files.caCert,
@@ -181,4 +185,99 @@ export function writeForms(dir: string, name: string, forms: string[]): string {
   const file = path.join(dir, name);
   writeFileSync(file, JSON.stringify(forms));
   return file;
+}
+
+export interface FormAnswer {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+/** One form POST over mTLS, as a client sends it (probes and fixtures, never inside a measured window). */
+export function postForm(
+  url: string,
+  form: string,
+  credential: { certFile: string; keyFile: string },
+  caFile: string,
+): Promise<FormAnswer> {
+  return new Promise((resolve) => {
+    const req = https.request(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        cert: readFileSync(credential.certFile),
+        key: readFileSync(credential.keyFile),
+        ca: readFileSync(caFile),
+        agent: false,
+        timeout: 5000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let json: Record<string, unknown> = {};
+          try {
+            json = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve({ status: 0, json: {} }));
+    req.end(form);
+  });
+}
+
+/** Polls the token endpoint until it issues a token to the tls_client_auth client. */
+export async function waitUntilIssuing(name: string, tokenUrl: string, f: IssuerFixture, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last: FormAnswer = { status: 0, json: {} };
+  while (Date.now() < deadline) {
+    last = await postForm(tokenUrl, tlsClientCredentialsForm(), clientCredential(f), f.pki.files.caCert);
+    if (last.status === 200 && typeof last.json.access_token === 'string') return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(
+    `${name} issued no token at ${tokenUrl} within ${timeoutMs} ms (last status ${last.status} ${JSON.stringify(last.json.error ?? null)})`,
+  );
+}
+
+export function clientCredential(f: IssuerFixture): { certFile: string; keyFile: string } {
+  return { certFile: f.pki.files.clientCert, keyFile: f.pki.files.clientKey };
+}
+
+export function resourceServerCredential(f: IssuerFixture): { certFile: string; keyFile: string } {
+  return { certFile: f.pki.gatewayClient.certFile, keyFile: f.pki.gatewayClient.keyFile };
+}
+
+/**
+ * A fresh access token of `clientId` to introspect in a round, checked once to be active for the
+ * resource server (an inactive answer is cheap and would flatter whoever gave it).
+ */
+export async function tokenToIntrospect(
+  tokenUrl: string,
+  clientId: string,
+  f: IssuerFixture,
+): Promise<string> {
+  const caFile = f.pki.files.caCert;
+  const issued = await postForm(tokenUrl, tlsClientCredentialsForm(clientId), clientCredential(f), caFile);
+  const token = issued.json.access_token;
+  if (typeof token !== 'string')
+    throw new Error(
+      `${tokenUrl}: no token for ${clientId} (${issued.status} ${JSON.stringify(issued.json.error ?? null)})`,
+    );
+  const introspectionUrl = new URL(INTROSPECTION_PATH, tokenUrl).toString();
+  const answer = await postForm(
+    introspectionUrl,
+    introspectionForm(token),
+    resourceServerCredential(f),
+    caFile,
+  );
+  if (answer.status !== 200 || answer.json.active !== true)
+    throw new Error(`${introspectionUrl}: the fresh token is not active (${answer.status})`);
+  return token;
 }

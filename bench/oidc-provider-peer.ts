@@ -25,6 +25,7 @@ export interface OidcProviderPeerSpec {
   issuer: string;
   audience: string;
   scope: string;
+  accessTokenSeconds: number;
   serverCert: string;
   serverKey: string;
   caCert: string;
@@ -115,7 +116,7 @@ export async function startOidcProviderPeer(spec: OidcProviderPeerSpec): Promise
       id_token_signed_response_alg: 'ES256',
     },
     routes: PEER_ROUTES,
-    ttl: { ClientCredentials: 600, AccessToken: 600 },
+    ttl: { ClientCredentials: spec.accessTokenSeconds, AccessToken: spec.accessTokenSeconds },
     features: {
       devInteractions: { enabled: false },
       fapi: { enabled: true, profile: '2.0' },
@@ -139,7 +140,7 @@ export async function startOidcProviderPeer(spec: OidcProviderPeerSpec): Promise
           scope: spec.scope,
           audience: spec.audience,
           accessTokenFormat: client.clientId === clients.opaque.clientId ? 'opaque' : 'jwt',
-          accessTokenTTL: 600,
+          accessTokenTTL: spec.accessTokenSeconds,
           jwt: { sign: { alg: 'ES256' } },
         }),
       },
