@@ -55,10 +55,7 @@ ENV NODE_ENV=production
 USER 10001:10001
 EXPOSE 8443 9464
 STOPSIGNAL SIGTERM
-# --max-semi-space-size fixes V8's young generation at 8 MiB per semi-space. Node sizes it from the memory
-# it may use: under the chart's 512 MiB limit it chose a small one (8,712 req/s against 11,205 with this
-# flag in npm run bench, scenario a, same run); with no limit, Node 24 sized it from the host (128 MiB on a
-# 24 GiB machine, ~330 MiB RSS per process). 8 MiB measured the same req/s as 16 MiB with 10 MiB less RSS.
-# npm run bench reads the flags from this line and runs the gateway with them.
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=8", "/app/dist/cli/main.js"]
+# No Node flags here: the CLI gives itself the V8 heap settings it needs (src/cli/v8-heap.ts), so the image,
+# the npm bin and `node dist/cli/main.js` run the same. npm run bench reads the flags (none) from this line.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/cli/main.js"]
 CMD ["gateway", "--config", "/etc/fapi-gateway/config/gateway.yaml"]

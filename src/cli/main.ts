@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The `fapi-gateway` command line: subcommands are listed in ./commands.ts. */
-// First, before any module evaluates: @peculiar/x509 (the PKI and the issuer's certificate checks) needs the
+// First, before anything else loads: a server command re-runs itself with the V8 heap flags it needs.
+import './arrange-heap.js';
+// Then, before any other module evaluates: @peculiar/x509 (the PKI and the issuer's certificate checks) needs the
 // Reflect metadata API at load time. The one other process entry point, bench/run.ts, does the same; tests
 // get it from .taprc.
 import 'reflect-metadata';

@@ -8,6 +8,7 @@
  *  - tokens.jwksCa and upstream.ca are watched; a change rebuilds the JWKS cache or the forwarder.
  */
 import type { Logger } from 'pino';
+import { heapSettings } from '../cli/v8-heap.js';
 import type { GatewayConfig } from './config.js';
 import { createGatewayLogger } from './logger.js';
 import { applyReloadedConfig, loadReloadedConfig, watchCaBundles, watchCertificates } from './reloads.js';
@@ -71,6 +72,8 @@ function lazyMetrics(metrics: () => GatewayMetrics): Pick<GatewayMetrics, 'confi
 
 export async function runGateway(config: GatewayConfig, options: { configFile: string }): Promise<number> {
   const logger = createGatewayLogger(config.logging.level);
+  // Cluster workers inherit the primary's Node options (cluster.setupPrimary's default execArgv).
+  logger.info({ event: 'v8_heap', ...heapSettings() }, 'V8 heap settings');
   if (workerCount(config.workers) > 1) {
     const { runPrimary } = await import('./cluster.js');
     return runPrimary(config, options.configFile, logger);

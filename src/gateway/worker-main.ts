@@ -5,6 +5,7 @@
  */
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './cluster-messages.js';
 import type { GatewayConfig } from './config.js';
+import { heapSettings } from '../cli/v8-heap.js';
 import { createGatewayLogger } from './logger.js';
 import { startGateway } from './server.js';
 
@@ -29,6 +30,7 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => undefined);
   const config = await nextConfig();
   const logger = createGatewayLogger(config.logging.level).child({ worker: true });
+  logger.info({ event: 'v8_heap', ...heapSettings() }, 'V8 heap settings');
   let gateway;
   try {
     gateway = await startGateway(config, { logger, admin: false });

@@ -38,8 +38,11 @@ export async function startGatewayProcess(
   configFile: string,
   env: NodeJS.ProcessEnv = {},
   teardown?: { teardown(fn: () => unknown): void },
+  /** Another Node binary, or Node options before the CLI (default: this Node, none). */
+  launch: { node?: string; nodeArgs?: string[] } = {},
 ): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--config', configFile], {
+  const node = launch.node ?? process.execPath;
+  const child = spawn(node, [...(launch.nodeArgs ?? []), CLI, 'gateway', '--config', configFile], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

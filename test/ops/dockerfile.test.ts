@@ -98,7 +98,7 @@ t.test('non-root numeric user, the same uid the chart runs as', (t) => {
 
 t.test('signals reach node through tini; the default command runs the gateway on the chart paths', (t) => {
   const entrypoint = execForm(last(runtime, 'ENTRYPOINT'));
-  t.same(entrypoint, ['/usr/bin/tini', '--', 'node', '--max-semi-space-size=8', '/app/dist/cli/main.js']);
+  t.same(entrypoint, ['/usr/bin/tini', '--', 'node', '/app/dist/cli/main.js']);
   t.ok(
     all(runtime, 'RUN').some((i) => /apt-get install -y --no-install-recommends tini/.test(i.args)),
     'tini is installed',

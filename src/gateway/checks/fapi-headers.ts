@@ -33,6 +33,15 @@ export function interactionIdFor(req: IncomingMessage): string {
   return typeof sent === 'string' && UUID.test(sent) ? sent : randomUUID();
 }
 
+/**
+ * An IPv4 or IPv6 address as another host can use it. Node's isIP also accepts an IPv6 zone index of any
+ * length (`fe80::1%` + 5,000 letters); a zone index means something only on the host that chose it
+ * (RFC 4007 §6, §11), so it is never the customer's address and is refused rather than forwarded.
+ */
+function isCustomerAddress(value: string): boolean {
+  return isIP(value) !== 0 && !value.includes('%');
+}
+
 export const fapiHeadersCheck: Check = {
   name: 'fapi-headers',
   requires: [],
@@ -52,7 +61,7 @@ function fapiHeadersProblem(ctx: RequestContext): Reject | undefined {
     return reject('invalid_auth_date', 'x-fapi-auth-date must be an RFC 7231 IMF-fixdate');
   }
   const ip = h['x-fapi-customer-ip-address'];
-  if (ip !== undefined && !(typeof ip === 'string' && isIP(ip) !== 0)) {
+  if (ip !== undefined && !(typeof ip === 'string' && isCustomerAddress(ip))) {
     return reject('invalid_customer_ip', 'x-fapi-customer-ip-address must be an IPv4 or IPv6 address');
   }
   return undefined;

@@ -160,7 +160,7 @@ export class CibaService {
   readonly #nowMs: () => number;
   readonly #deliveries = new Set<Promise<void>>();
   /** Push tokens this process minted for a queued delivery, kept for its retries (never stored). */
-  readonly #minted = new Map<string, { response: TokenResponse; grantId: string }>();
+  readonly #minted = new Map<string, { response: TokenResponse; grantId: string; expiresAt: number }>();
   readonly #counters: CounterStore;
   readonly #limits: CibaLimits;
 
@@ -481,6 +481,9 @@ export class CibaService {
   ): Promise<'done' | 'retry'> {
     const { record } = job;
     const mode = record.deliveryMode === 'push' ? 'push' : 'ping';
+    // Requests another replica finished are never finished here: forget them once expired.
+    const nowSeconds = this.#now();
+    for (const [id, m] of this.#minted) if (m.expiresAt < nowSeconds) this.#minted.delete(id);
     const target = await this.#target(record);
     if (!target) {
       if (job.grantId !== undefined) await this.#revokeUndelivered(record, job.grantId);
@@ -493,10 +496,15 @@ export class CibaService {
       const user = await this.#o.users.bySubject(record.subject);
       if (record.status === 'denied' || !client || !user) body = pushDenied(record);
       else {
+        // The job's grant is the one current for the request: tokens this process minted for an earlier
+        // attempt were revoked if another replica has taken an attempt since, and must not be sent.
         let minted = this.#minted.get(record.authReqId);
-        if (!minted) {
+        if (!minted || minted.grantId !== job.grantId) {
           if (job.grantId !== undefined) await this.#o.tokens.revokeGrant(job.grantId);
-          minted = await this.#o.tokens.issue(pushGrant(record, client, user));
+          minted = {
+            ...(await this.#o.tokens.issue(pushGrant(record, client, user))),
+            expiresAt: record.expiresAt,
+          };
           this.#minted.set(record.authReqId, minted);
           await rememberGrant(minted.grantId);
         }
