@@ -84,6 +84,15 @@ export const routeSchema = z
       .describe(
         'enforce refuses failing calls; report-only forwards them without identity headers and counts them in fapi_gateway_would_reject_total (route, path, size and TLS refusals always apply).',
       ),
+    maxConcurrent: z
+      .number()
+      .int()
+      .min(0)
+      .max(65536)
+      .optional()
+      .describe(
+        'Requests of this route with the upstream at once, per process; more get 503 route_concurrency_limit at once, never forwarded. Default: half of upstream.maxSockets (rounded up), so one route that stops answering cannot take the whole pool; 0: no limit.',
+      ),
   })
   .strict();
 
@@ -490,7 +499,19 @@ export const gatewayConfigSchema = z
       .strict()
       .default({ drainTimeoutMs: 10000, graceSeconds: 5 }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    config.routes.forEach((route, i) => {
+      const max = route.maxConcurrent;
+      if (max !== undefined && max > config.upstream.maxSockets) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', i, 'maxConcurrent'],
+          message: `${max} is more than upstream.maxSockets (${config.upstream.maxSockets}): the route could take the whole upstream pool; lower it, raise upstream.maxSockets, or set 0 for no limit`,
+        });
+      }
+    });
+  });
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;

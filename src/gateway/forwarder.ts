@@ -217,6 +217,12 @@ export class Forwarder {
 
   forward(ctx: RequestContext, done: (result: ForwardResult) => void): void {
     const { req, res } = ctx;
+    // The client left while the checks ran (an asynchronous key or introspection lookup): nothing to
+    // forward, and no 'close' event would ever come to settle the request.
+    if (res.destroyed) {
+      done({ kind: 'aborted', status: 499 });
+      return;
+    }
     const started = performance.now();
     let settled = false;
     let status = 502;

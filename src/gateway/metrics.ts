@@ -49,6 +49,8 @@ const NEVER_REPORTED: ReadonlySet<RejectionReason> = new Set<RejectionReason>([
   'request_timeout',
   'body_too_large',
   'internal_error',
+  // Protects the upstream pool, not the API's authorisation: applies to report-only routes too.
+  'route_concurrency_limit',
   // A trusted proxy's Client-Cert is held to the handshake's rules, which are never relaxed either.
   'proxy_certificate_malformed',
   'proxy_certificate_untrusted',
@@ -88,6 +90,8 @@ export interface GatewayMetricsSources {
    */
   jwks?: { ageSeconds(): number | undefined; keyCount(): number | undefined };
   ready: () => boolean;
+  /** Requests with the upstream per route label (route-concurrency.ts). */
+  routeInFlight?: () => Iterable<readonly [string, { inFlight: number }]>;
 }
 
 export class GatewayMetrics {
@@ -239,6 +243,17 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(bufferedBodyBytes());
+      },
+    });
+    const routeInFlight = sources.routeInFlight;
+    new Gauge({
+      name: 'fapi_gateway_route_in_flight_requests',
+      help: 'Requests with the upstream (forwarded or waiting for a pool connection) by route; at most routes[].maxConcurrent per process.',
+      labelNames: ['route'],
+      registers,
+      collect() {
+        if (routeInFlight !== undefined)
+          for (const [route, slots] of routeInFlight()) this.labels(route).set(slots.inFlight);
       },
     });
     new Gauge({

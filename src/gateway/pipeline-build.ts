@@ -13,6 +13,7 @@ import { Forwarder } from './forwarder.js';
 import { buildIntrospectionVerifier } from './introspection/build.js';
 import type { GatewayMetrics } from './metrics.js';
 import { buildChecks, type CheckList } from './pipeline.js';
+import type { RouteConcurrency } from './route-concurrency.js';
 import type { Check } from './request-context.js';
 import { buildTokenVerifiers, type TokenVerifiers } from './tokens/verifiers.js';
 
@@ -37,6 +38,8 @@ export interface PipelineDependencies {
   replayStore?: DpopReplayStore;
   /** Client certificates from trusted proxies' Client-Cert headers (trusted-proxies.ts), when configured. */
   proxiedClientCertificate?: Check;
+  /** Every route's in-flight count, kept for the gateway's lifetime (reloads change only the limits). */
+  concurrency: RouteConcurrency;
 }
 
 function readOptionalFile(key: string, file: string | undefined): string | undefined {
@@ -106,6 +109,7 @@ export function buildPipeline(
     checks: buildChecks(config, verifiers, {
       dpopBinding: dpop.bindingCheck,
       proxiedClientCertificate: deps.proxiedClientCertificate,
+      concurrency: deps.concurrency,
     }),
     forwarder,
     verifiers,

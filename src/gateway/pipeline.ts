@@ -19,6 +19,7 @@ import { tokenPresentationCheck } from './checks/token-presentation.js';
 import { tokenValidationCheck } from './checks/token-validation.js';
 import type { Check, Fact, RequestContext } from './request-context.js';
 import type { Reject } from './rejections.js';
+import type { RouteConcurrency } from './route-concurrency.js';
 import { compileRoutes } from './routes.js';
 import type { TokenVerifiers } from './tokens/verifiers.js';
 
@@ -64,6 +65,8 @@ export interface CheckExtensions {
   dpopBinding?: DpopBindingCheck;
   /** Takes the client certificate from a trusted proxy's Client-Cert header (RFC 9440). */
   proxiedClientCertificate?: Check;
+  /** Where each route's in-flight count lives (kept across reloads); without it routes have no limit. */
+  concurrency?: RouteConcurrency;
 }
 
 export function buildChecks(
@@ -73,7 +76,7 @@ export function buildChecks(
 ): CheckList {
   return new CheckList([
     messageFramingCheck,
-    routeCheck(compileRoutes(config.routes)),
+    routeCheck(compileRoutes(config.routes, extensions.concurrency?.slotsForRoutes(config))),
     ...(extensions.proxiedClientCertificate === undefined ? [] : [extensions.proxiedClientCertificate]),
     fapiHeadersCheck,
     formBodyCheck(config.limits),

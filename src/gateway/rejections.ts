@@ -176,6 +176,12 @@ export const REJECTION_REASONS = {
     meaning:
       'form bodies being read by this process exceed limits.bufferedBodyBytes (memory before authentication)',
   },
+  route_concurrency_limit: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    meaning:
+      'the route already has routes[].maxConcurrent requests with the upstream in this process (answered at once, never forwarded)',
+  },
   body_too_large: {
     status: 413,
     error: 'invalid_request',

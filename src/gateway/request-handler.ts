@@ -25,6 +25,12 @@ import {
   type ChallengeScheme,
 } from './responses.js';
 
+/** One value for every refusal by a route's concurrency limit (nothing request-specific in it). */
+const ROUTE_BUSY: Reject = reject(
+  'route_concurrency_limit',
+  'too many concurrent requests for this route: retry later',
+);
+
 const DPOP_CHALLENGE: readonly ChallengeScheme[] = ['dpop'];
 const ANY_CHALLENGE: readonly ChallengeScheme[] = ['dpop', 'bearer'];
 
@@ -153,8 +159,18 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
       p.checks,
       ctx,
       () => {
+        // Every check passed: only a request about to be forwarded takes one of its route's slots.
+        const slots = ctx.route?.slots;
+        if (slots !== undefined && !slots.tryAcquire()) {
+          answerReject(ctx, ROUTE_BUSY, p);
+          return;
+        }
         ctx.dpopNonce = p.dpop.nonceFor(ctx);
-        p.forwarder.forward(ctx, (result) => onForwarded(ctx, result));
+        // The forwarder calls back exactly once, whatever happened (answer, failure, deadline, client gone).
+        p.forwarder.forward(ctx, (result) => {
+          slots?.release();
+          onForwarded(ctx, result);
+        });
       },
       (r) => answerReject(ctx, r, p),
       (err) => {

@@ -4,6 +4,7 @@
  * encoded separators are the classic ways proxies and back ends disagree about a path).
  */
 import type { RouteConfig } from './config.js';
+import { RouteSlots } from './route-concurrency.js';
 
 export interface CompiledRoute {
   /** The configured `path`, used as the `route` metric label. */
@@ -18,6 +19,8 @@ export interface CompiledRoute {
   binding: RouteConfig['binding'];
   /** report-only: failing reportable checks are counted and logged, and the call is forwarded anyway. */
   mode: RouteConfig['mode'];
+  /** Requests of this route with the upstream, and how many may be (see route-concurrency.ts). */
+  slots: RouteSlots;
 }
 
 export type PathResult = { ok: true; path: string } | { ok: false; why: string };
@@ -101,7 +104,14 @@ export function normalisePath(rawPath: string): PathResult {
   return { ok: true, path: '/' + out.join('/') + trailing };
 }
 
-export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
+/**
+ * `slotsFor` gives each route its concurrency slots (shared by routes with the same path, like their
+ * metrics); without it every route gets its own unlimited slots (matching only).
+ */
+export function compileRoutes(
+  routes: readonly RouteConfig[],
+  slotsFor: (route: RouteConfig) => RouteSlots = () => new RouteSlots(0),
+): CompiledRoute[] {
   return routes.map((r) => {
     const normal = normalisePath(r.path);
     const prefix = (normal.ok ? normal.path : r.path).replace(/\/+$/, '');
@@ -113,6 +123,7 @@ export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
       scopeChallenge: r.scopes.join(' '),
       binding: r.binding,
       mode: r.mode,
+      slots: slotsFor(r),
     };
   });
 }

@@ -22,6 +22,7 @@ import {
   type PipelineDependencies,
 } from './pipeline-build.js';
 import { createRequestHandler } from './request-handler.js';
+import { RouteConcurrency } from './route-concurrency.js';
 import { connectGatewayReplayStore } from './redis-replay.js';
 import { readTlsMaterial, type LoadedTlsMaterial } from './tls-material.js';
 import { StartupError } from './startup-error.js';
@@ -77,8 +78,10 @@ export async function startGateway(
   /** Not ready from the first moment of stopping: the grace period exists so load balancers see it. */
   const ready = () => !closing && pipeline.verifiers.ready();
 
+  const concurrency = new RouteConcurrency();
   const metrics: GatewayMetrics = new GatewayMetrics(
     {
+      routeInFlight: () => concurrency.inFlight(),
       jwks:
         config.tokens.jwksUri === undefined
           ? undefined
@@ -107,6 +110,7 @@ export async function startGateway(
     logger,
     metrics,
     clock: options.clock,
+    concurrency,
     proxiedClientCertificate: trustedProxies?.check,
     ...(shared && { replayStore: shared.store }),
   };

@@ -36,6 +36,7 @@ export type OAuthErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'invalid_token'
+  | 'insufficient_scope'
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce';
 

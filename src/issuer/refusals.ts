@@ -189,6 +189,36 @@ export const ISSUER_REFUSALS = {
   ciba_expired_token: ciba('expired_token', 'auth_req_id has expired'),
   ciba_access_denied: ciba('access_denied', 'the user denied the request'),
   ciba_invalid_grant: ciba('invalid_grant', 'auth_req_id unknown, of another client, or redeemed'),
+  // UserInfo (OIDC Core §5.3): RFC 6750 §3.1 errors with a challenge in the scheme the client used.
+  userinfo_token_in_query: invalidRequest(
+    'UserInfo: the access token came in the query or body, not the header',
+  ),
+  userinfo_token_missing: {
+    error: 'invalid_token',
+    status: 401,
+    meaning: 'UserInfo: no access token (the challenge carries no error code, RFC 6750 §3.1)',
+  },
+  userinfo_authorization_malformed: {
+    error: 'invalid_token',
+    status: 401,
+    meaning: 'UserInfo: the Authorization header is not a Bearer or DPoP token',
+  },
+  userinfo_token_inactive: {
+    error: 'invalid_token',
+    status: 401,
+    meaning: 'UserInfo: the access token is not ours, expired or revoked',
+  },
+  userinfo_token_binding: {
+    error: 'invalid_token',
+    status: 401,
+    meaning:
+      'UserInfo: the token is unbound, bound to another certificate or key, or DPoP-bound and sent as Bearer',
+  },
+  userinfo_insufficient_scope: {
+    error: 'insufficient_scope',
+    status: 403,
+    meaning: 'UserInfo: the access token lacks the openid scope',
+  },
 } as const satisfies Record<string, RefusalKind>;
 
 export type IssuerRefusalReason = keyof typeof ISSUER_REFUSALS;

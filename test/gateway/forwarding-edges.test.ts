@@ -142,7 +142,11 @@ t.test('the upstream deadline counts time spent queued behind a long answer', as
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   t.teardown(() => upstream.close());
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const f = await startGatewayFixture(t, { upstream: { url, timeoutMs: 1000, maxSockets: 1 } });
+  // No per-route limit (it would refuse the second request at once): the pool's own queue is under test.
+  const f = await startGatewayFixture(t, {
+    upstream: { url, timeoutMs: 1000, maxSockets: 1 },
+    routes: [{ path: '/accounts', methods: ['GET'], scopes: ['accounts'], maxConcurrent: 0 }],
+  });
   const token = await f.token();
   const download = f.request({ path: '/accounts/download', token });
   for (let i = 0; i < 200 && hits === 0; i++) await new Promise((r) => setTimeout(r, 10));

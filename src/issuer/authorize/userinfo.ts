@@ -10,7 +10,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Endpoint } from '../endpoints/endpoint.js';
 import { NO_STORE, jsonReply, type IssuerRequest, type Reply } from '../http.js';
-import { dpopNonceHeaders, requestProof } from '../steps/dpop-proof.js';
+import { ISSUER_REFUSALS, type IssuerRefusalReason } from '../refusals.js';
+import { dpopNonceHeaders, dpopReason, requestProof } from '../steps/dpop-proof.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { verifyOwnAccessToken } from '../tokens/verify-access-token.js';
 import { endUsersOf } from '../users/authenticator.js';
@@ -18,28 +19,35 @@ import { userinfoClaims } from './user-claims.js';
 
 type Scheme = 'Bearer' | 'DPoP';
 
-/** RFC 6750 §3 / RFC 9449 §7.1: the challenge names the scheme the client used (both when it used none). */
+/**
+ * RFC 6750 §3 / RFC 9449 §7.1: the challenge names the scheme the client used (both when it used none);
+ * the error code comes from the reason (refusals.ts), which is counted like every other refusal. Without
+ * any credentials the challenge carries no error code (RFC 6750 §3.1).
+ */
 function refusal(
   runtime: IssuerRuntime,
-  status: number,
+  reason: IssuerRefusalReason,
   schemes: readonly Scheme[],
-  error: string | undefined,
   description: string,
-  extra: { scope?: string; headers?: Record<string, string> } = {},
+  extra: { status?: number; scope?: string; headers?: Record<string, string> } = {},
 ): Reply {
+  const { error, status } = ISSUER_REFUSALS[reason];
+  runtime.metrics.failures.inc({ endpoint: 'userinfo', error, reason });
+  runtime.metrics.refusals.inc({ reason });
+  const withCode = reason !== 'userinfo_token_missing';
   const challenge = (scheme: Scheme) => {
     const params = [
       'realm="fapi-issuer"',
-      ...(error ? [`error="${error}"`, `error_description="${description}"`] : []),
+      ...(withCode ? [`error="${error}"`, `error_description="${description}"`] : []),
       ...(extra.scope ? [`scope="${extra.scope}"`] : []),
       ...(scheme === 'DPoP' ? [`algs="${runtime.config.dpop.algorithms.join(' ')}"`] : []),
     ];
     return `${scheme} ${params.join(', ')}`;
   };
   return {
-    status,
+    status: extra.status ?? status,
     headers: { ...NO_STORE, ...extra.headers, 'WWW-Authenticate': schemes.map(challenge) },
-    body: error ? { error, error_description: description } : {},
+    body: withCode ? { error, error_description: description } : {},
   };
 }
 
@@ -57,16 +65,29 @@ async function dpopRefusal(
   jkt: string,
 ): Promise<Reply | undefined> {
   const outcome = await requestProof(request, runtime, { accessToken: token, expectedJkt: jkt });
-  const refuse = (error: string, description: string, headers?: Record<string, string>) =>
-    refusal(runtime, 401, ['DPoP'], error, description, headers ? { headers } : {});
-  if (outcome.ok) return outcome.proof ? undefined : refuse('invalid_dpop_proof', 'a DPoP proof is required');
+  // A resource server answers a bad proof with 401 and a DPoP challenge (RFC 9449 §7.1).
+  const refuse = (reason: IssuerRefusalReason, description: string, headers?: Record<string, string>) =>
+    refusal(runtime, reason, ['DPoP'], description, { status: 401, ...(headers ? { headers } : {}) });
+  if (outcome.ok) return outcome.proof ? undefined : refuse('dpop_proof_missing', 'a DPoP proof is required');
   if (outcome.code === 'ERR_DPOP_NONCE')
-    return refuse('use_dpop_nonce', outcome.description, dpopNonceHeaders(runtime));
+    return refuse('dpop_nonce', outcome.description, dpopNonceHeaders(runtime));
   if (outcome.code === 'ERR_DPOP_BINDING')
-    return refuse('invalid_token', 'the access token is bound to another DPoP key');
-  if (outcome.code === 'ERR_DPOP_REPLAY_STORE')
+    return refusal(
+      runtime,
+      'userinfo_token_binding',
+      ['DPoP'],
+      'the access token is bound to another DPoP key',
+    );
+  if (outcome.code === 'ERR_DPOP_REPLAY_STORE') {
+    runtime.metrics.failures.inc({
+      endpoint: 'userinfo',
+      error: 'temporarily_unavailable',
+      reason: 'dpop_replay_store',
+    });
+    runtime.metrics.refusals.inc({ reason: 'dpop_replay_store' });
     return jsonReply({ error: 'temporarily_unavailable', error_description: 'try again later' }, 503);
-  return refuse('invalid_dpop_proof', outcome.description);
+  }
+  return refuse(dpopReason(outcome.code), outcome.description);
 }
 
 async function userinfo(request: IssuerRequest, runtime: IssuerRuntime): Promise<Reply> {
@@ -74,20 +95,18 @@ async function userinfo(request: IssuerRequest, runtime: IssuerRuntime): Promise
   if (request.query.has('access_token'))
     return refusal(
       runtime,
-      400,
+      'userinfo_token_in_query',
       both,
-      'invalid_request',
       'send the access token in the Authorization header only',
     );
   const header = request.headers.authorization;
-  if (header === undefined) return refusal(runtime, 401, both, undefined, '');
+  if (header === undefined) return refusal(runtime, 'userinfo_token_missing', both, '');
   const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
   if (!match)
     return refusal(
       runtime,
-      401,
+      'userinfo_authorization_malformed',
       both,
-      'invalid_token',
       'the Authorization header is not a Bearer or DPoP token',
     );
   const scheme: Scheme = match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
@@ -96,15 +115,14 @@ async function userinfo(request: IssuerRequest, runtime: IssuerRuntime): Promise
   if (!active)
     return refusal(
       runtime,
-      401,
+      'userinfo_token_inactive',
       [scheme],
-      'invalid_token',
       'the access token is invalid, expired or revoked',
     );
   const cnf = active.payload.cnf;
   if (scheme === 'DPoP') {
     if (cnf?.jkt === undefined)
-      return refusal(runtime, 401, ['DPoP'], 'invalid_token', 'the access token is not DPoP-bound');
+      return refusal(runtime, 'userinfo_token_binding', ['DPoP'], 'the access token is not DPoP-bound');
     const refused = await dpopRefusal(request, runtime, token, cnf.jkt);
     if (refused) return refused;
   } else {
@@ -112,27 +130,30 @@ async function userinfo(request: IssuerRequest, runtime: IssuerRuntime): Promise
     if (cnf?.jkt !== undefined)
       return refusal(
         runtime,
-        401,
+        'userinfo_token_binding',
         ['DPoP'],
-        'invalid_token',
         'the access token is DPoP-bound: use the DPoP scheme',
       );
     const bound = cnf?.['x5t#S256'];
     const presented = request.certificate?.thumbprint;
     if (bound === undefined)
-      return refusal(runtime, 401, ['Bearer'], 'invalid_token', 'the access token is not certificate-bound');
+      return refusal(
+        runtime,
+        'userinfo_token_binding',
+        ['Bearer'],
+        'the access token is not certificate-bound',
+      );
     if (presented === undefined || !thumbprintsEqual(bound, presented))
       return refusal(
         runtime,
-        401,
+        'userinfo_token_binding',
         ['Bearer'],
-        'invalid_token',
         'the access token is bound to another client certificate',
       );
   }
   const scopes = (active.payload.scope ?? '').split(' ');
   if (!scopes.includes('openid'))
-    return refusal(runtime, 403, [scheme], 'insufficient_scope', 'userinfo needs the openid scope', {
+    return refusal(runtime, 'userinfo_insufficient_scope', [scheme], 'userinfo needs the openid scope', {
       scope: 'openid',
     });
   const sub = active.payload.sub;

@@ -23,6 +23,7 @@ import {
   type ClientSigningKey,
 } from '../../helpers/request-objects.js';
 import type { HttpsResponse } from '../../helpers/issuer.js';
+import { fetchText, metricValue } from '../../helpers/metrics-text.js';
 
 let as: CodeFlowIssuer;
 let issuerKeys: JWTVerifyGetKey;
@@ -213,6 +214,34 @@ t.test('PAR, login, consent, code, bound tokens, ID token, userinfo', async (t) 
     credential: as.pki.clientA,
   });
   t.equal(inQuery.status, 400);
+  const none = await as.get('/userinfo', { listener: 'mtls', credential: as.pki.clientA });
+  t.equal(none.status, 401);
+  t.match(
+    none.headers['www-authenticate'],
+    /^Bearer realm="fapi-issuer", DPoP realm="fapi-issuer", algs="[^"]+"$/,
+    'RFC 6750 §3.1: no error code without credentials',
+  );
+  t.same(none.json, {});
+  const garbled = await as.get('/userinfo', {
+    listener: 'mtls',
+    credential: as.pki.clientA,
+    headers: { authorization: `Bearer ${at}x` },
+  });
+  t.equal(garbled.status, 401);
+  t.same(garbled.json, {
+    error: 'invalid_token',
+    error_description: 'the access token is invalid, expired or revoked',
+  });
+  // Every userinfo refusal is counted by reason, like the other endpoints' refusals.
+  const refusals = async (reason: string) =>
+    metricValue((await fetchText(as.issuer.adminPort!, '/metrics')).body, 'fapi_issuer_failures_total', {
+      endpoint: 'userinfo',
+      reason,
+    });
+  t.equal(await refusals('userinfo_token_binding'), 2, 'another certificate, and none');
+  t.equal(await refusals('userinfo_token_in_query'), 1);
+  t.equal(await refusals('userinfo_token_missing'), 1);
+  t.equal(await refusals('userinfo_token_inactive'), 1);
 
   // consent is remembered for (alice, acme-web, {openid, accounts}): same browser goes straight back
   const again = await pushed();
