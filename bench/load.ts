@@ -32,6 +32,13 @@ export interface LoadSpec {
   proofsFile?: string;
   /** JSON file with an array of bearer tokens, used round-robin across all connections. */
   tokensFile?: string;
+  /** An application/x-www-form-urlencoded body POSTed with every request (the issuer's endpoints). */
+  form?: string;
+  /**
+   * JSON file with an array of form bodies, one per request and each sent once (a client assertion is
+   * good for one request only). Requests stop at the last one.
+   */
+  formsFile?: string;
   /** New TLS connection for every request. */
   reconnectEachRequest?: boolean;
   /** Requests per second over all connections (0: as fast as possible). */
@@ -74,14 +81,18 @@ export function percentiles(samples: Float64Array): LatencySummary {
   };
 }
 
-type AutocannonRequest = { headers?: Record<string, string> };
+type AutocannonRequest = { headers?: Record<string, string>; body?: string | Buffer };
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   if (spec.reconnectEachRequest) return runConnectionPerRequest(spec);
   const headers: Record<string, string> = {};
   if (spec.token) headers.authorization = `${spec.scheme ?? 'Bearer'} ${spec.token}`;
   let body: Buffer | undefined;
-  if (spec.method === 'POST') {
+  const forms = spec.formsFile ? (JSON.parse(readFileSync(spec.formsFile, 'utf8')) as string[]) : undefined;
+  if (spec.form !== undefined || forms) {
+    body = Buffer.from(spec.form ?? forms![0]!);
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+  } else if (spec.method === 'POST') {
     body = Buffer.alloc(spec.bodyBytes ?? 0, 'x');
     headers['content-type'] = 'application/octet-stream';
   }
@@ -93,6 +104,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     : undefined;
   let next = 0;
   let nextProof = 0;
+  let nextForm = 0;
   const requests =
     tokens || proofs
       ? [
@@ -106,8 +118,17 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
             },
           },
         ]
-      : undefined;
-  const maxRequests = proofs ? Math.min(spec.maxRequests, proofs.length) : spec.maxRequests;
+      : forms
+        ? [
+            {
+              setupRequest: (req: AutocannonRequest) => {
+                req.body = forms[nextForm++ % forms.length]!;
+                return req;
+              },
+            },
+          ]
+        : undefined;
+  const maxRequests = Math.min(spec.maxRequests, proofs?.length ?? Infinity, forms?.length ?? Infinity);
 
   let latencies = new Float64Array(1 << 16);
   let count = 0;
@@ -122,7 +143,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         connections: spec.connections,
         duration: spec.durationSeconds + settleSeconds,
         maxOverallRequests: maxRequests,
-        method: spec.method ?? 'GET',
+        method: spec.method ?? (spec.form !== undefined || forms ? 'POST' : 'GET'),
         headers,
         ...(body ? { body } : {}),
         ...(requests ? { requests } : {}),

@@ -45,6 +45,7 @@ export function targetChecks(s: BenchReport['summaries'], soak: SoakResult | und
     });
   }
   rpsRatio('c', 'nginx', 0.8);
+  checks.push(...issuerChecks(s));
   checks.push({
     target: 'RSS after 1M requests / 100k tokens',
     scenario: 'soak',
@@ -109,4 +110,37 @@ export function notesFor(s: BenchReport['summaries']): string[] {
     `Load driver CPU peaked at ${driverPeak((target) => target !== 'direct')}% of its core against the proxies (near 100% would mean the driver, not the target, was the limit)${direct > 0 ? `; ${direct}% against the upstream directly, so that row is a lower bound of the ceiling` : ''}.`,
   );
   return notes;
+}
+
+/**
+ * The issuer against node-oidc-provider, per scenario: tokens (or introspections) per second, and the
+ * inverse ratio of server CPU per token, the steadier figure when other work shares the machine.
+ */
+export function issuerChecks(s: BenchReport['summaries']): TargetCheck[] {
+  return ['i1', 'i2', 'i3'].flatMap((scenario): TargetCheck[] => {
+    const ours = s[scenario]?.issuer;
+    const peer = s[scenario]?.['oidc-provider'];
+    if (!ours || !peer) return [];
+    const rps = ratio(ours.rps, peer.rps);
+    const cpu = ratio(peer.cpuUsPerRequest, ours.cpuUsPerRequest);
+    return [
+      {
+        target: "fapi-gateway's issuer / node-oidc-provider tokens/s",
+        scenario,
+        measured: rps === undefined ? 'n/a' : `${rps.toFixed(2)}x`,
+        required: '>= 1.5x',
+        met: rps === undefined ? null : rps >= 1.5,
+      },
+      {
+        target: "node-oidc-provider / fapi-gateway's issuer CPU µs per token",
+        scenario,
+        measured:
+          cpu === undefined
+            ? 'n/a'
+            : `${cpu.toFixed(2)}x (${ours.cpuUsPerRequest} vs ${peer.cpuUsPerRequest} µs)`,
+        required: '>= 1.5x',
+        met: cpu === undefined ? null : cpu >= 1.5,
+      },
+    ];
+  });
 }

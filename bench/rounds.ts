@@ -90,11 +90,14 @@ export function roundRunner(
   const lastRps = new Map<string, number>();
 
   const specFor = async (scenario: ScenarioDef, def: TargetDef, round: number, durationSeconds?: number) => {
-    let spec = scenario.spec(baseSpec(def, started.get(def.id)!.url), round);
+    let spec = scenario.spec(baseSpec(def, started.get(def.id)!.url), round, def.id);
     if (durationSeconds !== undefined) spec = { ...spec, durationSeconds };
     if (scenario.prepare) {
       const t0 = Date.now();
-      spec = { ...spec, ...(await scenario.prepare(spec, lastRps.get(`${scenario.id}/${def.id}`) ?? 0)) };
+      spec = {
+        ...spec,
+        ...(await scenario.prepare(spec, lastRps.get(`${scenario.id}/${def.id}`) ?? 0, def.id)),
+      };
       log(`${scenario.id} ${def.id}: requests prepared in ${Date.now() - t0} ms`);
     }
     return spec;

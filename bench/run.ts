@@ -24,6 +24,7 @@ import {
   TOKEN_ISSUER,
   TOKEN_SCOPE,
 } from './pki.js';
+import { createIssuerFixture } from './issuers.js';
 import { hasCommand, reportedPort, setNiceness, spawnPinned } from './processes.js';
 import { machineFacts, rebuildReport, writeProfiles, writeReport } from './publish.js';
 import { summarize, type BenchReport } from './report.js';
@@ -108,8 +109,11 @@ async function main() {
     const jwks = await startJwksServer(pki, pki.jwks.keys);
     cleanups.push(() => jwks.close());
 
-    const scenarios = scenarioDefinitions({ tokenSets, opaqueTokenSets, dpop }).filter(
-      (s) => !opts.soakOnly && (!opts.scenarios || opts.scenarios.includes(s.id)),
+    const issuer = opts.soakOnly ? undefined : await createIssuerFixture(pki, runDir);
+    const scenarios = scenarioDefinitions({ tokenSets, opaqueTokenSets, dpop, issuer }).filter(
+      (s) =>
+        !opts.soakOnly &&
+        (opts.scenarios ? opts.scenarios.includes(s.id) : !(opts.quick && s.fullOnly === true)),
     );
     const wanted = new Set<TargetId>(opts.soakOnly ? ['gateway'] : scenarios.flatMap((s) => s.targets));
 
@@ -154,6 +158,7 @@ async function main() {
       }),
       profileDir: opts.profile ? path.join(runDir, 'profiles') : undefined,
       options: opts,
+      issuer,
     };
 
     // --quick leaves out the forwarding-library comparison (ask for it with --targets=forward-...).

@@ -14,19 +14,32 @@ import { FORWARDER_MODES } from './forwarders.js';
 import type { LoadSpec } from './load.js';
 import type { TargetId } from './targets.js';
 import { athOf, type DpopKey } from '../test/helpers/dpop.js';
+import {
+  assertionSigner,
+  introspectionForm,
+  INTROSPECTION_PATH,
+  ISSUER_CLIENTS,
+  tlsClientCredentialsForm,
+  tokenToIntrospect,
+  TOKEN_PATH,
+  writeForms,
+  type IssuerFixture,
+} from './issuers.js';
 
 export interface ScenarioDef {
   id: string;
   title: string;
   targets: TargetId[];
-  spec(base: LoadSpec, round: number): LoadSpec;
+  spec(base: LoadSpec, round: number, target?: TargetId): LoadSpec;
   /** Skip the unmeasured warm-up load (it would use up what the scenario measures). */
   noWarmup?: boolean;
   /**
    * Requests made just before each run of the driver (warm-up or round), for the `expectedRps` the target
    * served last time: what the driver sends that way, each request once.
    */
-  prepare?(spec: LoadSpec, expectedRps: number): Promise<Partial<LoadSpec>>;
+  prepare?(spec: LoadSpec, expectedRps: number, target?: TargetId): Promise<Partial<LoadSpec>>;
+  /** Left out of `--quick` runs. */
+  fullOnly?: boolean;
 }
 
 export const PEERS: TargetId[] = ['nginx', 'haproxy', 'gateway', 'gateway-workers', 'gateway-compare'];
@@ -37,6 +50,8 @@ export interface ScenarioFixtures {
   /** JSON files of OPAQUE_TOKENS_PER_ROUND opaque tokens, known to the authorization server: (f)'s warm-up and rounds. */
   opaqueTokenSets: string[];
   dpop: DpopFixture;
+  /** The issuer scenarios' clients and key (absent: no issuer scenarios). */
+  issuer?: IssuerFixture;
 }
 
 export interface DpopFixture {
@@ -97,6 +112,93 @@ const FIRST_DPOP_RATE = 8000;
 export function scenarioDefinitions(fixtures: ScenarioFixtures): ScenarioDef[] {
   const { tokenSets, opaqueTokenSets, dpop } = fixtures;
   const signProof = proofSigner(dpop.key);
+  return [
+    ...baseScenarios(tokenSets, opaqueTokenSets, dpop, signProof),
+    ...(fixtures.issuer ? issuerScenarios(fixtures.issuer) : []),
+  ];
+}
+
+/** Assertions are made for the rate the issuer served last time plus a margin; the first time, this. */
+const FIRST_ASSERTION_RATE = 4000;
+
+/**
+ * The issuer scenarios: fapi-gateway's issuer against node-oidc-provider, the same clients, key and
+ * requests (bench/issuers.ts), over keep-alive mTLS. Every request is a POST of a form.
+ */
+function issuerScenarios(f: IssuerFixture): ScenarioDef[] {
+  const targets: TargetId[] = ['issuer', 'oidc-provider'];
+  const makeAssertions = assertionSigner(f);
+  const introspection = (base: LoadSpec): LoadSpec => ({
+    ...base,
+    url: new URL(INTROSPECTION_PATH, base.url).toString(),
+    token: undefined,
+    tls: { cert: f.pki.gatewayClient.certFile, key: f.pki.gatewayClient.keyFile },
+  });
+  return [
+    {
+      id: 'i1',
+      title: '(i1) client_credentials, tls_client_auth, cert-bound JWT access token',
+      targets,
+      spec: (base) => ({ ...base, token: undefined, form: tlsClientCredentialsForm() }),
+    },
+    {
+      // A new assertion per request (each jti is accepted once), signed before the round starts.
+      id: 'i2',
+      title: '(i2) client_credentials, private_key_jwt (a new assertion per request), cert-bound JWT',
+      targets,
+      spec: (base) => ({ ...base, token: undefined }),
+      prepare: (spec, expectedRps, target) => {
+        const seconds = spec.durationSeconds + (spec.settleSeconds ?? 0);
+        const rate = expectedRps > 0 ? expectedRps * 1.3 : FIRST_ASSERTION_RATE;
+        const count = Math.min(spec.maxRequests, Math.ceil(rate * seconds) + spec.connections);
+        return Promise.resolve({
+          formsFile: writeForms(
+            path.dirname(f.signingKeyFile),
+            `assertions-${target ?? 'any'}.json`,
+            makeAssertions(count),
+          ),
+        });
+      },
+    },
+    {
+      // node-oidc-provider refuses to introspect JWTs (unsupported_token_type): it introspects its opaque
+      // token, fapi-gateway's issuer verifies its JWT and looks up its revocation state.
+      id: 'i3',
+      title:
+        '(i3) introspection by a resource server (tls_client_auth) of a cert-bound access token: JWT (node-oidc-provider: opaque, it does not introspect JWTs)',
+      targets,
+      spec: introspection,
+      prepare: async (spec, _rps, target) => ({
+        form: introspectionForm(
+          await tokenToIntrospect(
+            new URL(TOKEN_PATH, spec.url).toString(),
+            target === 'oidc-provider' ? ISSUER_CLIENTS.opaque : ISSUER_CLIENTS.tls,
+            f,
+          ),
+        ),
+      }),
+    },
+    {
+      id: 'i3-opaque',
+      title: '(i3) the same with opaque access tokens on both',
+      targets,
+      fullOnly: true,
+      spec: introspection,
+      prepare: async (spec) => ({
+        form: introspectionForm(
+          await tokenToIntrospect(new URL(TOKEN_PATH, spec.url).toString(), ISSUER_CLIENTS.opaque, f),
+        ),
+      }),
+    },
+  ];
+}
+
+function baseScenarios(
+  tokenSets: string[],
+  opaqueTokenSets: string[],
+  dpop: DpopFixture,
+  signProof: ReturnType<typeof proofSigner>,
+): ScenarioDef[] {
   return [
     {
       id: 'a',

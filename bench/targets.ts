@@ -6,6 +6,13 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { haproxyConfig, nginxConfig } from './configs.js';
+import {
+  issuerConfig,
+  oidcProviderSpec,
+  TOKEN_PATH,
+  waitUntilIssuing,
+  type IssuerFixture,
+} from './issuers.js';
 import { FORWARDER_MODES, type ForwarderMode } from './forwarders.js';
 import { nodeVersion, here, log, ROUTE, type CoreLayout, type Options } from './options.js';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, TOKEN_SCOPE, type BenchPki } from './pki.js';
@@ -25,7 +32,11 @@ import {
 export type GatewayTargetId =
   'gateway' | 'gateway-workers' | 'gateway-compare' | 'gateway-dpop' | 'gateway-introspection';
 
-export type TargetId = 'direct' | 'nginx' | 'haproxy' | GatewayTargetId | `forward-${ForwarderMode}`;
+/** The token issuers: fapi-gateway's and its peer, node-oidc-provider. */
+export type IssuerTargetId = 'issuer' | 'oidc-provider';
+
+export type TargetId =
+  'direct' | 'nginx' | 'haproxy' | GatewayTargetId | `forward-${ForwarderMode}` | IssuerTargetId;
 
 export interface Started {
   running: Running;
@@ -80,6 +91,8 @@ export interface Context {
   profileDir: string | undefined;
   /** Set once a gateway started: whether the memory limit could be applied (needs root and cgroups). */
   memoryLimitApplied?: boolean;
+  /** The issuer scenarios' clients and key, when they run. */
+  issuer?: IssuerFixture;
 }
 
 export function clientTls(pki: BenchPki): ClientTls {
@@ -319,5 +332,70 @@ export function targetDefinitions(ctx: Context): TargetDef[] {
         return { running, url };
       },
     })),
+    ...issuerTargets(ctx),
+  ];
+}
+
+/**
+ * The token issuers, each one process on the server cores, run by the same Node with the same flags.
+ * Their URL is the token endpoint of the mTLS listener; the scenarios derive the introspection endpoint.
+ */
+function issuerTargets(ctx: Context): TargetDef[] {
+  const { layout, runDir } = ctx;
+  const node = ctx.options.gatewayNode;
+  const flags = ctx.options.gatewayNodeFlags;
+  const profile = (id: string) =>
+    ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.profileDir, id)}`] : [];
+  const fixture = () => {
+    if (!ctx.issuer) throw new Error('the issuer scenarios were not prepared');
+    return ctx.issuer;
+  };
+  return [
+    {
+      id: 'issuer',
+      label: "fapi-gateway's issuer (1 process)",
+      mtls: true,
+      async start() {
+        const f = fixture();
+        const ports = { listen: await freePort(), mtls: await freePort(), admin: await freePort() };
+        const file = path.join(runDir, 'issuer.json');
+        writeFileSync(file, JSON.stringify(issuerConfig(f, ports), null, 2));
+        const running = spawnPinned(
+          'issuer',
+          layout.servers,
+          node,
+          [...flags, ...profile('issuer'), ctx.options.gatewayCli, 'issuer', '--config', file],
+          { env: { NODE_ENV: 'production' } },
+        );
+        running.child.stdout!.resume();
+        const url = `https://127.0.0.1:${ports.mtls}${TOKEN_PATH}`;
+        await waitUntilIssuing('issuer', url, f).catch(async (err: unknown) => {
+          await running.stop();
+          throw err;
+        });
+        return { running, url };
+      },
+    },
+    {
+      id: 'oidc-provider',
+      label: 'node-oidc-provider (1 process)',
+      mtls: true,
+      async start() {
+        const f = fixture();
+        const running = spawnPinned(
+          'oidc-provider',
+          layout.servers,
+          node,
+          [...flags, path.join(here, 'oidc-provider-peer.js'), JSON.stringify(oidcProviderSpec(f))],
+          { env: { NODE_ENV: 'production' } },
+        );
+        const url = `https://127.0.0.1:${await reportedPort(running)}${TOKEN_PATH}`;
+        await waitUntilIssuing('oidc-provider', url, f).catch(async (err: unknown) => {
+          await running.stop();
+          throw err;
+        });
+        return { running, url };
+      },
+    },
   ];
 }

@@ -5,12 +5,13 @@
  * failure a `DpopError` with its own code.
  */
 import { createHash } from 'node:crypto';
-import { compactVerify, decodeProtectedHeader, EmbeddedJWK, errors, type CryptoKey, type JWK } from 'jose';
+import { compactVerify, decodeProtectedHeader, errors, type CryptoKey, type JWK } from 'jose';
 import { isDpopAlgorithm, jwkProblem, type DpopAlgorithm } from './algorithms.js';
 import { DpopError } from './errors.js';
 import { htuMatches, type ExpectedHtu } from './htu.js';
 import type { DpopReplayStore } from './replay-store.js';
-import { accessTokenHash, jwkThumbprint } from './thumbprint.js';
+import { proofKey } from './proof-keys.js';
+import { accessTokenHash } from './thumbprint.js';
 
 /** A proof is a few hundred bytes (an RSA-4096 key makes it ~2 KiB); more is not a proof. */
 export const MAX_PROOF_LENGTH = 8 * 1024;
@@ -132,9 +133,11 @@ export async function verifyDpopProof(
   if (keyProblem !== undefined) throw new DpopError('ERR_DPOP_PROOF_KEY', keyProblem);
 
   let key: CryptoKey;
+  let jkt: string;
   try {
-    // jose imports the embedded key and refuses a private one, or one whose `use`/`alg` says otherwise.
-    key = await EmbeddedJWK(header);
+    // jose imports the embedded key (once per key: proof-keys.ts) and refuses a private one, or one whose
+    // `use`/`alg` says otherwise.
+    ({ key, jkt } = await proofKey(header, alg));
   } catch (cause) {
     throw new DpopError('ERR_DPOP_PROOF_KEY', 'the DPoP proof\'s "jwk" is not a usable public key', {
       cause,
@@ -203,7 +206,6 @@ export async function verifyDpopProof(
   }
 
   const jwk = header.jwk as JWK;
-  const jkt = await jwkThumbprint(jwk);
   if (request.expectedJkt !== undefined && request.expectedJkt !== jkt) {
     throw new DpopError('ERR_DPOP_BINDING', "the access token is not bound to the DPoP proof's key");
   }

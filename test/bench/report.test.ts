@@ -88,3 +88,18 @@ t.test("the machine's load average over the rounds heads the table when recorded
   t.same(loadLine({ rounds: { a: { gateway: [round(100, 1)] } } } as unknown as BenchReport), []);
   t.end();
 });
+
+t.test('the issuer is judged against node-oidc-provider on tokens/s and on CPU per token', async (t) => {
+  const { issuerChecks } = await import('../../bench/objectives.js');
+  const ours = summarize([round(3000, 10, { cpuPercent: 90 })]);
+  const peer = summarize([round(2000, 10, { cpuPercent: 100 })]);
+  const checks = issuerChecks({ i1: { issuer: ours, 'oidc-provider': peer }, i2: { issuer: ours } });
+  t.same(
+    checks.map((c) => [c.scenario, c.measured, c.met]),
+    [
+      ['i1', '1.50x', true],
+      ['i1', '1.67x (300 vs 500 µs)', true],
+    ],
+    'one pair of checks per scenario both servers were measured in',
+  );
+});

@@ -37,6 +37,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   body?: string | Buffer;
   ca?: string;
+  /** The local address to connect from (another 127.x address is another client source). */
+  localAddress?: string;
 }
 
 /** Assertion message for an expected success: the error description if it failed. */
@@ -60,6 +62,7 @@ export function httpsRequest(url: string, options: RequestOptions = {}): Promise
         key: options.credential?.keyPem,
         servername: 'localhost',
         agent: false,
+        ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
       },
       (res) => {
         const chunks: Buffer[] = [];
