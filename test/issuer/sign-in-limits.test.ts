@@ -8,6 +8,7 @@
  */
 import t, { type Test } from 'tap';
 import { issuerConfigSchema } from '../../src/issuer/config.js';
+import { sourceAddress } from '../../src/issuer/users/sign-in-limits.js';
 import {
   ALICE,
   BOB,
@@ -298,5 +299,16 @@ t.test('signIn.limits is validated with the key named', (t) => {
     signIn: { limits: { perSource: { firstDelaySeconds: 600, maxDelaySeconds: 60 } } },
   });
   t.same(inverted.error?.issues[0]?.path, ['signIn', 'limits', 'perSource', 'maxDelaySeconds']);
+  t.end();
+});
+
+t.test('sources: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64', (t) => {
+  t.equal(sourceAddress('203.0.113.7'), '203.0.113.7');
+  t.equal(sourceAddress('::ffff:203.0.113.7'), '203.0.113.7');
+  t.equal(sourceAddress('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+  t.equal(sourceAddress('2001:db8:1:2:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64', 'same /64: same source');
+  t.equal(sourceAddress('2001:db8::1'), '2001:db8:0:0::/64');
+  t.equal(sourceAddress('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  t.equal(sourceAddress(undefined), 'unknown');
   t.end();
 });
