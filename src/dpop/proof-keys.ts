@@ -8,7 +8,8 @@
  * What jose's EmbeddedJWK checks before importing depends on members outside the thumbprint (`use`,
  * `alg`, `key_ops`, `ext`), so those are checked on every proof; only the import itself is reused.
  */
-import { createHash } from 'node:crypto';
+import { createHash, KeyObject } from 'node:crypto';
+import { createVerifier, type Algorithm } from 'fast-jwt';
 import { EmbeddedJWK, type CryptoKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { jwkThumbprint } from './thumbprint.js';
@@ -16,7 +17,55 @@ import { jwkThumbprint } from './thumbprint.js';
 /** Distinct client keys remembered; a deployment's active clients, with room to spare. */
 export const PROOF_KEY_CACHE_ENTRIES = 10_000;
 
-const cache = new LRUCache<string, CryptoKey>({ max: PROOF_KEY_CACHE_ENTRIES });
+/**
+ * A proof's signature checked synchronously (fast-jwt over node:crypto, as the access-token verifier does:
+ * WebCrypto makes every signature check an asynchronous job); it returns the decoded payload.
+ */
+export type VerifyProofSignature = (proof: string) => Record<string, unknown>;
+
+interface PreparedProofKey {
+  key: CryptoKey;
+  /** Absent for an algorithm fast-jwt does not implement (`Ed25519`) or an RSA key under 2048 bits. */
+  verify: VerifyProofSignature | undefined;
+}
+
+const cache = new LRUCache<string, PreparedProofKey>({ max: PROOF_KEY_CACHE_ENTRIES });
+
+const FAST_JWT_ALGORITHMS: ReadonlySet<string> = new Set([
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'EdDSA',
+]);
+/** RFC 7518 §3.3, §3.5 (jose refuses shorter RSA keys at verification; so does this path). */
+const MIN_RSA_BITS = 2048;
+
+function synchronousVerifier(key: CryptoKey, alg: string): VerifyProofSignature | undefined {
+  if (!FAST_JWT_ALGORITHMS.has(alg)) return undefined;
+  const keyObject = KeyObject.from(key);
+  if (keyObject.asymmetricKeyType === 'rsa' || keyObject.asymmetricKeyType === 'rsa-pss') {
+    if ((keyObject.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) return undefined;
+  }
+  try {
+    // Claims are the caller's (RFC 9449 §4.3, one error each): fast-jwt decodes, checks alg and `crit`,
+    // and verifies the signature.
+    return createVerifier({
+      key: keyObject.export({ type: 'spki', format: 'pem' }) as string,
+      algorithms: [alg as Algorithm],
+      cache: false,
+      ignoreExpiration: true,
+      ignoreNotBefore: true,
+    });
+  } catch {
+    return undefined;
+  }
+}
 
 function member(jwk: Record<string, unknown>, name: string): string | undefined {
   const v = jwk[name];
@@ -58,6 +107,7 @@ function usableForThisProof(jwk: Record<string, unknown>, alg: string): boolean 
 
 export interface ProofKey {
   key: CryptoKey;
+  verify: VerifyProofSignature | undefined;
   /** RFC 7638 SHA-256 thumbprint of the proof's `jwk`. */
   jkt: string;
 }
@@ -71,11 +121,12 @@ export async function proofKey(header: Record<string, unknown>, alg: string): Pr
   const jkt = publicJwkThumbprint(jwk);
   if (jkt !== undefined && usableForThisProof(jwk, alg)) {
     const cached = cache.get(`${alg}.${jkt}`);
-    if (cached !== undefined) return { key: cached, jkt };
+    if (cached !== undefined) return { ...cached, jkt };
   }
   const key = await EmbeddedJWK(header);
   // A key jose imports has its type's required members; jose's own thumbprint covers anything else.
-  if (jkt === undefined) return { key, jkt: await jwkThumbprint(jwk) };
-  cache.set(`${alg}.${jkt}`, key);
-  return { key, jkt };
+  if (jkt === undefined) return { key, verify: undefined, jkt: await jwkThumbprint(jwk) };
+  const prepared: PreparedProofKey = { key, verify: synchronousVerifier(key, alg) };
+  cache.set(`${alg}.${jkt}`, prepared);
+  return { ...prepared, jkt };
 }
