@@ -11,7 +11,6 @@
  * `x5t#S256`), whatever the client authentication method. With both, the DPoP key wins: the client
  * asked for DPoP explicitly, and a token carries one confirmation method (as node-oidc-provider does).
  */
-import { SignJWT } from 'jose';
 import type { ClientConfig } from '../config.js';
 import type { PresentedCertificate } from '../tls/client-certificate.js';
 import type { IssuerRuntime } from '../runtime.js';
@@ -129,16 +128,16 @@ export async function issueAccessToken(
     return { token, jti, expiresIn, exp, x5tS256, tokenType };
   }
 
-  const key = runtime.keys.active;
-  const token = await new SignJWT(claims)
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
-    .setIssuer(runtime.urls.issuer)
-    .setSubject(request.sub)
-    .setAudience(runtime.config.accessTokens.audience)
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .setJti(jti)
-    .sign(key.privateKey);
+  // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (and the claims above).
+  const token = runtime.keys.active.signAccessToken({
+    ...claims,
+    iss: runtime.urls.issuer,
+    sub: request.sub,
+    aud: runtime.config.accessTokens.audience,
+    iat,
+    exp,
+    jti,
+  });
   await runtime.storage.accessTokens.rememberAccessToken({ jti, clientId: request.clientId, exp, ...grant });
   return { token, jti, expiresIn, exp, x5tS256, tokenType };
 }
