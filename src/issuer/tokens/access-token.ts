@@ -1,7 +1,7 @@
 /**
  * Access tokens, in one of two formats (`accessTokens.format`, per client `accessTokenFormat`):
- * - `jwt`: RFC 9068 JWTs (`typ: at+jwt`) signed with the active key, remembered by `jti` (with their
- *   grant) so revoking the token or its grant makes introspection answer `active: false`;
+ * - `jwt`: RFC 9068 JWTs (`typ: at+jwt`) signed with the active key; those of a grant are remembered by
+ *   `jti` with it, so revoking the token or its grant makes introspection answer `active: false`;
  * - `opaque`: 256 random bits (RFC 6749 §10.10 asks for >= 128) that mean nothing by themselves; the
  *   store keeps the claims under the token's SHA-256 (`tokenKey`) until it expires, so a store dump
  *   hands out no usable token, and resource servers learn the claims by introspection (RFC 7662).
@@ -138,6 +138,14 @@ export async function issueAccessToken(
     exp,
     jti,
   });
-  await runtime.storage.accessTokens.rememberAccessToken({ jti, clientId: request.clientId, exp, ...grant });
+  // The record only links the JWT to its grant (revoking the grant revokes it); a token of no grant
+  // (client_credentials) carries all it is in itself, and revoking it records its jti.
+  if (request.grantId)
+    await runtime.storage.accessTokens.rememberAccessToken({
+      jti,
+      clientId: request.clientId,
+      exp,
+      ...grant,
+    });
   return { token, jti, expiresIn, exp, x5tS256, tokenType };
 }
