@@ -25,6 +25,11 @@ export interface Options {
   durationSeconds: number;
   warmupSeconds: number;
   connections: number;
+  /**
+   * Every connection count measured (`--connections=16,50,256`, or `--sweep` for those three): the first
+   * is `connections`; each other one repeats the scenarios as `<id>@<count>`.
+   */
+  connectionCounts: number[];
   scenarios: string[] | undefined;
   targets: string[] | undefined;
   soak: boolean;
@@ -57,6 +62,13 @@ export function parseOptions(argv: string[]): Options {
   const flag = (name: string) => argv.includes(`--${name}`);
   const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const quick = flag('quick');
+  const connectionCounts = (value('connections') ?? (flag('sweep') ? '50,16,256' : '50'))
+    .split(',')
+    .map(Number);
+  if (connectionCounts.some((c) => !Number.isInteger(c) || c < 1))
+    throw new Error(
+      `--connections: a comma-separated list of connection counts (got ${value('connections')})`,
+    );
   return {
     quick,
     // Five shorter rounds rather than three longer ones: on a shared VM a target's rate drifts between
@@ -66,7 +78,8 @@ export function parseOptions(argv: string[]): Options {
     // Half a second of unmeasured load per target in --quick: without it a just-started Node process is
     // measured before its JIT has compiled the request path (0.8x HAProxy cold against 1.5x warm).
     warmupSeconds: Number(value('warmup') ?? (quick ? 0.5 : 1)),
-    connections: Number(value('connections') ?? 50),
+    connections: connectionCounts[0]!,
+    connectionCounts,
     scenarios: value('scenarios')?.split(','),
     targets: value('targets')?.split(','),
     soak: flag('soak') || flag('soak-only'),

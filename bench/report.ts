@@ -128,6 +128,37 @@ export function loadLine(report: BenchReport): string[] {
   ];
 }
 
+/**
+ * With several connection counts: per count, the gateway's rate against HAProxy's and nginx's, and the CPU
+ * per request and peak RSS of each (CPU µs/request is the figure a shared machine disturbs least).
+ */
+export function connectionSweep(report: BenchReport): string[] {
+  const counts = report.settings.connectionCounts;
+  if (!Array.isArray(counts) || counts.length < 2) return [];
+  const lines = [
+    '',
+    '| Scenario | connections | gateway / HAProxy req/s | gateway / nginx req/s | CPU µs/req gateway / HAProxy / nginx | peak RSS MiB gateway / HAProxy |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const scenarioIds = ['a', 'b', 'b-cold', 'e'];
+  const title = (id: string) => report.scenarios.find((x) => x.id === id)?.title.split(',')[0] ?? id;
+  for (const id of scenarioIds) {
+    for (const [i, count] of (counts as number[]).entries()) {
+      const byTarget = report.summaries[i === 0 ? id : `${id}@${count}`];
+      if (!byTarget) continue;
+      const gw = byTarget.gateway ?? byTarget['gateway-dpop'];
+      const { haproxy, nginx } = byTarget;
+      const r = (x: Summary | undefined) => (gw && x ? `${fmt(ratio(gw.rps, x.rps) ?? NaN)}x` : 'n/a');
+      const us = (x: Summary | undefined) => (x ? String(x.cpuUsPerRequest) : '-');
+      const rss = (x: Summary | undefined) => (x ? fmt(x.peakRssMiB, 1) : '-');
+      lines.push(
+        `| ${title(id)} | ${count} | ${r(haproxy)} | ${r(nginx)} | ${us(gw)} / ${us(haproxy)} / ${us(nginx)} | ${rss(gw)} / ${rss(haproxy)} |`,
+      );
+    }
+  }
+  return lines;
+}
+
 export function markdownTable(report: BenchReport): string {
   const m = report.machine;
   const lines: string[] = [];
@@ -151,6 +182,7 @@ export function markdownTable(report: BenchReport): string {
       );
     }
   }
+  lines.push(...connectionSweep(report));
   if (Object.keys(report.unavailable).length > 0) {
     lines.push('', 'Not measured:');
     for (const [target, why] of Object.entries(report.unavailable)) lines.push(`- ${target}: ${why}`);

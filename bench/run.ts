@@ -29,7 +29,13 @@ import { hasCommand, reportedPort, setNiceness, spawnPinned } from './processes.
 import { machineFacts, rebuildReport, writeProfiles, writeReport } from './publish.js';
 import { summarize, type BenchReport } from './report.js';
 import { roundRunner } from './rounds.js';
-import { OPAQUE_TOKENS_PER_ROUND, opaqueTokens, scenarioDefinitions, type DpopFixture } from './scenarios.js';
+import {
+  OPAQUE_TOKENS_PER_ROUND,
+  opaqueTokens,
+  scenarioDefinitions,
+  withConnectionCounts,
+  type DpopFixture,
+} from './scenarios.js';
 import { runSoak, type SoakResult } from './soak.js';
 import {
   GATEWAY_CLIENT_ID,
@@ -80,6 +86,16 @@ async function main() {
   // (f)'s warm-up and rounds.
   for (let r = 0; r < (opts.soakOnly ? 0 : 2 * opts.rounds + 1); r++)
     tokenSets.push(writeTokens(`tokens-${r}.json`, await mintManyTokens(pki, 10_000, 7200)));
+  // Each further connection count of a sweep gets tokens of its own: (b) and its first pass must present
+  // tokens the gateway has not verified at another count.
+  const sweepTokenSets: string[][] = [tokenSets];
+  for (const [i, count] of opts.connectionCounts.entries()) {
+    if (i === 0 || opts.soakOnly) continue;
+    const sets: string[] = [];
+    for (let r = 0; r < 2 * opts.rounds + 1; r++)
+      sets.push(writeTokens(`tokens-${count}-${r}.json`, await mintManyTokens(pki, 10_000, 7200)));
+    sweepTokenSets.push(sets);
+  }
   for (let r = 0; r < (opts.soakOnly ? 0 : opts.rounds + 1); r++)
     opaqueTokenSets.push(writeTokens(`opaque-tokens-${r}.json`, opaqueTokens(OPAQUE_TOKENS_PER_ROUND)));
   const dpopKey = await createDpopKey('ES256');
@@ -110,10 +126,19 @@ async function main() {
     cleanups.push(() => jwks.close());
 
     const issuer = opts.soakOnly ? undefined : await createIssuerFixture(pki, runDir);
-    const scenarios = scenarioDefinitions({ tokenSets, opaqueTokenSets, dpop, issuer }).filter(
-      (s) =>
-        !opts.soakOnly &&
-        (opts.scenarios ? opts.scenarios.includes(s.id) : !(opts.quick && s.fullOnly === true)),
+    const scenarios = withConnectionCounts(
+      (i) =>
+        scenarioDefinitions({
+          tokenSets: sweepTokenSets[i] ?? tokenSets,
+          opaqueTokenSets,
+          dpop,
+          issuer,
+        }).filter(
+          (s) =>
+            !opts.soakOnly &&
+            (opts.scenarios ? opts.scenarios.includes(s.id) : !(opts.quick && s.fullOnly === true)),
+        ),
+      opts.connectionCounts,
     );
     const wanted = new Set<TargetId>(opts.soakOnly ? ['gateway'] : scenarios.flatMap((s) => s.targets));
 
@@ -242,6 +267,7 @@ async function main() {
         durationSeconds: opts.durationSeconds,
         warmupSeconds: opts.warmupSeconds,
         connections: opts.connections,
+        connectionCounts: opts.connectionCounts,
         pinning: layout.pin
           ? `Load driver (autocannon) pinned to core ${layout.driver}; upstream and each server under test pinned to core(s) ${layout.servers} (nginx ${layout.serverCoreCount} worker(s), HAProxy ${layout.serverCoreCount} thread(s), fapi-gateway 1 process); fapi-gateway workers=${layout.cores} runs on all cores, shared with the driver.`
           : 'No pinning (taskset missing or a single core).',

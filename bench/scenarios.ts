@@ -279,3 +279,28 @@ function baseScenarios(
     },
   ];
 }
+
+/** The scenarios a connection-count sweep repeats: the gateway against its peers, and DPoP. */
+export const SWEPT_SCENARIOS: readonly string[] = ['a', 'b', 'b-cold', 'e'];
+
+/**
+ * The swept scenarios again for each further connection count, as `<id>@<count>`: the same load with more
+ * or fewer keep-alive connections (clients open 10 or 500), measured in the same run.
+ */
+export function withConnectionCounts(
+  scenariosFor: (countIndex: number) => ScenarioDef[],
+  counts: readonly number[],
+): ScenarioDef[] {
+  return counts.flatMap((connections, i) =>
+    i === 0
+      ? scenariosFor(0)
+      : scenariosFor(i)
+          .filter((s) => SWEPT_SCENARIOS.includes(s.id))
+          .map((s): ScenarioDef => ({
+            ...s,
+            id: `${s.id}@${connections}`,
+            title: `${s.title}, ${connections} connections`,
+            spec: (base, round) => s.spec({ ...base, connections }, round),
+          })),
+  );
+}

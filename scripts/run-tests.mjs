@@ -5,6 +5,7 @@
 // processes, browsers or external tools, which finish in seconds (`npm run test:unit`).
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,32 +22,127 @@ function unitTestFiles() {
     .sort();
 }
 
+const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+const MEMORY_ONLY_MARKER = /^\/\/ test:memory-only\b/m;
+// Files that start their own redis-server already run on Redis where it matters (replicas, the store
+// contract, outages): a second pass would repeat them, not compare the stores.
+const OWN_REDIS = /startRedisServer\(/;
+
+/**
+ * The issuer tests again, with every test issuer on the Redis store (FAPI_TEST_ISSUER_STORAGE=redis), so
+ * the memory and Redis stores keep giving the same answers. Opt-outs name their reason on a
+ * `// test:memory-only <why>` line at the top.
+ */
+function issuerRedisFiles() {
+  return readdirSync(path.join(repoRoot, 'test', 'issuer'), { recursive: true })
+    .map((f) => path.join('test', 'issuer', String(f)))
+    .filter((f) => f.endsWith('.test.ts'))
+    .filter((f) => {
+      const text = readFileSync(path.join(repoRoot, f), 'utf8');
+      return !MEMORY_ONLY_MARKER.test(text.slice(0, 1024)) && !OWN_REDIS.test(text);
+    })
+    .sort();
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** One redis-server for the whole Redis pass: loopback, free port, persistence off. */
+async function startRedis() {
+  const port = await freePort();
+  const child = spawn(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 20_000);
+    child.stdout.on('data', (c) => {
+      output += c.toString();
+      if (/Ready to accept connections/.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (${code}):\n${output}`));
+    });
+  });
+  child.stdout.resume();
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+}
+
+function runTap(args, env) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [tapBin, `--reporter=${reporter}`, ...args], {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let tail = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-4096);
+    });
+    child.on('close', (code, signal) => {
+      const match = /# \{([^}]*)\}/.exec(
+        tail
+          .split('\n')
+          .reverse()
+          .find((l) => l.startsWith('# {')) ?? '',
+      );
+      const counts = { total: 0, pass: 0, fail: 0, skip: 0, todo: 0 };
+      if (match) {
+        for (const part of match[1].split(',')) {
+          const [k, v] = part.split(':').map((s) => s.trim());
+          if (k in counts) counts[k] = Number(v);
+        }
+      }
+      const failed = counts.fail + (code !== 0 && counts.fail === 0 ? 1 : 0);
+      resolve({
+        passed: counts.pass,
+        failed,
+        skipped: counts.skip + counts.todo,
+        code: code ?? (signal ? 1 : 0),
+      });
+    });
+  });
+}
+
+async function redisPass(files) {
+  const redis = await startRedis();
+  try {
+    console.log(`\n# issuer tests on the Redis store (${redis.url})`);
+    return await runTap(files.length > 0 ? files : issuerRedisFiles(), {
+      ...process.env,
+      FAPI_TEST_ISSUER_STORAGE: 'redis',
+      FAPI_TEST_REDIS_URL: redis.url,
+    });
+  } finally {
+    redis.stop();
+  }
+}
+
+// `--with-issuer-redis`: the suite, then the Redis pass (skipped with FAPI_TEST_ISSUER_REDIS_PASS=0);
+// `--issuer-redis [files]`: the Redis pass alone. One summary line either way.
 const rest = process.argv.slice(2);
 const unit = rest.includes('--unit');
-const extra = rest.filter((a) => a !== '--unit');
-const args = [tapBin, `--reporter=${reporter}`, ...extra, ...(unit ? unitTestFiles() : [])];
-const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-
-let tail = '';
-child.stdout.on('data', (chunk) => {
-  process.stdout.write(chunk);
-  tail = (tail + chunk.toString('utf8')).slice(-4096);
-});
-child.on('close', (code, signal) => {
-  const match = /# \{([^}]*)\}/.exec(
-    tail
-      .split('\n')
-      .reverse()
-      .find((l) => l.startsWith('# {')) ?? '',
-  );
-  const counts = { total: 0, pass: 0, fail: 0, skip: 0, todo: 0 };
-  if (match) {
-    for (const part of match[1].split(',')) {
-      const [k, v] = part.split(':').map((s) => s.trim());
-      if (k in counts) counts[k] = Number(v);
-    }
-  }
-  const failed = counts.fail + (code !== 0 && counts.fail === 0 ? 1 : 0);
-  console.log(`\n${counts.pass} passed, ${failed} failed, ${counts.skip + counts.todo} skipped`);
-  process.exitCode = code ?? (signal ? 1 : 0);
-});
+const onlyRedis = rest.includes('--issuer-redis');
+const withRedis = rest.includes('--with-issuer-redis') && process.env.FAPI_TEST_ISSUER_REDIS_PASS !== '0';
+const extra = rest.filter((a) => !['--unit', '--issuer-redis', '--with-issuer-redis'].includes(a));
+const results = [];
+if (!onlyRedis) results.push(await runTap([...extra, ...(unit ? unitTestFiles() : [])], process.env));
+if (onlyRedis || withRedis) results.push(await redisPass(onlyRedis ? extra : []));
+const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+console.log(`\n${sum('passed')} passed, ${sum('failed')} failed, ${sum('skipped')} skipped`);
+process.exitCode = results.some((r) => r.code !== 0) ? 1 : 0;

@@ -4,13 +4,16 @@
  * in the proof's `jwk` header (`EmbeddedJWK`); everything else is the checklist of §4.3, in its order, each
  * failure a `DpopError` with its own code.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { compactVerify, decodeProtectedHeader, EmbeddedJWK, errors, type CryptoKey, type JWK } from 'jose';
+import { TokenError } from 'fast-jwt';
+import { compactVerify, decodeProtectedHeader, errors, type CryptoKey, type JWK } from 'jose';
 import { isDpopAlgorithm, jwkProblem, type DpopAlgorithm } from './algorithms.js';
 import { DpopError } from './errors.js';
 import { htuMatches, type ExpectedHtu } from './htu.js';
 import type { DpopReplayStore } from './replay-store.js';
-import { accessTokenHash, jwkThumbprint } from './thumbprint.js';
+import { proofKey, type ProofKey, type VerifyProofSignature } from './proof-keys.js';
+import { accessTokenHash } from './thumbprint.js';
 
 /** A proof is a few hundred bytes (an RSA-4096 key makes it ~2 KiB); more is not a proof. */
 export const MAX_PROOF_LENGTH = 8 * 1024;
@@ -93,6 +96,64 @@ function replayKey(jkt: string, jti: string): string {
   return createHash('sha256').update(jkt).update('\0').update(jti).digest('base64url');
 }
 
+function signatureError(cause: unknown): DpopError {
+  return new DpopError('ERR_DPOP_PROOF_SIGNATURE', "the DPoP proof's signature does not verify", {
+    cause,
+  });
+}
+
+/** The payload of a proof whose signature the prepared key verified (synchronously). */
+function verifiedPayload(proof: string, verify: VerifyProofSignature): Record<string, unknown> {
+  let payload: unknown;
+  try {
+    payload = verify(proof);
+  } catch (cause) {
+    if (cause instanceof TokenError && cause.code === TokenError.codes.invalidSignature) {
+      throw signatureError(cause);
+    }
+    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', 'the DPoP proof is not a valid JWS', { cause });
+  }
+  // RFC 8259 §8.1: JSON text is UTF-8; fast-jwt's decoding would replace invalid bytes instead.
+  if (!isUtf8(Buffer.from(proof.slice(proof.indexOf('.') + 1, proof.lastIndexOf('.')), 'base64url'))) {
+    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', "the DPoP proof's payload is not JSON");
+  }
+  if (!isObject(payload)) {
+    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', "the DPoP proof's payload is not a JSON object");
+  }
+  return payload;
+}
+
+/** The same through jose (WebCrypto), for an algorithm or key the synchronous path does not take. */
+async function verifiedPayloadByJose(
+  proof: string,
+  key: CryptoKey,
+  alg: string,
+): Promise<Record<string, unknown>> {
+  let payloadBytes: Uint8Array;
+  try {
+    ({ payload: payloadBytes } = await compactVerify(proof, key, { algorithms: [alg] }));
+  } catch (cause) {
+    if (cause instanceof errors.JWSSignatureVerificationFailed) throw signatureError(cause);
+    if (cause instanceof TypeError) {
+      // jose's key checks at verification time (an RSA modulus under 2048 bits).
+      throw new DpopError('ERR_DPOP_PROOF_KEY', 'the DPoP proof\'s "jwk" is not a usable public key', {
+        cause,
+      });
+    }
+    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', 'the DPoP proof is not a valid JWS', { cause });
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
+  } catch (cause) {
+    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', "the DPoP proof's payload is not JSON", { cause });
+  }
+  if (!isObject(payload)) {
+    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', "the DPoP proof's payload is not a JSON object");
+  }
+  return payload;
+}
+
 /**
  * Verifies one DPoP proof for one request. Resolves with what the proof establishes, or rejects with a
  * `DpopError` (and nothing else, whatever the input).
@@ -131,42 +192,21 @@ export async function verifyDpopProof(
   const keyProblem = jwkProblem(header.jwk, alg);
   if (keyProblem !== undefined) throw new DpopError('ERR_DPOP_PROOF_KEY', keyProblem);
 
-  let key: CryptoKey;
+  let prepared: ProofKey;
   try {
-    // jose imports the embedded key and refuses a private one, or one whose `use`/`alg` says otherwise.
-    key = await EmbeddedJWK(header);
+    // jose imports the embedded key (once per key: proof-keys.ts) and refuses a private one, or one whose
+    // `use`/`alg` says otherwise.
+    prepared = await proofKey(header, alg);
   } catch (cause) {
     throw new DpopError('ERR_DPOP_PROOF_KEY', 'the DPoP proof\'s "jwk" is not a usable public key', {
       cause,
     });
   }
-  let payloadBytes: Uint8Array;
-  try {
-    ({ payload: payloadBytes } = await compactVerify(proof, key, { algorithms: [alg] }));
-  } catch (cause) {
-    if (cause instanceof errors.JWSSignatureVerificationFailed) {
-      throw new DpopError('ERR_DPOP_PROOF_SIGNATURE', "the DPoP proof's signature does not verify", {
-        cause,
-      });
-    }
-    if (cause instanceof TypeError) {
-      // jose's key checks at verification time (an RSA modulus under 2048 bits).
-      throw new DpopError('ERR_DPOP_PROOF_KEY', 'the DPoP proof\'s "jwk" is not a usable public key', {
-        cause,
-      });
-    }
-    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', 'the DPoP proof is not a valid JWS', { cause });
-  }
-
-  let payload: unknown;
-  try {
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
-  } catch (cause) {
-    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', "the DPoP proof's payload is not JSON", { cause });
-  }
-  if (!isObject(payload)) {
-    throw new DpopError('ERR_DPOP_PROOF_MALFORMED', "the DPoP proof's payload is not a JSON object");
-  }
+  const { jkt } = prepared;
+  const payload =
+    prepared.verify !== undefined
+      ? verifiedPayload(proof, prepared.verify)
+      : await verifiedPayloadByJose(proof, prepared.key, alg);
   const { jti, htm, htu, iat } = payload;
   if (!nonEmptyString(jti))
     throw new DpopError('ERR_DPOP_PROOF_CLAIMS', 'the DPoP proof lacks the claim "jti"');
@@ -203,7 +243,6 @@ export async function verifyDpopProof(
   }
 
   const jwk = header.jwk as JWK;
-  const jkt = await jwkThumbprint(jwk);
   if (request.expectedJkt !== undefined && request.expectedJkt !== jkt) {
     throw new DpopError('ERR_DPOP_BINDING', "the access token is not bound to the DPoP proof's key");
   }

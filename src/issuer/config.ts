@@ -11,6 +11,7 @@ import {
   ABUSE_LIMIT_DEFAULTS as LIMITS,
   LIFETIME_DEFAULTS as LIFETIMES,
   SCOPE_DESCRIPTIONS,
+  SIGN_IN_LIMIT_DEFAULTS as SIGN_IN_LIMITS,
 } from './defaults.js';
 
 const port = (d: number) => z.number().int().min(0).max(65535).default(d);
@@ -65,6 +66,67 @@ const cibaLimitsSchema = z
   .strict()
   .default(cibaLimitDefaults)
   .describe('Caps against push bombing, shared by every replica through the store.');
+
+/** One exponential backoff (store.ts BackoffPolicy), in seconds. */
+const backoffSchema = (
+  defaults: { failuresBeforeDelay: number; firstDelaySeconds: number; maxDelaySeconds: number },
+  maxDelayCap: number,
+  subject: string,
+) =>
+  z
+    .object({
+      failuresBeforeDelay: z
+        .number()
+        .int()
+        .min(1)
+        .max(100)
+        .default(defaults.failuresBeforeDelay)
+        .describe(`Consecutive failures ${subject} before the next guess must wait.`),
+      firstDelaySeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(3600)
+        .default(defaults.firstDelaySeconds)
+        .describe('The first wait; each further failure doubles it.'),
+      maxDelaySeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(maxDelayCap)
+        .default(defaults.maxDelaySeconds)
+        .describe('The longest wait (the most a failure streak can delay the next guess).'),
+    })
+    .strict()
+    .default({ ...defaults })
+    .refine((b) => b.maxDelaySeconds >= b.firstDelaySeconds, {
+      message: 'maxDelaySeconds must be at least firstDelaySeconds',
+      path: ['maxDelaySeconds'],
+    });
+const signInLimitsSchema = z
+  .object({
+    perSourceAndUser: backoffSchema(SIGN_IN_LIMITS.perSourceAndUser, 86400, 'of one source on one user'),
+    // NIST SP 800-63B §5.2.2: the user's own wait is short so that guessing cannot lock the user out.
+    perUser: backoffSchema(SIGN_IN_LIMITS.perUser, 3600, 'on one user from any source'),
+    perSource: backoffSchema(SIGN_IN_LIMITS.perSource, 86400, 'from one source on any user'),
+    forgetAfterSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86400)
+      .default(SIGN_IN_LIMITS.forgetAfterSeconds)
+      .describe('Failures are forgotten this long after the last wait ends.'),
+  })
+  .strict()
+  .default({
+    perSourceAndUser: { ...SIGN_IN_LIMITS.perSourceAndUser },
+    perUser: { ...SIGN_IN_LIMITS.perUser },
+    perSource: { ...SIGN_IN_LIMITS.perSource },
+    forgetAfterSeconds: SIGN_IN_LIMITS.forgetAfterSeconds,
+  })
+  .describe(
+    'Guess limits of passwords (every sign-in page) and CIBA user_codes, with exponential backoff, shared by every replica through the store. The source is the peer address at the pages and the client at the backchannel endpoint.',
+  );
 
 export const CIBA_PROFILES = ['fapi-ciba', 'ciba-core'] as const;
 export const RESPONSE_MODES = [
@@ -391,6 +453,18 @@ export const issuerConfigSchema = z
         devicePath: '/device',
         limits: cibaLimitDefaults,
       }),
+    signIn: z
+      .object({ limits: signInLimitsSchema })
+      .strict()
+      .default({
+        limits: {
+          perSourceAndUser: { ...SIGN_IN_LIMITS.perSourceAndUser },
+          perUser: { ...SIGN_IN_LIMITS.perUser },
+          perSource: { ...SIGN_IN_LIMITS.perSource },
+          forgetAfterSeconds: SIGN_IN_LIMITS.forgetAfterSeconds,
+        },
+      })
+      .describe('End-user sign-in at the authorization and CIBA device pages.'),
     dpop: z
       .object(dpopProofShape('dpop_signing_alg_values_supported in the metadata'))
       .strict()

@@ -34,20 +34,27 @@ export const SCOPE_DESCRIPTIONS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Limits on what one client or one guesser can make the issuer do. A user's phone is the resource push
- * bombing exhausts (MFA fatigue), so pending CIBA requests are capped per user and per client, and the
- * backchannel endpoint is rate limited per client. Sign-in and user_code guessing follow NIST SP 800-63B
- * §5.2.2: a per-user limit with short lockouts (a victim cannot be locked out for long) and a stricter
- * per-source limit.
+ * Limits on what one client can make the issuer do. A user's phone is the resource push bombing exhausts
+ * (MFA fatigue), so pending CIBA requests are capped per user and per client, and the backchannel endpoint
+ * is rate limited per client.
  */
 export const ABUSE_LIMIT_DEFAULTS = {
   cibaPendingPerUser: 5,
   cibaPendingPerClient: 1000,
   cibaRequestsPerClientPerMinute: 120,
-  /** Failed sign-ins (or user_codes) per user before a lockout of `userLockoutSeconds`. */
-  failedAttemptsPerUser: 5,
-  userLockoutSeconds: 60,
-  /** Failed sign-ins (or user_codes) from one source address before a lockout of `sourceLockoutSeconds`. */
-  failedAttemptsPerSource: 20,
-  sourceLockoutSeconds: 900,
+} as const;
+
+/**
+ * Guessing of passwords and user_codes (NIST SP 800-63B §5.2.2: throttle rather than lock out; at most 100
+ * consecutive failures on one account). One source on one account is slowed down after 5 failures, up to
+ * an hour between guesses; an account from all sources after 10, capped at 15 minutes (Keycloak's default
+ * maximum wait), so at most ~100 guesses a day reach one account and a victim waits at most 15 minutes; one
+ * source over all accounts after 50 (shared addresses: NAT, proxies).
+ */
+export const SIGN_IN_LIMIT_DEFAULTS = {
+  perSourceAndUser: { failuresBeforeDelay: 5, firstDelaySeconds: 30, maxDelaySeconds: 3600 },
+  perUser: { failuresBeforeDelay: 10, firstDelaySeconds: 30, maxDelaySeconds: 900 },
+  perSource: { failuresBeforeDelay: 50, firstDelaySeconds: 30, maxDelaySeconds: 3600 },
+  /** Failures are forgotten this long after the last wait ends. */
+  forgetAfterSeconds: 24 * 3600,
 } as const;

@@ -168,6 +168,12 @@ export const ISSUER_REFUSALS = {
   authorization_invalid_scope: authorization('invalid_scope', 'a scope not registered for the client'),
   authorization_login_required: authorization('login_required', 'prompt=none and the user is not signed in'),
   authorization_consent_required: authorization('consent_required', 'prompt=none and consent is missing'),
+  // Guessing (users/sign-in-limits.ts): the secret is not checked while a limit waits.
+  sign_in_limited: {
+    error: 'temporarily_unavailable',
+    status: 429,
+    meaning: 'a sign-in page: too many failed passwords for the user or from the source (Retry-After)',
+  },
   // CIBA: the error code is the reason.
   ciba_invalid_request: ciba('invalid_request', 'the backchannel authentication request is malformed'),
   ciba_invalid_scope: ciba('invalid_scope', 'a scope not registered for the client'),
@@ -176,6 +182,11 @@ export const ISSUER_REFUSALS = {
   ciba_unauthorized_client: ciba('unauthorized_client', 'the client is not registered for CIBA'),
   ciba_missing_user_code: ciba('missing_user_code', 'user_code required for this user'),
   ciba_invalid_user_code: ciba('invalid_user_code', 'user_code is not correct'),
+  ciba_user_code_limited: ciba(
+    'access_denied',
+    'too many wrong user_codes for the user or from the client: not checked (Retry-After)',
+    403,
+  ),
   ciba_client_rate: ciba(
     'slow_down',
     'the client sent more requests a minute than allowed (Retry-After)',

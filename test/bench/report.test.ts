@@ -2,6 +2,7 @@
 // The published numbers are medians over interleaved rounds and the block in docs/benchmarks.md is replaced, not appended.
 import t from 'tap';
 import {
+  connectionSweep,
   embedInPage,
   loadLine,
   median,
@@ -11,6 +12,7 @@ import {
   type RoundResult,
 } from '../../bench/report.js';
 import { percentiles } from '../../bench/load.js';
+import { withConnectionCounts } from '../../bench/scenarios.js';
 
 const round = (rps: number, p99: number, extra: Partial<RoundResult> = {}): RoundResult => ({
   round: 0,
@@ -102,4 +104,30 @@ t.test('the issuer is judged against node-oidc-provider on tokens/s and on CPU p
     ],
     'one pair of checks per scenario both servers were measured in',
   );
+});
+
+t.test('a connection sweep repeats the swept scenarios per count, with their own ratios', (t) => {
+  const base = { url: 'https://x/accounts', connections: 50, durationSeconds: 1, maxRequests: 10 };
+  const scenario = (id: string) => ({ id, title: `(${id}) t`, targets: [], spec: (b: typeof base) => b });
+  const swept = withConnectionCounts(() => [scenario('a'), scenario('c')], [50, 16, 256]);
+  t.same(
+    swept.map((s) => s.id),
+    ['a', 'c', 'a@16', 'a@256'],
+    'only the swept scenarios are repeated',
+  );
+  t.equal(swept[2]!.spec(base, 0).connections, 16, 'each with its own connection count');
+  const summary = (rps: number, us: number) => summarize([round(rps, 4, { cpuPercent: (rps * us) / 1e4 })]);
+  const report = {
+    settings: { connectionCounts: [50, 256] },
+    scenarios: [{ id: 'a', title: '(a) one token' }],
+    summaries: {
+      a: { gateway: summary(1500, 60), haproxy: summary(1000, 100), nginx: summary(3000, 20) },
+      'a@256': { gateway: summary(900, 90), haproxy: summary(1000, 100) },
+    },
+  } as unknown as BenchReport;
+  const lines = connectionSweep(report);
+  t.match(lines.join('\n'), /\| \(a\) one token \| 50 \| 1\.50x \| 0\.50x \|/);
+  t.match(lines.join('\n'), /\| \(a\) one token \| 256 \| 0\.90x \| n\/a \|/);
+  t.same(connectionSweep({ ...report, settings: { connectionCounts: [50] } }), [], 'no sweep, no table');
+  t.end();
 });

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
-import { SignJWT, base64url, type JWK } from 'jose';
+import { SignJWT, base64url, calculateJwkThumbprint, type JWK } from 'jose';
+import { publicJwkThumbprint } from '../../src/dpop/proof-keys.js';
 import {
   accessTokenHash,
   DpopError,
@@ -294,4 +295,30 @@ t.test('a refused proof does not use up its jti', async (t) => {
   const proof = await mintDpopProof(key, { iat: NOW, htm: 'POST' });
   await expectCode(t, verifyDpopProof(proof, policy, request({ replayStore })), 'ERR_DPOP_PROOF_METHOD');
   t.equal(replayStore.size, 0);
+});
+
+t.test('a key seen before is reused only for proofs its own rules still allow', async (t) => {
+  for (const alg of policy.algorithms) {
+    const key = await createDpopKey(alg);
+    t.equal(
+      publicJwkThumbprint(key.publicJwk as Record<string, unknown>),
+      await calculateJwkThumbprint(key.publicJwk, 'sha256'),
+      `${alg}: the RFC 7638 thumbprint, as jose computes it`,
+    );
+    // First proof: the key is imported and remembered.
+    await t.resolves(verifyDpopProof(await mintDpopProof(key, { iat: NOW }), policy, request()));
+    for (const [name, extra] of [
+      ['use enc', { use: 'enc' }],
+      ['another alg', { alg: alg === 'ES256' ? 'ES384' : 'ES256' }],
+      ['key_ops without verify', { key_ops: ['encrypt'] }],
+    ] as const) {
+      const proof = await mintDpopProof(key, { iat: NOW, header: { jwk: { ...key.publicJwk, ...extra } } });
+      await expectCode(t, verifyDpopProof(proof, policy, request()), 'ERR_DPOP_PROOF_KEY');
+      t.comment(`${alg}: ${name} refused although the same key was verified before`);
+    }
+    // The remembered key still verifies only its own signatures.
+    const other = await createDpopKey(alg);
+    const forged = await mintDpopProof(key, { iat: NOW, signWith: other.privateKey });
+    await expectCode(t, verifyDpopProof(forged, policy, request()), 'ERR_DPOP_PROOF_SIGNATURE');
+  }
 });

@@ -140,7 +140,11 @@ export function defaultAuthorizationParameters(overrides: JWTPayload = {}): JWTP
 /** A minimal browser: keeps the issuer's cookies and follows nothing automatically. */
 export class FormBrowser {
   cookies = new Map<string, string>();
-  constructor(readonly issuer: TestIssuer) {}
+  /** `localAddress`: connect from this address (another 127.x address is another source). */
+  constructor(
+    readonly issuer: TestIssuer,
+    readonly localAddress?: string,
+  ) {}
 
   private remember(res: HttpsResponse): void {
     const set = res.headers['set-cookie'];
@@ -160,6 +164,7 @@ export class FormBrowser {
     const res = await httpsRequest(this.issuer.issuer.url + pathAndQuery, {
       ca: this.issuer.pki.ca.certPem,
       headers: this.cookieHeader(),
+      ...(this.localAddress !== undefined && { localAddress: this.localAddress }),
     });
     this.remember(res);
     return res;
@@ -179,6 +184,7 @@ export class FormBrowser {
         ...headers,
       },
       body: new URLSearchParams(form).toString(),
+      ...(this.localAddress !== undefined && { localAddress: this.localAddress }),
     });
     this.remember(res);
     return res;

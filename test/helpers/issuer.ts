@@ -1,7 +1,8 @@
 /**
  * A running issuer for tests: the test PKI, a PS256 signing key, and one client per authentication
  * method, on ephemeral ports. Also an HTTPS request function that can present a client certificate,
- * and a client-assertion builder. Issue 6/7 tests can pass extra clients and configuration.
+ * and a client-assertion builder. Tests can pass extra clients and configuration. With
+ * FAPI_TEST_ISSUER_STORAGE=redis the issuer stores its state in a shared Redis instead of memory.
  */
 import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import https from 'node:https';
@@ -37,6 +38,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   body?: string | Buffer;
   ca?: string;
+  /** The local address to connect from (another 127.x address is another client source). */
+  localAddress?: string;
 }
 
 /** Assertion message for an expected success: the error description if it failed. */
@@ -60,6 +63,7 @@ export function httpsRequest(url: string, options: RequestOptions = {}): Promise
         key: options.credential?.keyPem,
         servername: 'localhost',
         agent: false,
+        ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -155,6 +159,25 @@ export interface TestIssuerOptions {
   singleListener?: boolean;
 }
 
+/** `redis` runs the issuer tests on the Redis store (`npm run test:issuer-redis`); memory otherwise. */
+export const TEST_STORAGE_ENV = 'FAPI_TEST_ISSUER_STORAGE';
+/** The redis-server the Redis pass shares (scripts/run-tests.mjs starts it). */
+export const TEST_REDIS_URL_ENV = 'FAPI_TEST_REDIS_URL';
+
+/**
+ * The store a test issuer runs on when its test does not choose one: the same assertions hold on both.
+ * Each issuer gets its own key prefix in the shared Redis, so tests never see each other's state.
+ */
+function testStorage(): Record<string, unknown> | undefined {
+  if (process.env[TEST_STORAGE_ENV] !== 'redis') return undefined;
+  const url = process.env[TEST_REDIS_URL_ENV];
+  if (!url)
+    throw new Error(
+      `${TEST_STORAGE_ENV}=redis needs ${TEST_REDIS_URL_ENV} (run the tests with npm run test:issuer-redis)`,
+    );
+  return { type: 'redis', redis: { url, keyPrefix: `test-${randomBytes(6).toString('hex')}:` } };
+}
+
 export async function startTestIssuer(opts: TestIssuerOptions = {}): Promise<TestIssuer> {
   const pki = await testPki();
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -210,8 +233,12 @@ export async function startTestIssuer(opts: TestIssuerOptions = {}): Promise<Tes
     logging: { level: 'silent' },
     ...opts.config,
   };
-  const config = issuerConfigSchema.parse(raw);
+  const storage = opts.config?.storage ?? (opts.options?.storage ? undefined : testStorage());
+  const config = issuerConfigSchema.parse({ ...raw, ...(storage && { storage }) });
   const issuer = await startIssuer(config, { logger: pino({ level: 'silent' }), ...opts.options });
+  // The connection is opened in the background; a test's first request must not race it.
+  if (issuer.runtime.redis && !(await issuer.runtime.redis.whenAvailable(20_000)))
+    throw new Error(`the test Redis (${String(process.env[TEST_REDIS_URL_ENV])}) is not reachable`);
   const base = (listener: 'main' | 'mtls' | undefined) => (listener === 'main' ? issuer.url : issuer.mtlsUrl);
   return {
     pki,

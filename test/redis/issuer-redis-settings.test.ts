@@ -111,6 +111,7 @@ function redisGated(memory: IssuerStorage, redis: RedisConnection): IssuerStorag
     state: gate('state', memory.state),
     replay: gate('replay', memory.replay),
     counters: gate('counters', memory.counters),
+    attempts: gate('attempts', memory.attempts),
     grants: gate('grants', memory.grants),
     refreshTokens: gate('refresh', memory.refreshTokens),
     accessTokens: gate('access', memory.accessTokens),

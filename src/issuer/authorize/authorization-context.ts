@@ -9,6 +9,7 @@ import type { ClientConfig } from '../config.js';
 import { stateBrowserSessions, type BrowserSessionStore } from '../pages/index.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { endUsersOf, type EndUserAuthenticator } from '../users/authenticator.js';
+import { signInLimiterOf, type SignInLimiter } from '../users/sign-in-limits.js';
 import type { Profile } from './authorization-request.js';
 import type { JwtSigner } from './authorization-response.js';
 import { stateAuthorizationStore, type AuthorizationStore } from './authorization-store.js';
@@ -51,9 +52,9 @@ export interface AuthorizationContext {
   now(): number;
   /** Human descriptions of scopes for the consent page. */
   scopeDescriptions: Record<string, string>;
-  /** Failed sign-ins allowed per authorization request before it ends with access_denied. */
-  maxFailedLogins: number;
-  /** Counts outcomes (closed set: OAuth error codes, code_issued, accepted, login_failed). */
+  /** Guess limits of the password, shared with every sign-in page and replica. */
+  signInLimits: SignInLimiter;
+  /** Counts outcomes (closed set: OAuth error codes, code_issued, accepted, login_failed, login_limited). */
   outcome(endpoint: AuthorizationEndpointName, clientId: string | undefined, outcome: string): void;
 }
 
@@ -80,7 +81,7 @@ export function authorizationContextOf(runtime: IssuerRuntime): AuthorizationCon
   const { config } = runtime;
   const outcomes = new Counter({
     name: 'fapi_issuer_authorization_outcomes_total',
-    help: 'Authorization code flow outcomes, by endpoint (par|authorize|login|consent) and outcome (OAuth error code, accepted, login_failed, code_issued).',
+    help: 'Authorization code flow outcomes, by endpoint (par|authorize|login|consent) and outcome (OAuth error code, accepted, login_failed, login_limited, code_issued).',
     labelNames: ['endpoint', 'outcome'],
     registers: [runtime.metrics.registry],
   });
@@ -97,7 +98,7 @@ export function authorizationContextOf(runtime: IssuerRuntime): AuthorizationCon
       () => runtime.clock.nowMs(),
       config.sessions.ttlSeconds,
     ),
-    store: stateAuthorizationStore(runtime.storage.state, runtime.storage.counters, {
+    store: stateAuthorizationStore(runtime.storage.state, {
       nowSeconds: () => runtime.clock.nowSeconds(),
       consentTtlSeconds: config.consents.ttlSeconds,
     }),
@@ -112,7 +113,7 @@ export function authorizationContextOf(runtime: IssuerRuntime): AuthorizationCon
     paths: AUTHORIZATION_PATHS,
     now: () => runtime.clock.nowSeconds(),
     scopeDescriptions: config.scopeDescriptions,
-    maxFailedLogins: 5,
+    signInLimits: signInLimiterOf(runtime),
     outcome(endpoint, clientId, outcome) {
       outcomes.inc({ endpoint, outcome });
       runtime.log.info({ endpoint, clientId, outcome }, 'authorization flow');

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { recordKind, recordSchema } from '../storage/records.js';
-import { tokenKey, type CounterStore, type StateStore } from '../storage/store.js';
+import { tokenKey, type StateStore } from '../storage/store.js';
 import {
   ALL_RESPONSE_MODES,
   type AuthorizationRequest,
@@ -155,8 +155,6 @@ export interface AuthorizationStore {
   /** Returns and deletes: of concurrent form posts exactly one continues the interaction to its end. */
   takeInteraction(id: string): Promise<Interaction | undefined>;
   deleteInteraction(id: string): Promise<void>;
-  /** Counts one sign-in attempt for the interaction; resolves the attempt's number (1, 2, ...). */
-  countSignInAttempt(interaction: Interaction): Promise<number>;
   saveCode(code: string, grant: CodeGrant): Promise<void>;
   /** The code's record without changing it (used: already redeemed). */
   findCode(code: string): Promise<{ grant: CodeGrant; used: boolean } | undefined>;
@@ -182,7 +180,6 @@ export function consentKey(sub: string, clientId: string, scopes: readonly strin
  */
 export function stateAuthorizationStore(
   state: StateStore,
-  counters: CounterStore,
   opts: { nowSeconds: () => number; consentTtlSeconds: number },
 ): AuthorizationStore {
   const ms = (unixSeconds: number) => unixSeconds * 1000;
@@ -213,9 +210,6 @@ export function stateAuthorizationStore(
     },
     deleteInteraction(id) {
       return state.delete(interactionKind, id);
-    },
-    countSignInAttempt(interaction) {
-      return counters.increment('sign-in-attempts', interaction.id, ms(interaction.expiresAt));
     },
     async saveCode(code, grant) {
       if (!(await state.create(codeKind, tokenKey(code), { grant, used: false }, ms(grant.expiresAt))))

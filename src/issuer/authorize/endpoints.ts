@@ -18,6 +18,7 @@ import { authorize } from './authorization-endpoint.js';
 import { authorizationDiscovery } from './discovery.js';
 import { submitConsent, submitLogin } from './interaction.js';
 import { pushAuthorizationRequest } from './pushed-authorization-endpoint.js';
+import { sourceAddress } from '../users/sign-in-limits.js';
 
 export function formRecord(params: FormParams): Record<string, string> {
   const out = Object.create(null) as Record<string, string>;
@@ -109,6 +110,7 @@ function interactionPost(name: 'login' | 'consent', path: string, submit: typeof
           form,
           cookie: cookieOf(request),
           headers: request.headers,
+          source: sourceAddress(request.raw.socket.remoteAddress),
         });
       });
     },

@@ -22,6 +22,9 @@ import type { AuthorizationContext } from './authorization-context.js';
 import { codeToClient, errorToClient } from './authorization-outcome.js';
 import type { Interaction } from './authorization-store.js';
 import { acrForIdToken } from './claims-request.js';
+import { retryMessage } from '../users/sign-in-limits.js';
+import { OAuthError } from '../errors.js';
+import { countRefusal } from '../steps/render-error.js';
 
 type Endpoint = 'authorize' | 'login' | 'consent';
 
@@ -123,6 +126,8 @@ interface FormPost {
   form: Record<string, string>;
   cookie: string | undefined;
   headers: Record<string, string | string[] | undefined>;
+  /** Where the guess comes from (users/sign-in-limits.ts sourceAddress). */
+  source: string;
 }
 
 function stalePage(description: string, status = 400): PageResponse {
@@ -172,28 +177,31 @@ export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Pr
   const { interaction } = checked;
   const username = post.form['username'] ?? '';
   const password = post.form['password'] ?? '';
-  // The attempt is counted before the password is checked, so concurrent posts cannot try more
-  // passwords than the limit allows; an attempt past the limit is not checked at all.
-  const attempt = await ctx.store.countSignInAttempt(interaction);
-  if (attempt > ctx.maxFailedLogins) return alreadyCompletedPage();
-  const user =
-    username !== '' && password !== '' ? await ctx.users.authenticate(username, password) : undefined;
-  if (!user) {
-    if (attempt >= ctx.maxFailedLogins) {
-      if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage();
-      return errorToClient(
-        ctx,
-        interaction.target,
-        authorizationRefusal('access_denied', 'too many failed sign-in attempts'),
-        'login',
-      );
-    }
-    ctx.outcome('login', interaction.request.clientId, 'login_failed');
-    return loginPage(ctx, interaction, checked.session, {
-      errorMessage: 'The username or password is not correct.',
-      username,
+  const failed = (errorMessage: string, status: number, headers: Record<string, string> = {}) =>
+    loginPage(ctx, interaction, checked.session, { errorMessage, username }).then((page) =>
+      withHeaders({ ...page, status }, headers),
+    );
+  if (username === '' || password === '') return failed('Enter your username and password.', 200);
+  // Counted before the password is checked, per user and source rather than per request (a new PAR
+  // starts no new count); while a limit waits the password is not checked at all.
+  const guess = await ctx.signInLimits.admit('password', username, post.source);
+  if (!guess.admitted) {
+    ctx.outcome('login', interaction.request.clientId, 'login_limited');
+    countRefusal(
+      ctx.runtime.metrics,
+      'login',
+      new OAuthError('sign_in_limited', 'too many failed sign-in attempts'),
+    );
+    return failed(retryMessage(guess.retryAfterSeconds), 429, {
+      'Retry-After': String(guess.retryAfterSeconds),
     });
   }
+  const user = await ctx.users.authenticate(username, password);
+  if (!user) {
+    ctx.outcome('login', interaction.request.clientId, 'login_failed');
+    return failed('The username or password is not correct.', 200);
+  }
+  await ctx.signInLimits.succeeded(guess);
   const session = await signInBrowserSession(ctx.sessions, checked.session, {
     sub: user.sub,
     authTime: ctx.now(),

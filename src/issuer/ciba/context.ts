@@ -7,6 +7,7 @@ import { createLocalJWKSet } from 'jose';
 import { SIGNING_ALGORITHMS } from '../config.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { endUsersOf, type EndUser } from '../users/authenticator.js';
+import { signInLimiterOf } from '../users/sign-in-limits.js';
 import type { CibaUser, CibaUserDirectory } from './hints.js';
 import { createCibaMetrics } from './metrics.js';
 import { NotificationSender } from './notification.js';
@@ -84,6 +85,7 @@ export function startCiba(runtime: IssuerRuntime, options: CibaOptions = {}): Ci
     metrics: createCibaMetrics(runtime.metrics.registry),
     counters: runtime.storage.counters,
     limits: config.ciba.limits,
+    guessLimits: signInLimiterOf(runtime),
     logger: runtime.log.child({ feature: 'ciba' }),
     ...(queue && { queue }),
     now: () => runtime.clock.nowSeconds(),

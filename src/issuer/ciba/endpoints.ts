@@ -22,7 +22,9 @@ import {
 import { redirectResponse } from '../pages/respond.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
-import { answerAsPage } from '../steps/render-error.js';
+import { answerAsPage, countRefusal } from '../steps/render-error.js';
+import { OAuthError } from '../errors.js';
+import { retryMessage, signInLimiterOf, sourceAddress } from '../users/sign-in-limits.js';
 import { readForm } from '../steps/form-body.js';
 import { endUsersOf } from '../users/authenticator.js';
 import { cibaOf } from './context.js';
@@ -148,20 +150,41 @@ export const devicePageEndpoint: Endpoint = {
       if (!checked.ok) return checked.page;
       const username = checked.form['username'] ?? '';
       const password = checked.form['password'] ?? '';
-      const user =
-        username !== '' && password !== ''
-          ? await endUsersOf(runtime).authenticate(username, password)
-          : undefined;
-      if (!user) {
-        runtime.log.info({ endpoint: 'ciba_device' }, 'device sign-in failed');
-        return renderDeviceSignIn({
+      const signIn = (errorMessage: string, status: number, headers: Record<string, string> = {}) =>
+        renderDeviceSignIn({
           action: runtime.config.ciba.devicePath,
           csrfToken: checked.session.csrfToken,
           username,
-          errorMessage: 'The username or password is not correct.',
-          status: 401,
+          errorMessage,
+          status,
+          headers,
+        });
+      if (username === '' || password === '') return signIn('Enter your username and password.', 400);
+      // The same guess limits as the authorization flow's login (one user, one count); while a limit
+      // waits the password is not checked.
+      const limiter = signInLimiterOf(runtime);
+      const guess = await limiter.admit(
+        'password',
+        username,
+        sourceAddress(request.raw.socket.remoteAddress),
+      );
+      if (!guess.admitted) {
+        runtime.log.info({ endpoint: 'ciba_device', limit: guess.limit }, 'device sign-in limited');
+        countRefusal(
+          runtime.metrics,
+          'ciba_device',
+          new OAuthError('sign_in_limited', 'too many failed sign-in attempts'),
+        );
+        return signIn(retryMessage(guess.retryAfterSeconds), 429, {
+          'Retry-After': String(guess.retryAfterSeconds),
         });
       }
+      const user = await endUsersOf(runtime).authenticate(username, password);
+      if (!user) {
+        runtime.log.info({ endpoint: 'ciba_device' }, 'device sign-in failed');
+        return signIn('The username or password is not correct.', 401);
+      }
+      await limiter.succeeded(guess);
       const session = await signInBrowserSession(sessions, checked.session, {
         sub: user.sub,
         authTime: runtime.clock.nowSeconds(),

@@ -49,7 +49,7 @@ export function tokenError(error: TokenErrorCode, description: string): CibaErro
 
 /** A CIBA limit refusal (refusals.ts names which limit), with RFC 6585 §4 Retry-After when it has one. */
 export function limitError(
-  reason: 'ciba_client_rate' | 'ciba_user_pending' | 'ciba_client_pending',
+  reason: 'ciba_client_rate' | 'ciba_user_pending' | 'ciba_client_pending' | 'ciba_user_code_limited',
   description: string,
   retryAfterSeconds?: number,
 ): CibaError<AuthenticationErrorCode> {

@@ -36,6 +36,7 @@ import { deviceHandle, type DeviceNotice, type DeviceRequestView } from './devic
 import { secretsEqual } from '../pages/index.js';
 import type { CounterStore } from '../storage/store.js';
 import { ABUSE_LIMIT_DEFAULTS } from '../defaults.js';
+import type { SignInLimiter } from '../users/sign-in-limits.js';
 
 /** Counters of this process only, for a service built without the issuer's store. */
 function processCounters(nowMs: () => number): CounterStore {
@@ -112,6 +113,8 @@ export interface CibaServiceOptions {
   counters?: CounterStore;
   /** Default: `ABUSE_LIMIT_DEFAULTS`. */
   limits?: CibaLimits;
+  /** Guess limits of user_codes, shared with the sign-in pages' (none without it). */
+  guessLimits?: SignInLimiter;
   /**
    * A durable delivery queue (Redis, with several replicas): decided requests are delivered from it by
    * whichever replica is alive, on the same schedule. Without it deliveries run in this process.
@@ -245,8 +248,21 @@ export class CibaService {
     if (policy.userCodeParameter && user.value.userCode !== undefined) {
       if (request.userCode === undefined)
         return fail(authenticationError('missing_user_code', 'user_code is required for this user'));
+      // Guessed like a password (NIST SP 800-63B §5.2.2): counted per user and per client before it is
+      // compared, and not compared at all while a limit waits.
+      const limits = this.#o.guessLimits;
+      const guess = await limits?.admit('user_code', user.value.username, `client:${c.clientId}`);
+      if (guess && !guess.admitted)
+        return fail(
+          limitError(
+            'ciba_user_code_limited',
+            'too many wrong user_codes; retry later',
+            guess.retryAfterSeconds,
+          ),
+        );
       if (!secretsEqual(request.userCode, user.value.userCode))
         return fail(authenticationError('invalid_user_code', 'user_code is not correct'));
+      if (guess) await limits?.succeeded(guess);
     }
     const capped = await this.#pendingCap(c.clientId, user.value.sub, now);
     if (capped) return fail(capped);

@@ -11,7 +11,14 @@ import {
   type RecordKind,
   type RefreshEntry,
 } from './records.js';
-import type { ClientRepository, GrantRecord, IssuerStorage, RotationOutcome, Versioned } from './store.js';
+import {
+  backoffDelayMs,
+  type ClientRepository,
+  type GrantRecord,
+  type IssuerStorage,
+  type RotationOutcome,
+  type Versioned,
+} from './store.js';
 
 interface Entry {
   text: string;
@@ -184,6 +191,40 @@ export function createMemoryStorage(options: MemoryStorageOptions): IssuerStorag
           const count = (e ? Number(e.text) : 0) + 1;
           kv.set(key, String(count), e?.expiresAtMs ?? expiresAtMs);
           return count;
+        });
+      },
+    },
+
+    attempts: {
+      beginAttempt(namespace, id, nowMs, policy) {
+        return answer(() => {
+          const key = `attempts:${namespace}:${id}`;
+          const e = kv.entry(key);
+          const was = e ? (JSON.parse(e.text) as { f: number; u: number }) : { f: 0, u: 0 };
+          if (nowMs < was.u) return { allowed: false as const, retryAtMs: was.u };
+          const failures = was.f + 1;
+          const blockedUntilMs = nowMs + backoffDelayMs(failures, policy);
+          kv.set(
+            key,
+            JSON.stringify({ f: failures, u: blockedUntilMs }),
+            blockedUntilMs + policy.forgetAfterMs,
+          );
+          return { allowed: true as const, failures, blockedUntilMs };
+        });
+      },
+      forgiveAttempt(namespace, id, blockedUntilMs, nowMs) {
+        return answer(() => {
+          const key = `attempts:${namespace}:${id}`;
+          const e = kv.entry(key);
+          if (!e) return;
+          const was = JSON.parse(e.text) as { f: number; u: number };
+          const next = { f: Math.max(0, was.f - 1), u: was.u === blockedUntilMs ? nowMs : was.u };
+          kv.set(key, JSON.stringify(next), e.expiresAtMs);
+        });
+      },
+      resetAttempts(namespace, id) {
+        return answer(() => {
+          kv.delete(`attempts:${namespace}:${id}`);
         });
       },
     },

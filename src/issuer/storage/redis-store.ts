@@ -99,6 +99,37 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
 return n`);
 
+/**
+ * One guess of a subject (store.ts AttemptStore): refused while blocked (`{0, retryAt}`), else counted with
+ * the wait it earns (`{1, failures, blockedUntil}`); the record lives `forget` ms past the wait. Times are
+ * the caller's (replicas judge a block by one clock value, the one the caller compares with).
+ */
+const ATTEMPT_BEGIN = new LuaScript(`
+local now = tonumber(ARGV[1])
+local before, first, max, forget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local v = redis.call('HMGET', KEYS[1], 'f', 'u')
+local f = tonumber(v[1]) or 0
+local u = tonumber(v[2]) or 0
+if now < u then return {0, string.format('%.0f', u)} end
+f = f + 1
+local delay = 0
+if f >= before then delay = math.min(max, first * 2 ^ math.min(f - before, 30)) end
+u = now + delay
+redis.call('HSET', KEYS[1], 'f', f, 'u', string.format('%.0f', u))
+redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', u + forget))
+return {1, f, string.format('%.0f', u)}`);
+
+/** Takes one counted attempt back; its wait is lifted unless a later failure moved it. */
+const ATTEMPT_FORGIVE = new LuaScript(`
+local v = redis.call('HMGET', KEYS[1], 'f', 'u')
+if not v[1] then return 0 end
+local f = tonumber(v[1])
+if f > 0 then f = f - 1 end
+local u = v[2]
+if tonumber(u) == tonumber(ARGV[1]) then u = ARGV[2] end
+redis.call('HSET', KEYS[1], 'f', f, 'u', u)
+return 1`);
+
 /** A revocation marker kept until the later of its current and the given expiry. */
 const REVOKE_UNTIL = new LuaScript(`
 local exp = tonumber(ARGV[1])
@@ -158,6 +189,7 @@ export function createRedisStorage(options: RedisStorageOptions): IssuerStorage 
   const refreshKey = (key: string) => `${prefix}{rt:${key}}`;
   const accessKey = (jti: string) => `${prefix}{at:${jti}}`;
   const accessRevokedKey = (jti: string) => `${prefix}{at:${jti}}:revoked`;
+  const attemptKey = (namespace: string, id: string) => `${prefix}{ak:${namespace}:${id}}`;
 
   const readState = async <T>(
     client: Redis,
@@ -235,6 +267,40 @@ export function createRedisStorage(options: RedisStorageOptions): IssuerStorage 
           INCREMENT.run(c, [`${prefix}{ct:${namespace}:${id}}`], [Math.ceil(expiresAtMs)]),
         );
         return Number(n);
+      },
+    },
+
+    attempts: {
+      async beginAttempt(namespace, id, nowMs, policy) {
+        const reply = await run('attempts.begin', (c) =>
+          ATTEMPT_BEGIN.run(
+            c,
+            [attemptKey(namespace, id)],
+            [
+              Math.floor(nowMs),
+              policy.failuresBeforeDelay,
+              policy.firstDelayMs,
+              policy.maxDelayMs,
+              policy.forgetAfterMs,
+            ],
+          ),
+        );
+        if (!Array.isArray(reply)) throw new Error('attempts.begin: unexpected reply');
+        const [allowed, second, third] = reply as unknown[];
+        if (Number(allowed) !== 1) return { allowed: false, retryAtMs: Number(text(second) ?? second) };
+        return { allowed: true, failures: Number(second), blockedUntilMs: Number(text(third) ?? third) };
+      },
+      async forgiveAttempt(namespace, id, blockedUntilMs, nowMs) {
+        await run('attempts.forgive', (c) =>
+          ATTEMPT_FORGIVE.run(
+            c,
+            [attemptKey(namespace, id)],
+            [Math.floor(blockedUntilMs), Math.floor(nowMs)],
+          ),
+        );
+      },
+      async resetAttempts(namespace, id) {
+        await run('attempts.reset', (c) => c.del(attemptKey(namespace, id)));
       },
     },
 

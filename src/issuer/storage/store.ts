@@ -81,6 +81,51 @@ export interface CounterStore {
   increment(namespace: string, id: string, expiresAtMs: number): Promise<number>;
 }
 
+/**
+ * How failed attempts of one subject (a user, a source) slow the next attempt down: after
+ * `failuresBeforeDelay` consecutive failures the next attempt waits `firstDelayMs`, and each further
+ * failure doubles the wait up to `maxDelayMs` (NIST SP 800-63B §5.2.2: throttling rather than long
+ * lockouts).
+ */
+export interface BackoffPolicy {
+  failuresBeforeDelay: number;
+  firstDelayMs: number;
+  maxDelayMs: number;
+  /** Failures are forgotten this long after the last one (and the record with them). */
+  forgetAfterMs: number;
+}
+
+/** The wait after the `failures`-th consecutive failure (0 while within the free ones). */
+export function backoffDelayMs(failures: number, policy: BackoffPolicy): number {
+  if (failures < policy.failuresBeforeDelay) return 0;
+  // 2^30 is far past any cap: the exponent is bounded so the product stays a finite number.
+  const doublings = Math.min(failures - policy.failuresBeforeDelay, 30);
+  return Math.min(policy.maxDelayMs, policy.firstDelayMs * 2 ** doublings);
+}
+
+export type AttemptDecision =
+  /** Counted as a failure until taken back; `blockedUntilMs` is the wait this attempt set. */
+  | { allowed: true; failures: number; blockedUntilMs: number }
+  /** Not counted: an attempt while blocked changes nothing. */
+  | { allowed: false; retryAtMs: number };
+
+/**
+ * Guess counters of sign-ins and user_codes. An attempt is counted as a failure before the secret is
+ * checked, in the same operation that checks the block, so concurrent guesses cannot slip past it;
+ * a success then resets the user or takes the one attempt back from the source.
+ */
+export interface AttemptStore {
+  /** Refused while `nowMs` is before the block; otherwise counts one failure and sets the wait it earns. */
+  beginAttempt(namespace: string, id: string, nowMs: number, policy: BackoffPolicy): Promise<AttemptDecision>;
+  /**
+   * Takes back one counted attempt that succeeded: one failure less, and the wait it set lifted unless
+   * a later failure moved it (`blockedUntilMs` is what `beginAttempt` answered).
+   */
+  forgiveAttempt(namespace: string, id: string, blockedUntilMs: number, nowMs: number): Promise<void>;
+  /** Forgets every failure of `id` (a successful sign-in of the user). */
+  resetAttempts(namespace: string, id: string): Promise<void>;
+}
+
 /** Single-use identifiers: client assertion `jti`s (RFC 7523 §3 item 7), request object `jti`s. */
 export interface ReplayCache {
   /** Resolves true the first time `id` is seen in `namespace` before `expiresAtMs`, false afterwards. */
@@ -174,6 +219,7 @@ export interface IssuerStorage {
   clients: ClientRepository;
   state: StateStore;
   counters: CounterStore;
+  attempts: AttemptStore;
   replay: ReplayCache;
   grants: GrantStore;
   refreshTokens: RefreshTokenStore;

@@ -1,3 +1,4 @@
+// test:memory-only: the limits' windows are driven by an injected clock; the Redis store judges expiry by the server's clock.
 /**
  * Push bombing (MFA fatigue): a client cannot flood a user's authentication device. Pending requests are
  * capped per user and per client, the backchannel endpoint is rate limited per client, and each refusal

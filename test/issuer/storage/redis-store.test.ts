@@ -101,6 +101,12 @@ t.test('every key has a TTL and carries its record hash tag under the prefix', a
   await s.storage.refreshTokens.rotateRefreshToken('r1', { ...record, key: 'r2' });
   await s.storage.accessTokens.rememberAccessToken({ jti: 'j', clientId: 'c', exp: seconds + 60 });
   await s.storage.accessTokens.revokeAccessToken('j', until);
+  await s.storage.attempts.beginAttempt('sign-in', 'u', Date.now(), {
+    failuresBeforeDelay: 1,
+    firstDelayMs: 1_000,
+    maxDelayMs: 1_000,
+    forgetAfterMs: 50_000,
+  });
   const admin = server.admin();
   const keys = (await admin.keys('*')).sort();
   t.same(
@@ -108,6 +114,7 @@ t.test('every key has a TTL and carries its record hash tag under the prefix', a
     [
       'ttl:{at:j}',
       'ttl:{at:j}:revoked',
+      'ttl:{ak:sign-in:u}',
       'ttl:{ct:n:i}',
       'ttl:{gr:g}:revoked',
       'ttl:{gr:g}',

@@ -180,6 +180,102 @@ export function runStoreContract(t: Test, make: () => Promise<StoreUnderTest>): 
     );
   });
 
+  const policy = { failuresBeforeDelay: 3, firstDelayMs: 1_000, maxDelayMs: 4_000, forgetAfterMs: LIVE_MS };
+
+  withStore(
+    'attempts: a doubling wait after the free failures, capped; blocked attempts count nothing',
+    async (s, t) => {
+      const { attempts } = s.storage;
+      const base = s.now();
+      const begin = (at: number) => attempts.beginAttempt('password-user', 'u1', at, policy);
+      t.same(await begin(base), { allowed: true, failures: 1, blockedUntilMs: base });
+      t.same(await begin(base), { allowed: true, failures: 2, blockedUntilMs: base });
+      t.same(
+        await begin(base),
+        { allowed: true, failures: 3, blockedUntilMs: base + 1_000 },
+        'the third earns a wait',
+      );
+      t.same(await begin(base), { allowed: false, retryAtMs: base + 1_000 });
+      t.same(await begin(base + 999), { allowed: false, retryAtMs: base + 1_000 }, 'refusals extend nothing');
+      t.same(
+        await begin(base + 1_000),
+        { allowed: true, failures: 4, blockedUntilMs: base + 3_000 },
+        'doubled',
+      );
+      t.same(await begin(base + 3_000), { allowed: true, failures: 5, blockedUntilMs: base + 7_000 });
+      t.same(
+        await begin(base + 7_000),
+        { allowed: true, failures: 6, blockedUntilMs: base + 11_000 },
+        'capped',
+      );
+      t.same(
+        await attempts.beginAttempt('password-source', 'u1', base, policy),
+        { allowed: true, failures: 1, blockedUntilMs: base },
+        'namespaces are separate',
+      );
+      t.same(
+        await attempts.beginAttempt('password-user', 'u2', base, policy),
+        { allowed: true, failures: 1, blockedUntilMs: base },
+        'ids are separate',
+      );
+      await attempts.resetAttempts('password-user', 'u1');
+      t.same(
+        await begin(base + 8_000),
+        { allowed: true, failures: 1, blockedUntilMs: base + 8_000 },
+        'reset',
+      );
+    },
+  );
+
+  withStore('attempts: of concurrent guesses only the free ones pass', async (s, t) => {
+    const base = s.now();
+    const decisions = await Promise.all(
+      Array.from({ length: 20 }, () => s.storage.attempts.beginAttempt('ns', 'race', base, policy)),
+    );
+    t.equal(decisions.filter((d) => d.allowed).length, 3);
+  });
+
+  withStore('attempts: forgiving takes one back and lifts only the wait it set', async (s, t) => {
+    const { attempts } = s.storage;
+    const base = s.now();
+    await attempts.beginAttempt('ns', 'f', base, policy);
+    await attempts.beginAttempt('ns', 'f', base, policy);
+    const third = await attempts.beginAttempt('ns', 'f', base, policy);
+    t.same(third, { allowed: true, failures: 3, blockedUntilMs: base + 1_000 });
+    if (third.allowed) await attempts.forgiveAttempt('ns', 'f', third.blockedUntilMs, base);
+    t.same(
+      await attempts.beginAttempt('ns', 'f', base, policy),
+      { allowed: true, failures: 3, blockedUntilMs: base + 1_000 },
+      'not blocked, one failure fewer',
+    );
+    // A success whose wait was overtaken by a later failure leaves that failure's wait in place.
+    await attempts.forgiveAttempt('ns', 'f', base, base);
+    t.same(await attempts.beginAttempt('ns', 'f', base, policy), { allowed: false, retryAtMs: base + 1_000 });
+    await attempts.forgiveAttempt('ns', 'never-seen', base, base);
+    t.same(
+      await attempts.beginAttempt('ns', 'never-seen', base, policy),
+      { allowed: true, failures: 1, blockedUntilMs: base },
+      'forgiving an unknown id creates nothing',
+    );
+  });
+
+  withStore('attempts: forgotten once forgetAfterMs has passed after the wait', async (s, t) => {
+    const short = { ...policy, failuresBeforeDelay: 1, firstDelayMs: 1, forgetAfterMs: SHORT_MS };
+    const base = s.now();
+    t.same(await s.storage.attempts.beginAttempt('ns', 'old', base, short), {
+      allowed: true,
+      failures: 1,
+      blockedUntilMs: base + 1,
+    });
+    await s.advance(SHORT_MS + 50);
+    const later = s.now();
+    t.same(
+      await s.storage.attempts.beginAttempt('ns', 'old', later, short),
+      { allowed: true, failures: 1, blockedUntilMs: later + 1 },
+      'starts again',
+    );
+  });
+
   withStore('replay cache: first use only, until its expiry', async (s, t) => {
     const { storage, now } = s;
     const firsts = await Promise.all(
