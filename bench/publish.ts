@@ -84,7 +84,7 @@ export function rebuildReport(): void {
 /** Stops the gateways (V8 writes the profile on exit) and summarises each profile. */
 export async function writeProfiles(dir: string, started: Map<string, { running: Running }>): Promise<void> {
   for (const [id, target] of started) {
-    if (!id.startsWith('gateway') && id !== 'issuer') continue;
+    if (!id.startsWith('gateway') && !id.startsWith('issuer')) continue;
     await target.running.stop();
     const files = existsSync(path.join(dir, id))
       ? readdirSync(path.join(dir, id)).filter((f) => f.endsWith('.cpuprofile'))

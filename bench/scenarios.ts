@@ -126,7 +126,7 @@ const FIRST_ASSERTION_RATE = 4000;
  * requests (bench/issuers.ts), over keep-alive mTLS. Every request is a POST of a form.
  */
 function issuerScenarios(f: IssuerFixture): ScenarioDef[] {
-  const targets: TargetId[] = ['issuer', 'oidc-provider'];
+  const targets: TargetId[] = ['issuer', 'issuer-compare', 'oidc-provider'];
   const makeAssertions = assertionSigner(f);
   const introspection = (base: LoadSpec): LoadSpec => ({
     ...base,

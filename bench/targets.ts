@@ -33,7 +33,7 @@ export type GatewayTargetId =
   'gateway' | 'gateway-workers' | 'gateway-compare' | 'gateway-dpop' | 'gateway-introspection';
 
 /** The token issuers: fapi-gateway's and its peer, node-oidc-provider. */
-export type IssuerTargetId = 'issuer' | 'oidc-provider';
+export type IssuerTargetId = 'issuer' | 'issuer-compare' | 'oidc-provider';
 
 export type TargetId =
   'direct' | 'nginx' | 'haproxy' | GatewayTargetId | `forward-${ForwarderMode}` | IssuerTargetId;
@@ -350,32 +350,35 @@ function issuerTargets(ctx: Context): TargetDef[] {
     if (!ctx.issuer) throw new Error('the issuer scenarios were not prepared');
     return ctx.issuer;
   };
-  return [
-    {
-      id: 'issuer',
-      label: "fapi-gateway's issuer (1 process)",
-      mtls: true,
-      async start() {
-        const f = fixture();
-        const ports = { listen: await freePort(), mtls: await freePort(), admin: await freePort() };
-        const file = path.join(runDir, 'issuer.json');
-        writeFileSync(file, JSON.stringify(issuerConfig(f, ports), null, 2));
-        const running = spawnPinned(
-          'issuer',
-          layout.servers,
-          node,
-          [...flags, ...profile('issuer'), ctx.options.gatewayCli, 'issuer', '--config', file],
-          { env: { NODE_ENV: 'production' } },
-        );
-        running.child.stdout!.resume();
-        const url = `https://127.0.0.1:${ports.mtls}${TOKEN_PATH}`;
-        await waitUntilIssuing('issuer', url, f).catch(async (err: unknown) => {
-          await running.stop();
-          throw err;
-        });
-        return { running, url };
-      },
+  const ours = (id: 'issuer' | 'issuer-compare', cli: string): TargetDef => ({
+    id,
+    label: id === 'issuer' ? "fapi-gateway's issuer (1 process)" : `fapi-gateway's issuer (${cli})`,
+    mtls: true,
+    async start() {
+      const f = fixture();
+      const ports = { listen: await freePort(), mtls: await freePort(), admin: await freePort() };
+      const file = path.join(runDir, `${id}.json`);
+      writeFileSync(file, JSON.stringify(issuerConfig(f, ports), null, 2));
+      const running = spawnPinned(
+        id,
+        layout.servers,
+        node,
+        [...flags, ...profile(id), cli, 'issuer', '--config', file],
+        { env: { NODE_ENV: 'production' } },
+      );
+      running.child.stdout!.resume();
+      const url = `https://127.0.0.1:${ports.mtls}${TOKEN_PATH}`;
+      await waitUntilIssuing(id, url, f).catch(async (err: unknown) => {
+        await running.stop();
+        throw err;
+      });
+      return { running, url };
     },
+  });
+  return [
+    ours('issuer', ctx.options.gatewayCli),
+    // A second build measured alongside (`--compare=DIST/cli/main.js`): before/after of a change.
+    ...(ctx.options.compareCli ? [ours('issuer-compare', ctx.options.compareCli)] : []),
     {
       id: 'oidc-provider',
       label: 'node-oidc-provider (1 process)',

@@ -195,7 +195,13 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
   }
 
   function pathPrefix(listener: ListenerName, rt: IssuerRuntime): string {
-    return new URL(listener === 'mtls' ? rt.urls.mtlsBase : rt.urls.issuer).pathname.replace(/\/$/, '');
+    let known = prefixes.get(rt.urls);
+    if (!known) {
+      const of = (base: string) => new URL(base).pathname.replace(/\/$/, '');
+      known = { main: of(rt.urls.issuer), mtls: of(rt.urls.mtlsBase) };
+      prefixes.set(rt.urls, known);
+    }
+    return known[listener];
   }
 
   async function answer(
@@ -248,6 +254,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     );
   }
 }
+
+// The public URLs' paths never change once listening: worked out once, not per request.
+const prefixes = new WeakMap<IssuerRuntime['urls'], Record<ListenerName, string>>();
 
 function writeReply(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {
   if (res.headersSent || res.destroyed) return;

@@ -21,6 +21,21 @@ export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-b
 /** Types other than these mean the JWT was made for something else (RFC 8725 §3.11). */
 const ACCEPTED_TYP = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
 
+/**
+ * jose hands back the same key object for as long as it keeps a key (a static set for ever, a remote
+ * set until it is refetched), so each key is exported and judged once, not on every assertion.
+ */
+const judged = new WeakMap<CryptoKey, Promise<string | undefined>>();
+
+function keyProblem(key: CryptoKey): Promise<string | undefined> {
+  let problem = judged.get(key);
+  if (!problem) {
+    problem = exportJWK(key).then(publicJwkProblem);
+    judged.set(key, problem);
+  }
+  return problem;
+}
+
 export async function verifyClientAssertion(
   input: ClientAuthInput,
   runtime: IssuerRuntime,
@@ -55,7 +70,7 @@ export async function verifyClientAssertion(
   }
   // Keys behind a jwks_uri can change at any time: check the one that verified now.
   if (usedKey && !(key instanceof Uint8Array)) {
-    const problem = publicJwkProblem(await exportJWK(usedKey as CryptoKey));
+    const problem = await keyProblem(usedKey as CryptoKey);
     if (problem) throw invalidClient(`the client's signing key is refused: ${problem}`, 'assertion_weak_key');
   }
   const onlyIssuer = input.acceptedAudiences.length === 1;

@@ -13,6 +13,7 @@ import {
   certificateSubject,
   distinguishedNamesEqual,
   formatDistinguishedName,
+  type DistinguishedName,
 } from './distinguished-name.js';
 import type { ClientAuthenticator } from './method.js';
 
@@ -36,9 +37,41 @@ function normaliseIp(ip: string): string {
   return groups.map((g) => parseInt(g, 16).toString(16)).join(':');
 }
 
+/**
+ * What tls_client_auth reads from a certificate, parsed once per connection: every request of a
+ * keep-alive connection presents the same certificate object (tls/client-certificate.ts), and parsing
+ * its ASN.1 cost more than the rest of a token request together.
+ */
+interface ParsedCertificate {
+  subject?: DistinguishedName;
+  sans?: { type: string; value: string }[];
+}
+
+const parsed = new WeakMap<PresentedCertificate, ParsedCertificate>();
+
+function parsedOf(cert: PresentedCertificate): ParsedCertificate {
+  let known = parsed.get(cert);
+  if (!known) {
+    known = {};
+    parsed.set(cert, known);
+  }
+  return known;
+}
+
+function subjectOf(cert: PresentedCertificate): DistinguishedName {
+  const known = parsedOf(cert);
+  return (known.subject ??= certificateSubject(cert.der));
+}
+
+function sansOf(cert: PresentedCertificate): { type: string; value: string }[] {
+  const known = parsedOf(cert);
+  return (known.sans ??= (
+    new x509.X509Certificate(cert.der).getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? []
+  ).map((n) => ({ type: n.type, value: n.value })));
+}
+
 function sanMatches(cert: PresentedCertificate, want: { type: SanType; value: string }): boolean {
-  const ext = new x509.X509Certificate(cert.der).getExtension(x509.SubjectAlternativeNameExtension);
-  const names = ext?.names.items ?? [];
+  const names = sansOf(cert);
   return names.some((n) => {
     if (n.type !== want.type) return false;
     switch (want.type) {
@@ -65,7 +98,7 @@ export const tlsClientAuth: ClientAuthenticator = {
       throw invalidClient('the client certificate does not chain to a trusted CA', 'certificate_untrusted');
     const dn = runtime.subjectDns.get(client.clientId);
     if (dn) {
-      const subject = certificateSubject(cert.der);
+      const subject = subjectOf(cert);
       if (!distinguishedNamesEqual(subject, dn)) {
         const reversed = distinguishedNamesEqual([...subject].reverse(), dn);
         runtime.log.info(

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import type { ConfigProblem } from '../../config/load.js';
 import type { IssuerConfig } from '../config.js';
+import { compactSigner, type SignCompact } from './jws-signer.js';
 import { publicJwkProblem } from './key-strength.js';
 
 export type SigningAlgorithm = 'PS256' | 'ES256';
@@ -21,6 +22,8 @@ export interface SigningKey {
   publicKey: KeyObject;
   /** The public JWK as published (kid, alg, use). */
   publicJwk: JWK;
+  /** Signs RFC 9068 access tokens (`typ: at+jwt`), prepared once. */
+  signAccessToken: SignCompact;
 }
 
 export interface SigningKeySet {
@@ -72,6 +75,7 @@ export function loadSigningKeys(
       privateKey,
       publicKey,
       publicJwk: { ...jwk, kid: entry.kid, alg: entry.alg, use: 'sig' },
+      signAccessToken: compactSigner(privateKey, { alg: entry.alg, kid: entry.kid, typ: 'at+jwt' }),
     });
   });
   if (keys.length !== entries.length || keys.length === 0) return undefined;

@@ -1,7 +1,7 @@
 /**
  * Access tokens, in one of two formats (`accessTokens.format`, per client `accessTokenFormat`):
- * - `jwt`: RFC 9068 JWTs (`typ: at+jwt`) signed with the active key, remembered by `jti` (with their
- *   grant) so revoking the token or its grant makes introspection answer `active: false`;
+ * - `jwt`: RFC 9068 JWTs (`typ: at+jwt`) signed with the active key; those of a grant are remembered by
+ *   `jti` with it, so revoking the token or its grant makes introspection answer `active: false`;
  * - `opaque`: 256 random bits (RFC 6749 §10.10 asks for >= 128) that mean nothing by themselves; the
  *   store keeps the claims under the token's SHA-256 (`tokenKey`) until it expires, so a store dump
  *   hands out no usable token, and resource servers learn the claims by introspection (RFC 7662).
@@ -11,7 +11,6 @@
  * `x5t#S256`), whatever the client authentication method. With both, the DPoP key wins: the client
  * asked for DPoP explicitly, and a token carries one confirmation method (as node-oidc-provider does).
  */
-import { SignJWT } from 'jose';
 import type { ClientConfig } from '../config.js';
 import type { PresentedCertificate } from '../tls/client-certificate.js';
 import type { IssuerRuntime } from '../runtime.js';
@@ -129,16 +128,24 @@ export async function issueAccessToken(
     return { token, jti, expiresIn, exp, x5tS256, tokenType };
   }
 
-  const key = runtime.keys.active;
-  const token = await new SignJWT(claims)
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
-    .setIssuer(runtime.urls.issuer)
-    .setSubject(request.sub)
-    .setAudience(runtime.config.accessTokens.audience)
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .setJti(jti)
-    .sign(key.privateKey);
-  await runtime.storage.accessTokens.rememberAccessToken({ jti, clientId: request.clientId, exp, ...grant });
+  // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti (and the claims above).
+  const token = runtime.keys.active.signAccessToken({
+    ...claims,
+    iss: runtime.urls.issuer,
+    sub: request.sub,
+    aud: runtime.config.accessTokens.audience,
+    iat,
+    exp,
+    jti,
+  });
+  // The record only links the JWT to its grant (revoking the grant revokes it); a token of no grant
+  // (client_credentials) carries all it is in itself, and revoking it records its jti.
+  if (request.grantId)
+    await runtime.storage.accessTokens.rememberAccessToken({
+      jti,
+      clientId: request.clientId,
+      exp,
+      ...grant,
+    });
   return { token, jti, expiresIn, exp, x5tS256, tokenType };
 }

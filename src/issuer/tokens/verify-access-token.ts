@@ -22,10 +22,25 @@ export interface ActiveAccessToken {
 /** JWS compact serialisation: three base64url parts. Opaque tokens are one base64url string. */
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
 
+/**
+ * One local JWK Set per key set: jose imports each key once and keeps it in the set, where a set made
+ * per call imported the key again for every token introspected.
+ */
+const keySets = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
+
+function localKeySet(runtime: IssuerRuntime): ReturnType<typeof createLocalJWKSet> {
+  let set = keySets.get(runtime.keys.jwks);
+  if (!set) {
+    set = createLocalJWKSet(runtime.keys.jwks);
+    keySets.set(runtime.keys.jwks, set);
+  }
+  return set;
+}
+
 async function findJwt(token: string, runtime: IssuerRuntime): Promise<ActiveAccessToken | undefined> {
   let payload: AccessTokenClaims;
   try {
-    ({ payload } = await jwtVerify<AccessTokenClaims>(token, createLocalJWKSet(runtime.keys.jwks), {
+    ({ payload } = await jwtVerify<AccessTokenClaims>(token, localKeySet(runtime), {
       algorithms: [...SIGNING_ALGORITHMS],
       issuer: runtime.urls.issuer,
       typ: 'at+jwt',
