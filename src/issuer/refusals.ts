@@ -200,6 +200,22 @@ export const ISSUER_REFUSALS = {
   ciba_expired_token: ciba('expired_token', 'auth_req_id has expired'),
   ciba_access_denied: ciba('access_denied', 'the user denied the request'),
   ciba_invalid_grant: ciba('invalid_grant', 'auth_req_id unknown, of another client, or redeemed'),
+  // Browser forms (sign-in, consent, CIBA device page): answered with a page that says to start again.
+  form_cross_origin: {
+    error: 'invalid_request',
+    status: 403,
+    meaning: 'a form post whose Origin/Referer is not the issuer (cross-site request)',
+  },
+  form_session_missing: invalidRequest('a form post without a known browser session cookie'),
+  form_csrf_invalid: {
+    error: 'invalid_request',
+    status: 403,
+    meaning: "a form post whose CSRF token is not the session's",
+  },
+  interaction_unavailable: invalidRequest(
+    'the sign-in request expired, was completed, or belongs to another browser session',
+  ),
+  form_incomplete: invalidRequest('a form post without a decision, or a decision without a sign-in'),
   // UserInfo (OIDC Core §5.3): RFC 6750 §3.1 errors with a challenge in the scheme the client used.
   userinfo_token_in_query: invalidRequest(
     'UserInfo: the access token came in the query or body, not the header',

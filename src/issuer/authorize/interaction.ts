@@ -9,7 +9,6 @@ import {
   browserSessionOf,
   csrfTokenValid,
   renderConsentPage,
-  renderErrorPage,
   renderLoginPage,
   sameOriginFormPost,
   sessionCookie,
@@ -17,6 +16,8 @@ import {
   type BrowserSession,
   type PageResponse,
 } from '../pages/index.js';
+import type { IssuerRefusalReason } from '../refusals.js';
+import { refusalPage } from '../steps/render-error.js';
 import { authorizationRefusal } from './authorization-error.js';
 import type { AuthorizationContext } from './authorization-context.js';
 import { codeToClient, errorToClient } from './authorization-outcome.js';
@@ -118,7 +119,7 @@ export async function continueInteraction(
     });
   }
   // Only the request that ends the interaction issues its code (concurrent posts of one form).
-  if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage();
+  if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage(ctx, endpoint);
   return codeToClient(ctx, request, target, auth, acr.value, endpoint);
 }
 
@@ -130,12 +131,21 @@ interface FormPost {
   source: string;
 }
 
-function stalePage(description: string, status = 400): PageResponse {
-  return renderErrorPage({ status, error: 'invalid_request', description });
+/** A form that cannot go on: the page says to start again, and the refusal is counted. */
+function stalePage(
+  ctx: AuthorizationContext,
+  endpoint: Endpoint,
+  reason: IssuerRefusalReason,
+  description: string,
+): PageResponse {
+  return refusalPage(ctx.runtime, endpoint, reason, description);
 }
 
-function alreadyCompletedPage(): PageResponse {
+function alreadyCompletedPage(ctx: AuthorizationContext, endpoint: Endpoint): PageResponse {
   return stalePage(
+    ctx,
+    endpoint,
+    'interaction_unavailable',
     'This sign-in request has expired or was already completed. Return to the application and start again.',
   );
 }
@@ -143,36 +153,53 @@ function alreadyCompletedPage(): PageResponse {
 /** The checks every interaction form post passes: same origin, known session, its CSRF token, its interaction. */
 async function interactionOfPost(
   ctx: AuthorizationContext,
+  endpoint: Endpoint,
   post: FormPost,
 ): Promise<
   | { ok: true; session: BrowserSession; interaction: Interaction; version: number }
   | { ok: false; page: PageResponse }
 > {
   if (!sameOriginFormPost(post.headers, new URL(ctx.issuer).origin))
-    return { ok: false, page: stalePage('This form was not submitted from the sign-in page.', 403) };
+    return {
+      ok: false,
+      page: stalePage(
+        ctx,
+        endpoint,
+        'form_cross_origin',
+        'This form was not submitted from the sign-in page.',
+      ),
+    };
   const { session, isNew } = await browserSessionOf(ctx.sessions, post.cookie);
   if (isNew)
     return {
       ok: false,
       page: stalePage(
+        ctx,
+        endpoint,
+        'form_session_missing',
         'Your session has expired or cookies are disabled. Return to the application and start again.',
       ),
     };
   if (!csrfTokenValid(session, post.form['csrf_token']))
     return {
       ok: false,
-      page: stalePage('This form has expired. Return to the application and start again.', 403),
+      page: stalePage(
+        ctx,
+        endpoint,
+        'form_csrf_invalid',
+        'This form has expired. Return to the application and start again.',
+      ),
     };
   const id = post.form['interaction'];
   const stored = id !== undefined ? await ctx.store.getInteraction(id) : undefined;
   const interaction = stored?.interaction;
   if (!interaction || interaction.sessionId !== session.id || interaction.expiresAt < ctx.now())
-    return { ok: false, page: alreadyCompletedPage() };
+    return { ok: false, page: alreadyCompletedPage(ctx, endpoint) };
   return { ok: true, session, interaction, version: stored.version };
 }
 
 export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Promise<PageResponse> {
-  const checked = await interactionOfPost(ctx, post);
+  const checked = await interactionOfPost(ctx, 'login', post);
   if (!checked.ok) return checked.page;
   const { interaction } = checked;
   const username = post.form['username'] ?? '';
@@ -209,21 +236,29 @@ export async function submitLogin(ctx: AuthorizationContext, post: FormPost): Pr
     amr: ['pwd'],
   });
   const moved: Interaction = { ...interaction, sessionId: session.id };
-  if (!(await ctx.store.replaceInteraction(moved, checked.version))) return alreadyCompletedPage();
+  if (!(await ctx.store.replaceInteraction(moved, checked.version)))
+    return alreadyCompletedPage(ctx, 'login');
   const page = await continueInteraction(ctx, moved, session, 'login', true);
   return withHeaders(page, { 'Set-Cookie': sessionCookie(session.id, ctx.lifetimes.sessionSeconds) });
 }
 
 export async function submitConsent(ctx: AuthorizationContext, post: FormPost): Promise<PageResponse> {
-  const checked = await interactionOfPost(ctx, post);
+  const checked = await interactionOfPost(ctx, 'consent', post);
   if (!checked.ok) return checked.page;
   const { session, interaction } = checked;
   const auth = session.authentication;
-  if (!auth) return stalePage('You are not signed in. Return to the application and start again.');
+  if (!auth)
+    return stalePage(
+      ctx,
+      'consent',
+      'form_incomplete',
+      'You are not signed in. Return to the application and start again.',
+    );
   const decision = post.form['decision'];
-  if (decision !== 'approve' && decision !== 'deny') return stalePage('Choose Approve or Deny.');
+  if (decision !== 'approve' && decision !== 'deny')
+    return stalePage(ctx, 'consent', 'form_incomplete', 'Choose Approve or Deny.');
   // One decision per interaction: of concurrent posts exactly one takes it (and may issue a code).
-  if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage();
+  if (!(await ctx.store.takeInteraction(interaction.id))) return alreadyCompletedPage(ctx, 'consent');
   if (decision === 'deny')
     return errorToClient(
       ctx,

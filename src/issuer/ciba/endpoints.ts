@@ -11,7 +11,6 @@ import {
   browserSessionOf,
   clearedSessionCookie,
   csrfTokenValid,
-  renderErrorPage,
   sameOriginFormPost,
   sessionCookie,
   signInBrowserSession,
@@ -22,7 +21,8 @@ import {
 import { redirectResponse } from '../pages/respond.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
-import { answerAsPage, countRefusal } from '../steps/render-error.js';
+import { answerAsPage, countRefusal, refusalPage } from '../steps/render-error.js';
+import type { IssuerRefusalReason } from '../refusals.js';
 import { OAuthError } from '../errors.js';
 import { retryMessage, signInLimiterOf, sourceAddress } from '../users/sign-in-limits.js';
 import { readForm } from '../steps/form-body.js';
@@ -110,19 +110,22 @@ async function checkedPost(
 ): Promise<
   { ok: true; session: BrowserSession; form: Record<string, string> } | { ok: false; page: PageResponse }
 > {
-  const stale = (description: string, status: number) => ({
+  const stale = (reason: IssuerRefusalReason, description: string) => ({
     ok: false as const,
-    page: renderErrorPage({ status, error: 'invalid_request', description, title: 'Please start again' }),
+    page: refusalPage(runtime, 'ciba_device', reason, description, 'Please start again'),
   });
   if (!sameOriginFormPost(request.headers, new URL(runtime.urls.issuer).origin))
-    return stale('This form was not submitted from the device page.', 403);
+    return stale('form_cross_origin', 'This form was not submitted from the device page.');
   const form = formRecord(await readForm(request, { limitBytes: 16 * 1024 }));
   // Before sign-in nothing is stored: the cookie's id and the form's token derived from it are the session.
   const { session, fromCookie } = await browserSessionOf(deviceSessions(runtime), cookieOf(request));
   if (!fromCookie)
-    return stale('Your session has expired or cookies are disabled. Open the device page again.', 400);
+    return stale(
+      'form_session_missing',
+      'Your session has expired or cookies are disabled. Open the device page again.',
+    );
   if (!csrfTokenValid(session, form['csrf_token']))
-    return stale('This form has expired. Open the device page again.', 403);
+    return stale('form_csrf_invalid', 'This form has expired. Open the device page again.');
   return { ok: true, session, form };
 }
 
@@ -212,11 +215,7 @@ export const deviceDecisionEndpoint: Endpoint = {
       const decision = checked.form['decision'];
       const handle = checked.form['request'];
       if ((decision !== 'approve' && decision !== 'deny') || handle === undefined)
-        return renderErrorPage({
-          status: 400,
-          error: 'invalid_request',
-          description: 'Choose Approve or Deny.',
-        });
+        return refusalPage(runtime, 'ciba_device', 'form_incomplete', 'Choose Approve or Deny.');
       const notice = await cibaOf(runtime).decide(auth.sub, handle, decision, auth.authTime);
       return redirectResponse(`${runtime.config.ciba.devicePath}?result=${notice}`);
     });

@@ -8,6 +8,7 @@ import { OAuthError } from '../errors.js';
 import { jsonReply, type Reply } from '../http.js';
 import type { IssuerMetrics } from '../metrics.js';
 import { renderErrorPage, type PageResponse } from '../pages/index.js';
+import type { IssuerRefusalReason } from '../refusals.js';
 import type { IssuerRuntime } from '../runtime.js';
 
 export function renderOAuthError(err: OAuthError): Reply {
@@ -23,6 +24,19 @@ export function renderRefusalPage(err: OAuthError, title?: string): PageResponse
     description: err.description,
     ...(title !== undefined ? { title } : {}),
   });
+}
+
+/** A refusal answered as a page right away (not thrown), counted like every other refusal. */
+export function refusalPage(
+  runtime: IssuerRuntime,
+  endpoint: string,
+  reason: IssuerRefusalReason,
+  description: string,
+  title?: string,
+): PageResponse {
+  const refusal = new OAuthError(reason, description);
+  countRefusal(runtime.metrics, endpoint, refusal);
+  return renderRefusalPage(refusal, title);
 }
 
 /** The refusal an error stands for: itself, or `internal_error` with a description that reveals nothing. */

@@ -774,6 +774,14 @@ t.test('login and consent forms: CSRF, origin, session binding, lockout', async 
   const stranger = new FormBrowser(as);
   const foreign = await stranger.submit(login, { username: ALICE.username, password: ALICE.password });
   t.equal(foreign.status, 400, 'no session cookie: the interaction belongs to another browser');
+  const counted = async (reason: string) =>
+    metricValue((await fetchText(as.issuer.adminPort!, '/metrics')).body, 'fapi_issuer_failures_total', {
+      endpoint: 'login',
+      reason,
+    });
+  t.equal(await counted('form_csrf_invalid'), 1, 'each refused form is counted by reason');
+  t.equal(await counted('form_cross_origin'), 1);
+  t.equal(await counted('form_session_missing'), 1);
   const wrong = await browser.submit(login, { username: ALICE.username, password: 'nope' });
   t.equal(wrong.status, 200);
   t.match(wrong.text, /not correct/);

@@ -5,6 +5,7 @@
  * certificate only. Also deny, expiry and the device page's own refusals.
  */
 import t from 'tap';
+import { fetchText, metricValue } from '../../helpers/metrics-text.js';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { Page } from 'playwright-core';
 import { leftHalfHash } from '../../../src/issuer/tokens/id-token.js';
@@ -227,6 +228,13 @@ t.test('device page form posts: no session, wrong CSRF token or foreign origin a
     { cookie, origin: 'https://evil.example' },
   );
   t.equal(foreign.status, 403);
+  const metrics = (await fetchText(ci.issuer.adminPort!, '/metrics')).body;
+  for (const reason of ['form_session_missing', 'form_csrf_invalid', 'form_cross_origin'])
+    t.equal(
+      metricValue(metrics, 'fapi_issuer_failures_total', { endpoint: 'ciba_device', reason }),
+      1,
+      `${reason} is counted`,
+    );
   const r = await ci.poll('ciba-poll', started.auth_req_id);
   t.equal(r.json.error, 'authorization_pending', 'nothing was approved');
   t.notMatch(JSON.stringify(await page.context().cookies()), started.auth_req_id);
