@@ -141,7 +141,7 @@ export function connectionSweep(report: BenchReport): string[] {
     '| --- | ---: | ---: | ---: | ---: | ---: |',
   ];
   const scenarioIds = ['a', 'b', 'b-cold', 'e'];
-  const title = (id: string) => report.scenarios.find((x) => x.id === id)?.title.split(',')[0] ?? id;
+  const title = (id: string) => report.scenarios.find((x) => x.id === id)?.title ?? id;
   for (const id of scenarioIds) {
     for (const [i, count] of (counts as number[]).entries()) {
       const byTarget = report.summaries[i === 0 ? id : `${id}@${count}`];

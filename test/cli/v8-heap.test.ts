@@ -5,7 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { heapSettings, semiSpaceOption, SEMI_SPACE_MIB } from '../../src/cli/v8-heap.js';
 import { startGatewayPeers, testGatewayConfigInput } from '../helpers/gateway.js';
-import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import {
+  startGatewayProcess,
+  waitUntilReady,
+  writeConfig,
+  type GatewayProcess,
+} from '../helpers/gateway-process.js';
 
 /** A second Node binary (Node 24 next to the Node 20 that runs the suite), when one is installed. */
 const OTHER_NODE =
@@ -36,6 +41,8 @@ t.test('the semi-space option is read from Node options as Node reads it', (t) =
 });
 
 async function stop(t: Test, gw: GatewayProcess): Promise<void> {
+  // Ready: past start-up, its signal handling installed.
+  t.equal(await waitUntilReady(gw.adminPort, 30_000), 200);
   gw.child.kill('SIGTERM');
   t.same(await gw.exited, { code: 0, signal: null }, 'SIGTERM drains and exits 0');
 }
@@ -90,6 +97,7 @@ for (const rt of runtimes) {
     t.ok(args.includes(`--max-semi-space-size=${SEMI_SPACE_MIB}`), 'the gateway runs with the flag');
     if (!rt.execve) t.not(heap.pid, gw.child.pid, 'Node 20: a child process runs the gateway');
     // A supervisor signals the process it started; the gateway drains and the exit status comes back.
+    t.equal(await waitUntilReady(gw.adminPort, 30_000), 200);
     gw.child.kill('SIGTERM');
     t.same(await gw.exited, { code: 0, signal: null });
     t.throws(() => process.kill(Number(heap.pid), 0), 'the gateway process is gone too');
