@@ -236,8 +236,10 @@ export async function startTestIssuer(opts: TestIssuerOptions = {}): Promise<Tes
   const storage = opts.config?.storage ?? (opts.options?.storage ? undefined : testStorage());
   const config = issuerConfigSchema.parse({ ...raw, ...(storage && { storage }) });
   const issuer = await startIssuer(config, { logger: pino({ level: 'silent' }), ...opts.options });
-  // The connection is opened in the background; a test's first request must not race it.
-  if (issuer.runtime.redis && !(await issuer.runtime.redis.whenAvailable(20_000)))
+  // The shared test Redis's connection is opened in the background; a test's first request must not race
+  // it. A test that configures its own storage decides itself when Redis is there (it may be away on purpose).
+  const sharedRedis = opts.config?.storage === undefined && storage !== undefined;
+  if (sharedRedis && issuer.runtime.redis && !(await issuer.runtime.redis.whenAvailable(20_000)))
     throw new Error(`the test Redis (${String(process.env[TEST_REDIS_URL_ENV])}) is not reachable`);
   const base = (listener: 'main' | 'mtls' | undefined) => (listener === 'main' ? issuer.url : issuer.mtlsUrl);
   return {
