@@ -43,6 +43,8 @@ export interface Started {
   url: string;
   /** The gateway's admin listener (metrics), when the target has one. */
   adminUrl?: string;
+  /** The issuer's listener without client certificates (browser pages), when the target has one. */
+  publicUrl?: string;
 }
 
 export interface TargetDef {
@@ -93,6 +95,8 @@ export interface Context {
   memoryLimitApplied?: boolean;
   /** The issuer scenarios' clients and key, when they run. */
   issuer?: IssuerFixture;
+  /** Settings merged over every gateway configuration (the hostile soak's connection cap). */
+  gatewaySettings?: Record<string, unknown>;
 }
 
 export function clientTls(pki: BenchPki): ClientTls {
@@ -150,6 +154,7 @@ export function gatewayConfig(
     ],
     workers,
     logging: { level: 'info' },
+    ...ctx.gatewaySettings,
   };
 }
 
@@ -372,7 +377,12 @@ function issuerTargets(ctx: Context): TargetDef[] {
         await running.stop();
         throw err;
       });
-      return { running, url };
+      return {
+        running,
+        url,
+        adminUrl: `http://127.0.0.1:${ports.admin}`,
+        publicUrl: `https://127.0.0.1:${ports.listen}`,
+      };
     },
   });
   return [
