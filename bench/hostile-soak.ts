@@ -36,6 +36,8 @@ export const SOAK_CONNECTION_CAP = 1024;
 const SILENT_CONNECTIONS: Record<ServerName, number> = { gateway: 24, issuer: 8 };
 const DISTINCT_TOKENS = 20_000;
 const MAX_IN_FLIGHT = 48;
+/** More than the gateway's default tokens.cacheMaxEntries (10,000). */
+const CACHE_FILL = 12_000;
 
 interface ActionCounts {
   server: ServerName;
@@ -178,6 +180,18 @@ export async function runHostileSoak(
   };
 
   const before = { gateway: await scrape(gateway.adminUrl), issuer: await scrape(issuer.adminUrl) };
+  // The gateway's verified-token cache filled first (more distinct tokens than it holds): the soak then
+  // measures a gateway whose cache is at its cap, as after a long day, not one still growing into it.
+  const fill = traffic.actions.find((a) => a.good && a.server === 'gateway' && a.name.includes('GET'))!;
+  log(
+    `hostile soak: filling the gateway's token cache with ${CACHE_FILL.toLocaleString('en')} distinct tokens`,
+  );
+  let filled = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (filled++ < CACHE_FILL) record(fill, await fill.run());
+    }),
+  );
   const loadStart = loadavg().map((l) => Math.round(l * 100) / 100);
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
@@ -213,7 +227,7 @@ export async function runHostileSoak(
       () => {
         const server: ServerName = i % 2 === 0 ? 'gateway' : 'issuer';
         const port = server === 'gateway' ? gatewayPort : Number(issuerMtls.port);
-        void connectionFlood(port, SOAK_CONNECTION_CAP + 32, 2000).then((seen) =>
+        void connectionFlood(port, SOAK_CONNECTION_CAP + 32, 5000).then((seen) =>
           record({ name: `connection flood to the cap (${server})`, server, good: false }, seen),
         );
       },
@@ -366,6 +380,21 @@ export function publishHostileSoak(result: HostileSoakResult, updateDocs: boolea
   return name;
 }
 
+/**
+ * Growth after the warm-up: the highest RSS of the last third of the samples against the highest of the
+ * first third, in %. A leak grows it; a garbage collection that returns memory (which widens max - min)
+ * does not.
+ */
+export function rssGrowthPercent(r: HostileSoakResult, server: ServerName): number {
+  const steady = r.rssSeries
+    .filter((s) => s.seconds >= r.warmupSeconds)
+    .map((s) => (server === 'gateway' ? s.gatewayMiB : s.issuerMiB));
+  const third = Math.max(1, Math.floor(steady.length / 3));
+  const first = Math.max(...steady.slice(0, third));
+  const last = Math.max(...steady.slice(-third));
+  return Math.round(((last - first) / first) * 1000) / 10;
+}
+
 /** One row per server and full (10-minute or longer) run on record. */
 export function hostileSoakTable(): string {
   const runs = readdirSync(RESULTS)
@@ -375,11 +404,11 @@ export function hostileSoakTable(): string {
   const rows = runs.flatMap((r) =>
     (['gateway', 'issuer'] as const).map((server) => {
       const s = r[server];
-      return `| ${server} | ${r.node} | ${r.minutes} | ${s.requests.good.toLocaleString('en')} / ${s.requests.hostile.toLocaleString('en')} | ${s.rssMiB.start} / ${s.rssMiB.max} / ${s.rssMiB.end} | ${s.flatPercent} % | ${s.refusals.httpObserved.toLocaleString('en')} / ${s.refusals.httpCounted.toLocaleString('en')} | ${s.refusals.connectionObserved.toLocaleString('en')} / ${s.refusals.connectionCounted.toLocaleString('en')} | ${s.errors.length === 0 && !s.exitedDuringSoak ? 'none' : `${s.exitedDuringSoak ? 'exited; ' : ''}${s.errors.length}`} | ${r.loadAverage.start[0]} → ${r.loadAverage.end[0]} |`;
+      return `| ${server} | ${r.node} | ${r.minutes} | ${s.requests.good.toLocaleString('en')} / ${s.requests.hostile.toLocaleString('en')} | ${s.rssMiB.start} / ${s.rssMiB.max} / ${s.rssMiB.end} | ${s.flatPercent} % (${rssGrowthPercent(r, server) >= 0 ? '+' : ''}${rssGrowthPercent(r, server)} %) | ${s.refusals.httpObserved.toLocaleString('en')} / ${s.refusals.httpCounted.toLocaleString('en')} | ${s.refusals.connectionObserved.toLocaleString('en')} / ${s.refusals.connectionCounted.toLocaleString('en')} | ${s.errors.length === 0 && !s.exitedDuringSoak ? 'none' : `${s.exitedDuringSoak ? 'exited; ' : ''}${s.errors.length}`} | ${r.loadAverage.start[0]} → ${r.loadAverage.end[0]} |`;
     }),
   );
   return [
-    '| server | Node | minutes | requests good / hostile | RSS MiB start / max / end | flat (after warm-up) | HTTP refusals seen / counted | connection refusals seen / counted | errors that are not refusals | load average (1 min) |',
+    '| server | Node | minutes | requests good / hostile | RSS MiB start / max / end | RSS (max - min) / min after the warm-up (growth, last third against first) | HTTP refusals seen / counted | connection refusals seen / counted | errors that are not refusals | load average (1 min) |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',

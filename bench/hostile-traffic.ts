@@ -123,6 +123,9 @@ function connectionFailure(err: unknown): Observation {
   const e = err as { code?: string; message?: string };
   const detail = `${e.code ?? ''} ${e.message ?? String(err)}`.trim();
   if (/TIMEOUT/.test(e.code ?? '')) return { connection: 'timeout', detail };
+  // Closed before the handshake: the server's connection cap dropped it on accept.
+  if (/before secure TLS connection was established/.test(detail))
+    return { connection: 'tls_refused', detail };
   if (/ECONNRESET|UND_ERR_SOCKET|other side closed/i.test(detail)) return { connection: 'reset', detail };
   return { connection: 'error', detail };
 }
@@ -201,8 +204,12 @@ export async function createTraffic(
   // Connections that stay up for the whole soak (a client's pool), one agent per identity.
   const agent = (identity: typeof clientA, connections: number) =>
     new Agent({ connect: { ...identity, servername: 'localhost' }, connections, keepAliveTimeout: 4_000 });
+  // Good and hostile requests never share a connection: a refusal that closes its connection (a 431, a
+  // malformed request) must not make a good client reconnect, possibly while a flood holds the cap.
   const asA = agent(clientA, 8);
   const asB = agent(clientB, 4);
+  const hostileA = agent(clientA, 4);
+  const hostileB = agent(clientB, 2);
   const anonymous = new Agent({ connect: { ca: caPem, servername: 'localhost' }, connections: 4 });
 
   const tokens = await mintManyTokens(pki, distinctTokens, 7200);
@@ -384,20 +391,26 @@ export async function createTraffic(
       true,
     ),
     // Hostile traffic at the gateway.
-    gw('no token', 3, () => answer(g, { dispatcher: asA })),
+    gw('no token', 3, () => answer(g, { dispatcher: hostileA })),
     gw('garbage token', 3, () =>
-      answer(g, { dispatcher: asA, headers: bearer(`garbage.${randomUUID()}.x`) }),
+      answer(g, { dispatcher: hostileA, headers: bearer(`garbage.${randomUUID()}.x`) }),
     ),
-    gw('expired token', 3, () => answer(g, { dispatcher: asA, headers: bearer(expired) })),
-    gw('token signed by a foreign key', 3, () => answer(g, { dispatcher: asA, headers: bearer(foreignKey) })),
-    gw('token with an unknown kid', 1, () => answer(g, { dispatcher: asA, headers: bearer(unknownKid) })),
+    gw('expired token', 3, () => answer(g, { dispatcher: hostileA, headers: bearer(expired) })),
+    gw('token signed by a foreign key', 3, () =>
+      answer(g, { dispatcher: hostileA, headers: bearer(foreignKey) }),
+    ),
+    gw('token with an unknown kid', 1, () =>
+      answer(g, { dispatcher: hostileA, headers: bearer(unknownKid) }),
+    ),
     gw('stolen token, another certificate', 3, () =>
-      answer(g, { dispatcher: asB, headers: bearer(token()) }),
+      answer(g, { dispatcher: hostileB, headers: bearer(token()) }),
     ),
-    gw('token in the query', 2, () => answer(`${g}?${pick(queryVariants)}=${token()}`, { dispatcher: asA })),
+    gw('token in the query', 2, () =>
+      answer(`${g}?${pick(queryVariants)}=${token()}`, { dispatcher: hostileA }),
+    ),
     gw('token in a form body', 2, () =>
       answer(g, {
-        dispatcher: asA,
+        dispatcher: hostileA,
         method: 'POST',
         headers: pick(formVariants),
         body: `access_token=${token()}`,
@@ -405,7 +418,7 @@ export async function createTraffic(
     ),
     gw('path confusion', 2, () =>
       answer(`${g.slice(0, g.indexOf(ROUTE))}${pick(pathVariants)}`, {
-        dispatcher: asA,
+        dispatcher: hostileA,
         headers: bearer(token()),
       }),
     ),
@@ -415,7 +428,10 @@ export async function createTraffic(
       ),
     ),
     gw('oversized headers', 1, () =>
-      answer(g, { dispatcher: asA, headers: { ...bearer(token()), 'x-padding': 'x'.repeat(20 * 1024) } }),
+      answer(g, {
+        dispatcher: hostileA,
+        headers: { ...bearer(token()), 'x-padding': 'x'.repeat(20 * 1024) },
+      }),
     ),
     gw('slow form body, abandoned', 0.5, () =>
       rawGateway(
@@ -428,16 +444,16 @@ export async function createTraffic(
     ),
     // Hostile traffic at the issuer.
     is('client assertion signed by a foreign key', 3, () =>
-      answer(tokenUrl, { dispatcher: asA, method: 'POST', headers: FORM, body: foreignAssertionForm() }),
+      answer(tokenUrl, { dispatcher: hostileA, method: 'POST', headers: FORM, body: foreignAssertionForm() }),
     ),
     is('replayed client assertion', 3, () => {
       const fresh = Date.now() - replayed.at > 60_000;
       if (fresh) replayed = { form: sign(1)[0]!, at: Date.now() };
-      return answer(tokenUrl, { dispatcher: asA, method: 'POST', headers: FORM, body: replayed.form });
+      return answer(tokenUrl, { dispatcher: hostileA, method: 'POST', headers: FORM, body: replayed.form });
     }),
     is('unsupported grant type', 2, () =>
       answer(tokenUrl, {
-        dispatcher: asA,
+        dispatcher: hostileA,
         method: 'POST',
         headers: FORM,
         body: pick([
@@ -449,13 +465,18 @@ export async function createTraffic(
     ),
     is('malformed form', 3, () => {
       const form = pick(malformedForms);
-      return answer(tokenUrl, { dispatcher: asA, method: 'POST', headers: form.headers, body: form.body });
+      return answer(tokenUrl, {
+        dispatcher: hostileA,
+        method: 'POST',
+        headers: form.headers,
+        body: form.body,
+      });
     }),
     is('device page without a cookie', 3, () => answer(deviceUrl, { dispatcher: anonymous })),
     is('device page, wrong password', 1.5, wrongPassword),
     is('backchannel over the per-user cap', 1.5, () =>
       answer(backchannelUrl, {
-        dispatcher: asA,
+        dispatcher: hostileA,
         method: 'POST',
         headers: FORM,
         body: new URLSearchParams({
@@ -468,7 +489,7 @@ export async function createTraffic(
     ),
     is('wrong user_code', 1, () =>
       answer(backchannelUrl, {
-        dispatcher: asA,
+        dispatcher: hostileA,
         method: 'POST',
         headers: FORM,
         body: new URLSearchParams({
@@ -482,7 +503,7 @@ export async function createTraffic(
     ),
     is('oversized headers (issuer)', 0.5, () =>
       answer(tokenUrl, {
-        dispatcher: asA,
+        dispatcher: hostileA,
         method: 'POST',
         headers: { ...FORM, 'x-padding': 'x'.repeat(20 * 1024) },
         body: tlsClientCredentialsForm(),
@@ -500,7 +521,7 @@ export async function createTraffic(
   return {
     actions,
     async close() {
-      await Promise.all([asA.close(), asB.close(), anonymous.close()]);
+      await Promise.all([asA, asB, hostileA, hostileB, anonymous].map((a) => a.close()));
     },
   };
 }
