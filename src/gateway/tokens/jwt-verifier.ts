@@ -3,10 +3,10 @@
  * TokenVerifier for tokens the gateway can check locally.
  *
  * Keys come only from the configured JWKS (never from `jku`, `x5u`, `jwk` or `x5c` headers: see
- * signing-keys.ts for the selection rules); the algorithm allow-list excludes `none` and HMAC, so a token
+ * src/jose/key-ring.ts for the selection rules); the algorithm allow-list excludes `none` and HMAC, so a token
  * "signed" with the issuer's public key as an HMAC secret is refused before any key is chosen. A token
  * seen for the first time is decoded once (fast-jwt's decoder: header, claims, signing input), its
- * signature verified synchronously over a key prepared once per key set (signing-keys.ts), and its claims
+ * signature verified synchronously over a key prepared once per key set (src/jose/key-ring.ts), and its claims
  * checked by the rules of jwt-claims.ts and verified-token.ts, each with one rejection reason.
  */
 import { hash } from 'node:crypto';
@@ -14,7 +14,7 @@ import { createDecoder } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import { JwksCache, type JwksCacheOptions } from '../jwks-cache.js';
 import { reject, type Reject } from '../rejections.js';
-import { KeyRing } from '../signing-keys.js';
+import { KeyRing } from '../../jose/key-ring.js';
 import { claimsProblem } from './jwt-claims.js';
 import { verifiedTokenFromPayload } from './verified-token.js';
 import {
@@ -195,7 +195,7 @@ export class JwtVerifier implements TokenVerifier {
         "several of the issuer's keys fit the access token and it names none",
       );
     }
-    if (!selected.verify(jws)) {
+    if (!selected.verifySignature(jws)) {
       return reject('token_signature', "the access token's signature does not verify");
     }
     // RFC 7515 §4.1.11: an extension marked critical must be understood; the gateway understands none.
