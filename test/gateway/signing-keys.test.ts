@@ -1,12 +1,12 @@
 // test:unit: pure functions over real keys and values; no sockets, processes or browsers.
 /**
- * Key selection and per-key verifiers (src/gateway/signing-keys.ts): which of the issuer's keys may verify
+ * Key selection and per-key verifiers (src/jose/key-ring.ts): which of the issuer's keys may verify
  * which token, with real keys and real signatures.
  */
 import t from 'tap';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { KeyRing } from '../../src/gateway/signing-keys.js';
+import { KeyRing } from '../../src/jose/key-ring.js';
 
 type Pair = { publicKey: KeyObject; privateKey: KeyObject };
 const ec = (namedCurve: string): Pair => generateKeyPairSync('ec', { namedCurve });

@@ -3,7 +3,7 @@
  * TokenVerifier for tokens the gateway can check locally.
  *
  * Keys come only from the configured JWKS (never from `jku`, `x5u`, `jwk` or `x5c` headers: see
- * signing-keys.ts for the selection rules); the algorithm allow-list excludes `none` and HMAC, so a token
+ * src/jose/key-ring.ts for the selection rules); the algorithm allow-list excludes `none` and HMAC, so a token
  * "signed" with the issuer's public key as an HMAC secret is refused before any key is chosen. The
  * signature is verified synchronously (fast-jwt over node:crypto, prepared once per key); the header is
  * decoded by jose; the claim rules (jwt-claims.ts, verified-token.ts) each have one rejection reason.
@@ -13,7 +13,7 @@ import { decodeProtectedHeader } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { JwksCache, type JwksCacheOptions } from '../jwks-cache.js';
 import { reject, type Reject } from '../rejections.js';
-import { KeyRing } from '../signing-keys.js';
+import { KeyRing } from '../../jose/key-ring.js';
 import { claimsProblem, rejectionForVerifyError } from './jwt-claims.js';
 import { verifiedTokenFromPayload } from './verified-token.js';
 import {

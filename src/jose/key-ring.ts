@@ -1,11 +1,14 @@
 /**
- * The issuer's verification keys, prepared once per key set (not per token): each usable JWK becomes a
- * node:crypto public key and, for each allowed algorithm it can verify, a synchronous fast-jwt verifier.
+ * Verification keys prepared once per key set (not per token): each usable JWK becomes a node:crypto
+ * public key and, for each allowed algorithm it can verify, a synchronous fast-jwt verifier. The gateway
+ * verifies access tokens with the issuer's key set, the issuer verifies client assertions with a
+ * client's key set and introspected access tokens with its own.
  *
  * Why not jose's jwtVerify on the request path: jose 6 verifies through WebCrypto, an asynchronous job per
  * signature. Measured on the bench machine (ES256, one core): jose jwtVerify 114-153 µs of CPU per token,
  * fast-jwt's synchronous node:crypto verification 70-77 µs, OpenSSL's own `speed` 60 µs. A new token is
- * verified once; this is what scenario (b) of `npm run bench` pays on every first sight of a token.
+ * verified once; this is what scenario (b) of `npm run bench` pays on every first sight of a token, and
+ * what the issuer pays for every private_key_jwt assertion (each is new: its jti is single use).
  * jose still fetches nothing here and selects nothing: selection follows its local-JWKS rules (below).
  *
  * Key selection (as jose's createLocalJWKSet): `kid` must match when the token names one, the JWK's `alg`
@@ -46,8 +49,15 @@ const MIN_RSA_BITS = 2048;
 
 interface PreparedKey {
   kid: string | undefined;
+  /** The JWK as published, for rules a caller applies to the key itself (e.g. FAPI key strength). */
+  jwk: Readonly<Record<string, unknown>>;
   /** Algorithm -> verifier, only for algorithms this key may verify. */
   verifiers: Map<string, VerifySignature>;
+}
+
+export interface KeyCandidate {
+  verify: VerifySignature;
+  jwk: Readonly<Record<string, unknown>>;
 }
 
 export type KeySelection =
@@ -103,7 +113,7 @@ function prepare(jwk: Record<string, unknown>, algorithms: readonly string[]): P
     }
   }
   if (verifiers.size === 0) return undefined;
-  return { kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, verifiers };
+  return { kid: typeof jwk.kid === 'string' ? jwk.kid : undefined, jwk, verifiers };
 }
 
 /** The prepared keys of one JWKS document. Immutable: a new key set is a new ring. */
@@ -135,5 +145,19 @@ export class KeyRing {
     if (count === 0) return { kind: 'none' };
     if (count > 1) return { kind: 'ambiguous' };
     return { kind: 'key', verify: found! };
+  }
+
+  /**
+   * Every key that may verify a token with this header, in key-set order: a token without `kid` is tried
+   * against each (as jose's local JWK Set does for several matching keys).
+   */
+  candidates(alg: string, kid: string | undefined): KeyCandidate[] {
+    const out: KeyCandidate[] = [];
+    for (const k of this.keys) {
+      if (kid !== undefined && k.kid !== kid) continue;
+      const verify = k.verifiers.get(alg);
+      if (verify !== undefined) out.push({ verify, jwk: k.jwk });
+    }
+    return out;
   }
 }
