@@ -167,6 +167,9 @@ export function gatewayConfig(
     ],
     workers,
     logging: { level: 'info' },
+    // Stopped between runs by the bench, not by a load balancer: no grace period to wait out (and a
+    // process that exits within the bench's stop deadline writes its CPU profile under --profile).
+    shutdown: { graceSeconds: 0, drainTimeoutMs: 2000 },
   };
 }
 
