@@ -68,7 +68,8 @@ t.test('per-request counts reach the exposition exactly as prom-client would cou
     .find((x) => x.name === 'fapi_gateway_request_duration_seconds')!
     .values.find(
       (v) =>
-        v.metricName === 'fapi_gateway_request_duration_seconds_count' && v.labels.outcome === 'forwarded',
+        (v as { metricName?: string }).metricName === 'fapi_gateway_request_duration_seconds_count' &&
+        v.labels.outcome === 'forwarded',
     );
   t.equal(count?.value, SECONDS.length * 2);
 });
