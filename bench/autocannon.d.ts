@@ -12,7 +12,8 @@ declare module 'autocannon' {
       setupRequest?: (req: Request, context: Record<string, unknown>) => Request;
     }
     interface Options {
-      url: string;
+      /** Several URLs: the connections are spread over them round-robin. */
+      url: string | string[];
       connections?: number;
       duration?: number;
       amount?: number;

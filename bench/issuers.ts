@@ -64,10 +64,14 @@ export async function createIssuerFixture(pki: BenchPki, dir: string): Promise<I
   };
 }
 
+/** Where the issuer keeps its state: its own memory (the default) or a Redis its replicas share. */
+export type IssuerStorageSetting = { type: 'memory' } | { type: 'redis'; redis: { url: string } };
+
 /** fapi-gateway's issuer configuration: one mTLS listener does all the work the scenarios measure. */
 export function issuerConfig(
   f: IssuerFixture,
   ports: { listen: number; mtls: number; admin: number },
+  storage: IssuerStorageSetting = { type: 'memory' },
 ): Record<string, unknown> {
   const { files } = f.pki;
   const scopes = [TOKEN_SCOPE];
@@ -80,6 +84,7 @@ export function issuerConfig(
     signingKeys: [{ file: f.signingKeyFile, alg: 'ES256', kid: TOKEN_KID }],
     profile: 'fapi2-security',
     accessTokens: { audience: TOKEN_AUDIENCE, ttlSeconds: ACCESS_TOKEN_SECONDS, format: 'jwt' },
+    storage,
     clients: [
       {
         clientId: ISSUER_CLIENTS.tls,

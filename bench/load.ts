@@ -10,6 +10,11 @@ import autocannon from 'autocannon';
 
 export interface LoadSpec {
   url: string;
+  /**
+   * Several servers (replicas) to spread the connections over, round-robin (autocannon's own URL list);
+   * `url` is then the first of them.
+   */
+  urls?: string[];
   connections: number;
   durationSeconds: number;
   /**
@@ -139,7 +144,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
-        url: spec.url,
+        url: spec.urls && spec.urls.length > 1 ? spec.urls : spec.url,
         connections: spec.connections,
         duration: spec.durationSeconds + settleSeconds,
         maxOverallRequests: maxRequests,

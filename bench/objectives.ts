@@ -4,7 +4,7 @@
  * (b), whether the driver was the limit). Pure functions over the summaries.
  */
 import { FORWARDER_MODES } from './forwarders.js';
-import { ratio, type BenchReport, type TargetCheck } from './report.js';
+import { ratio, REDIS_SCENARIO, type BenchReport, type TargetCheck } from './report.js';
 import type { SoakResult } from './soak.js';
 
 export function targetChecks(s: BenchReport['summaries'], soak: SoakResult | undefined): TargetCheck[] {
@@ -46,6 +46,7 @@ export function targetChecks(s: BenchReport['summaries'], soak: SoakResult | und
   }
   rpsRatio('c', 'nginx', 0.8);
   checks.push(...issuerChecks(s));
+  checks.push(...redisStoreChecks(s));
   checks.push({
     target: 'RSS after 1M requests / 100k tokens',
     scenario: 'soak',
@@ -143,4 +144,35 @@ export function issuerChecks(s: BenchReport['summaries']): TargetCheck[] {
       },
     ];
   });
+}
+
+/**
+ * The issuer's Redis store against its memory store on one replica (tokens/s, with CPU per token beside
+ * it), and two replicas sharing one Redis against one replica on Redis.
+ */
+export function redisStoreChecks(s: BenchReport['summaries']): TargetCheck[] {
+  const byTarget = s[REDIS_SCENARIO];
+  if (!byTarget) return [];
+  const { issuer: memory, 'issuer-redis': redis, 'issuer-redis-2': two } = byTarget;
+  const checks: TargetCheck[] = [];
+  const onRedis = ratio(redis?.rps, memory?.rps);
+  checks.push({
+    target: "fapi-gateway's issuer, Redis store / memory store tokens/s (1 process)",
+    scenario: REDIS_SCENARIO,
+    measured:
+      onRedis === undefined
+        ? 'n/a'
+        : `${onRedis.toFixed(2)}x (CPU µs/token ${redis!.cpuUsPerRequest} vs ${memory!.cpuUsPerRequest})`,
+    required: '>= 0.85x',
+    met: onRedis === undefined ? null : onRedis >= 0.85,
+  });
+  const scaled = ratio(two?.rps, redis?.rps);
+  checks.push({
+    target: "fapi-gateway's issuer, 2 processes / 1 process on one Redis tokens/s",
+    scenario: REDIS_SCENARIO,
+    measured: scaled === undefined ? 'n/a' : `${scaled.toFixed(2)}x`,
+    required: '>= 1.6x',
+    met: scaled === undefined ? null : scaled >= 1.6,
+  });
+  return checks;
 }

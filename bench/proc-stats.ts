@@ -65,8 +65,9 @@ export interface UsageSampler {
   stop(): ProcessUsage;
 }
 
-export function sampleUsage(root: number): UsageSampler {
-  const pids = processTree(root);
+/** Samples the trees of one root or of several (replicas), summed. */
+export function sampleUsage(root: number | readonly number[]): UsageSampler {
+  const pids = (typeof root === 'number' ? [root] : root).flatMap((r) => processTree(r));
   const ticksAtStart = new Map(pids.map((pid) => [pid, readStat(pid)?.ticks ?? 0]));
   const started = process.hrtime.bigint();
   let peakTree = 0;

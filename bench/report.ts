@@ -11,6 +11,13 @@ export interface RoundResult extends LoadResult, ProcessUsage {
   cacheHitPercent?: number;
   /** The machine's 1-minute load average when the round ended: other work competing for the cores. */
   loadAverage?: number;
+  /**
+   * Targets keeping their state in Redis: commands Redis ran per token request over the window (each one
+   * round trip: an `EVALSHA` is one), the same by command, and the Redis server's CPU (% of one core).
+   */
+  redisRoundTrips?: number;
+  redisCommands?: Record<string, number>;
+  redisCpuPercent?: number;
 }
 
 export interface Summary {
@@ -31,6 +38,9 @@ export interface Summary {
   rounds: number;
   /** Median over rounds, when the target reports it (fapi-gateway). */
   cacheHitPercent?: number;
+  /** Medians over rounds, for targets keeping their state in Redis. */
+  redisRoundTrips?: number;
+  redisCpuUsPerRequest?: number;
 }
 
 export function median(values: number[]): number {
@@ -56,6 +66,14 @@ export function summarize(rounds: RoundResult[]): Summary {
     rounds: rounds.length,
     ...(rounds.every((r) => r.cacheHitPercent !== undefined)
       ? { cacheHitPercent: m((r) => r.cacheHitPercent!) }
+      : {}),
+    ...(rounds.length > 0 && rounds.every((r) => r.redisRoundTrips !== undefined)
+      ? {
+          redisRoundTrips: Math.round(median(rounds.map((r) => r.redisRoundTrips!)) * 100) / 100,
+          redisCpuUsPerRequest: Math.round(
+            median(rounds.map((r) => (r.rps > 0 ? ((r.redisCpuPercent ?? 0) * 1e4) / r.rps : 0))),
+          ),
+        }
       : {}),
   };
 }
@@ -159,6 +177,38 @@ export function connectionSweep(report: BenchReport): string[] {
   return lines;
 }
 
+/** The scenario and targets of the issuer on its Redis store. */
+export const REDIS_SCENARIO = 'i2-redis';
+export const REDIS_TARGETS = ['issuer', 'issuer-redis', 'issuer-redis-2'] as const;
+
+/**
+ * The issuer's private_key_jwt scenario on its memory store, on Redis, and on two replicas sharing Redis:
+ * tokens/s and their ratio to one replica on memory, latency, CPU per token (the issuer's processes, then
+ * Redis's own), and Redis round trips per token request.
+ */
+export function redisStoreTable(report: BenchReport): string[] {
+  const byTarget = report.summaries[REDIS_SCENARIO];
+  if (!byTarget) return [];
+  const memory = byTarget.issuer;
+  const lines = [
+    '',
+    `${report.scenarios.find((x) => x.id === REDIS_SCENARIO)?.title ?? REDIS_SCENARIO}:`,
+    '',
+    '| Issuer | tokens/s | vs memory | p50 ms | p99 ms | CPU µs/token (issuer) | CPU µs/token (Redis) | Redis round trips/token |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const id of REDIS_TARGETS) {
+    const s = byTarget[id];
+    if (!s) continue;
+    const label = report.targets.find((t) => t.id === id)?.label ?? id;
+    const vs = ratio(s.rps, memory?.rps);
+    lines.push(
+      `| ${label} | ${thousands(s.rps)} | ${vs === undefined ? '-' : `${fmt(vs)}x`} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${s.cpuUsPerRequest} | ${s.redisCpuUsPerRequest ?? '-'} | ${s.redisRoundTrips ?? '-'} |`,
+    );
+  }
+  return lines;
+}
+
 export function markdownTable(report: BenchReport): string {
   const m = report.machine;
   const lines: string[] = [];
@@ -183,6 +233,7 @@ export function markdownTable(report: BenchReport): string {
     }
   }
   lines.push(...connectionSweep(report));
+  lines.push(...redisStoreTable(report));
   if (Object.keys(report.unavailable).length > 0) {
     lines.push('', 'Not measured:');
     for (const [target, why] of Object.entries(report.unavailable)) lines.push(`- ${target}: ${why}`);

@@ -11,6 +11,7 @@ import type { LoadResult, LoadSpec } from './load.js';
 import { here, log, type Options } from './options.js';
 import { sampleUsage } from './proc-stats.js';
 import { pinnedCommand } from './processes.js';
+import { callsPerRequest } from './redis.js';
 import { summarize, type RoundResult } from './report.js';
 import type { ScenarioDef } from './scenarios.js';
 import type { Started, TargetDef, TargetId } from './targets.js';
@@ -90,7 +91,9 @@ export function roundRunner(
   const lastRps = new Map<string, number>();
 
   const specFor = async (scenario: ScenarioDef, def: TargetDef, round: number, durationSeconds?: number) => {
-    let spec = scenario.spec(baseSpec(def, started.get(def.id)!.url), round, def.id);
+    const target = started.get(def.id)!;
+    const base = baseSpec(def, target.url);
+    let spec = scenario.spec(target.urls ? { ...base, urls: target.urls } : base, round, def.id);
     if (durationSeconds !== undefined) spec = { ...spec, durationSeconds };
     if (scenario.prepare) {
       const t0 = Date.now();
@@ -108,12 +111,34 @@ export function roundRunner(
     const running = runDriver(spec, driverCores);
     // Server usage is sampled over the driver's measured window only.
     await new Promise((r) => setTimeout(r, (spec.settleSeconds ?? 0) * 1000));
-    const usage = sampleUsage(target.running.pid);
+    const usage = sampleUsage(target.pids ?? target.running.pid);
     const before = target.adminUrl ? await cacheCounters(target.adminUrl) : undefined;
+    // Redis commands and the token requests they served, read back to back at both ends of the window.
+    const redisUsage = target.redis && sampleUsage(target.redis.pid);
+    const redisBefore = target.redis && {
+      calls: await target.redis.calls(),
+      requests: await target.redis.tokenRequests(),
+    };
     const result = await running;
     const stats = usage.stop();
+    const redisStats = redisUsage?.stop();
+    const redisAfter = target.redis && {
+      calls: await target.redis.calls(),
+      requests: await target.redis.tokenRequests(),
+    };
     const after = target.adminUrl ? await cacheCounters(target.adminUrl) : undefined;
     const hits = cacheHitPercent(def.id, before, after);
+    const redis =
+      redisBefore && redisAfter && redisStats
+        ? {
+            ...callsPerRequest(
+              redisBefore.calls,
+              redisAfter.calls,
+              redisAfter.requests - redisBefore.requests,
+            ),
+            cpuPercent: redisStats.cpuPercent,
+          }
+        : undefined;
     lastRps.set(`${scenario.id}/${def.id}`, result.rps);
     ((rounds[scenario.id] ??= {})[def.id] ??= []).push({
       round,
@@ -121,9 +146,16 @@ export function roundRunner(
       ...stats,
       cacheHitPercent: hits,
       loadAverage: Math.round(loadavg()[0]! * 10) / 10,
+      ...(redis
+        ? {
+            redisRoundTrips: redis.total,
+            redisCommands: redis.byCommand,
+            redisCpuPercent: redis.cpuPercent,
+          }
+        : {}),
     });
     log(
-      `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%${hits === undefined ? '' : `, cache hits ${hits}%`}`,
+      `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%${hits === undefined ? '' : `, cache hits ${hits}%`}${redis ? `, Redis ${redis.total} round trips/request ${JSON.stringify(redis.byCommand)}, Redis CPU ${redis.cpuPercent}%` : ''}`,
     );
   };
 

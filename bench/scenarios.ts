@@ -12,6 +12,7 @@ import { KeyObject } from 'node:crypto';
 import { FAPI_TLS12_CIPHERS } from './configs.js';
 import { FORWARDER_MODES } from './forwarders.js';
 import type { LoadSpec } from './load.js';
+import { REDIS_SCENARIO, REDIS_TARGETS } from './report.js';
 import type { TargetId } from './targets.js';
 import { athOf, type DpopKey } from '../test/helpers/dpop.js';
 import {
@@ -123,11 +124,24 @@ const FIRST_ASSERTION_RATE = 4000;
 
 /**
  * The issuer scenarios: fapi-gateway's issuer against node-oidc-provider, the same clients, key and
- * requests (bench/issuers.ts), over keep-alive mTLS. Every request is a POST of a form.
+ * requests (bench/issuers.ts), over keep-alive mTLS, and the issuer on its Redis store. Every request is
+ * a POST of a form.
  */
 function issuerScenarios(f: IssuerFixture): ScenarioDef[] {
   const targets: TargetId[] = ['issuer', 'issuer-compare', 'oidc-provider'];
   const makeAssertions = assertionSigner(f);
+  const prepareAssertions: ScenarioDef['prepare'] = (spec, expectedRps, target) => {
+    const seconds = spec.durationSeconds + (spec.settleSeconds ?? 0);
+    const rate = expectedRps > 0 ? expectedRps * 1.3 : FIRST_ASSERTION_RATE;
+    const count = Math.min(spec.maxRequests, Math.ceil(rate * seconds) + spec.connections);
+    return Promise.resolve({
+      formsFile: writeForms(
+        path.dirname(f.signingKeyFile),
+        `assertions-${target ?? 'any'}.json`,
+        makeAssertions(count),
+      ),
+    });
+  };
   const introspection = (base: LoadSpec): LoadSpec => ({
     ...base,
     url: new URL(INTROSPECTION_PATH, base.url).toString(),
@@ -147,18 +161,18 @@ function issuerScenarios(f: IssuerFixture): ScenarioDef[] {
       title: '(i2) client_credentials, private_key_jwt (a new assertion per request), cert-bound JWT',
       targets,
       spec: (base) => ({ ...base, token: undefined }),
-      prepare: (spec, expectedRps, target) => {
-        const seconds = spec.durationSeconds + (spec.settleSeconds ?? 0);
-        const rate = expectedRps > 0 ? expectedRps * 1.3 : FIRST_ASSERTION_RATE;
-        const count = Math.min(spec.maxRequests, Math.ceil(rate * seconds) + spec.connections);
-        return Promise.resolve({
-          formsFile: writeForms(
-            path.dirname(f.signingKeyFile),
-            `assertions-${target ?? 'any'}.json`,
-            makeAssertions(count),
-          ),
-        });
-      },
+      prepare: prepareAssertions,
+    },
+    {
+      // (i2) on the issuer's own stores: each assertion's jti is recorded in memory, in Redis, or in one
+      // Redis shared by two replicas that the connections are spread over.
+      id: REDIS_SCENARIO,
+      title:
+        '(i2) private_key_jwt client_credentials on the memory store, the Redis store, and 2 replicas sharing Redis',
+      targets: [...REDIS_TARGETS],
+      fullOnly: true,
+      spec: (base) => ({ ...base, token: undefined }),
+      prepare: prepareAssertions,
     },
     {
       // node-oidc-provider refuses to introspect JWTs (unsupported_token_type): it introspects its opaque

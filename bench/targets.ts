@@ -12,11 +12,13 @@ import {
   TOKEN_PATH,
   waitUntilIssuing,
   type IssuerFixture,
+  type IssuerStorageSetting,
 } from './issuers.js';
 import { FORWARDER_MODES, type ForwarderMode } from './forwarders.js';
 import { nodeVersion, here, log, ROUTE, type CoreLayout, type Options } from './options.js';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, TOKEN_SCOPE, type BenchPki } from './pki.js';
 import { processTree } from './proc-stats.js';
+import { startBenchRedis, type BenchRedis } from './redis.js';
 import {
   freePort,
   hasCommand,
@@ -32,8 +34,12 @@ import {
 export type GatewayTargetId =
   'gateway' | 'gateway-workers' | 'gateway-compare' | 'gateway-dpop' | 'gateway-introspection';
 
-/** The token issuers: fapi-gateway's and its peer, node-oidc-provider. */
-export type IssuerTargetId = 'issuer' | 'issuer-compare' | 'oidc-provider';
+/**
+ * The token issuers: fapi-gateway's and its peer, node-oidc-provider; and fapi-gateway's on a Redis
+ * store, one replica and two sharing one Redis.
+ */
+export type IssuerTargetId =
+  'issuer' | 'issuer-compare' | 'oidc-provider' | 'issuer-redis' | 'issuer-redis-2';
 
 export type TargetId =
   'direct' | 'nginx' | 'haproxy' | GatewayTargetId | `forward-${ForwarderMode}` | IssuerTargetId;
@@ -43,6 +49,17 @@ export interface Started {
   url: string;
   /** The gateway's admin listener (metrics), when the target has one. */
   adminUrl?: string;
+  /**
+   * Replicas: the root pid of every process serving the target (their CPU is summed; default
+   * `running.pid`) and every URL the load is spread over (the first is `url`).
+   */
+  pids?: number[];
+  urls?: string[];
+  /**
+   * The Redis the target keeps its state in: its pid (CPU sampled apart), its per-command call counters,
+   * and the token requests the replicas answered so far (their own metrics), read next to the counters.
+   */
+  redis?: { pid: number; calls(): Promise<Record<string, number>>; tokenRequests(): Promise<number> };
 }
 
 export interface TargetDef {
@@ -150,6 +167,9 @@ export function gatewayConfig(
     ],
     workers,
     logging: { level: 'info' },
+    // Stopped between runs by the bench, not by a load balancer: no grace period to wait out (and a
+    // process that exits within the bench's stop deadline writes its CPU profile under --profile).
+    shutdown: { graceSeconds: 0, drainTimeoutMs: 2000 },
   };
 }
 
@@ -336,6 +356,29 @@ export function targetDefinitions(ctx: Context): TargetDef[] {
   ];
 }
 
+/** Token endpoint requests one issuer process answered so far (any status), from its admin /metrics. */
+async function tokenRequests(adminUrl: string): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n'))
+    if (line.startsWith('fapi_issuer_requests_total{') && line.includes('endpoint="token"'))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+async function waitUntilReady(name: string, adminUrl: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await fetch(`${adminUrl}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} was not ready (its Redis store) within ${timeoutMs} ms`);
+}
+
 /**
  * The token issuers, each one process on the server cores, run by the same Node with the same flags.
  * Their URL is the token endpoint of the mTLS listener; the scenarios derive the introspection endpoint.
@@ -350,35 +393,101 @@ function issuerTargets(ctx: Context): TargetDef[] {
     if (!ctx.issuer) throw new Error('the issuer scenarios were not prepared');
     return ctx.issuer;
   };
+  /** One issuer process on `cores`, serving once it issues a token. */
+  const startIssuerProcess = async (
+    name: string,
+    cli: string,
+    cores: string | undefined,
+    storage?: IssuerStorageSetting,
+  ): Promise<Started & { adminUrl: string }> => {
+    const f = fixture();
+    const ports = { listen: await freePort(), mtls: await freePort(), admin: await freePort() };
+    const file = path.join(runDir, `${name}.json`);
+    writeFileSync(file, JSON.stringify(issuerConfig(f, ports, storage), null, 2));
+    const running = spawnPinned(
+      name,
+      cores,
+      node,
+      [...flags, ...profile(name), cli, 'issuer', '--config', file],
+      { env: { NODE_ENV: 'production' } },
+    );
+    running.child.stdout!.resume();
+    const url = `https://127.0.0.1:${ports.mtls}${TOKEN_PATH}`;
+    const adminUrl = `http://127.0.0.1:${ports.admin}`;
+    // A tls_client_auth token needs no store; with Redis, ready also means connected to it.
+    await waitUntilIssuing(name, url, f)
+      .then(() => (storage?.type === 'redis' ? waitUntilReady(name, adminUrl) : undefined))
+      .catch(async (err: unknown) => {
+        await running.stop();
+        throw err;
+      });
+    return { running, url, adminUrl };
+  };
   const ours = (id: 'issuer' | 'issuer-compare', cli: string): TargetDef => ({
     id,
     label: id === 'issuer' ? "fapi-gateway's issuer (1 process)" : `fapi-gateway's issuer (${cli})`,
     mtls: true,
     async start() {
-      const f = fixture();
-      const ports = { listen: await freePort(), mtls: await freePort(), admin: await freePort() };
-      const file = path.join(runDir, `${id}.json`);
-      writeFileSync(file, JSON.stringify(issuerConfig(f, ports), null, 2));
-      const running = spawnPinned(
-        id,
-        layout.servers,
-        node,
-        [...flags, ...profile(id), cli, 'issuer', '--config', file],
-        { env: { NODE_ENV: 'production' } },
-      );
-      running.child.stdout!.resume();
-      const url = `https://127.0.0.1:${ports.mtls}${TOKEN_PATH}`;
-      await waitUntilIssuing(id, url, f).catch(async (err: unknown) => {
-        await running.stop();
-        throw err;
-      });
+      const { running, url } = await startIssuerProcess(id, cli, layout.servers);
       return { running, url };
+    },
+  });
+  /**
+   * `replicas` issuer processes sharing one Redis of their own (on the server cores, as the upstream is
+   * for the gateway). One replica is pinned like every server; two run on all cores (two cores for two
+   * replicas, shared with the driver, as the gateway's workers are).
+   */
+  const oursOnRedis = (id: 'issuer-redis' | 'issuer-redis-2', replicas: number): TargetDef => ({
+    id,
+    label:
+      replicas === 1
+        ? "fapi-gateway's issuer (1 process, Redis store)"
+        : `fapi-gateway's issuer (${replicas} processes, one Redis)`,
+    mtls: true,
+    async start() {
+      const redis: BenchRedis = await startBenchRedis(`${id}-redis`, layout.servers);
+      const cores = replicas === 1 ? layout.servers : layout.all;
+      const processes: (Started & { adminUrl: string })[] = [];
+      const stopAll = async () => {
+        for (const p of processes) await p.running.stop();
+        await redis.stop();
+      };
+      try {
+        for (let i = 1; i <= replicas; i++)
+          processes.push(
+            await startIssuerProcess(replicas === 1 ? id : `${id}-${i}`, ctx.options.gatewayCli, cores, {
+              type: 'redis',
+              redis: { url: redis.url },
+            }),
+          );
+      } catch (err) {
+        await stopAll();
+        throw err;
+      }
+      const first = processes[0]!;
+      return {
+        running: { ...first.running, name: id, stop: stopAll },
+        url: first.url,
+        pids: processes.map((p) => p.running.pid),
+        urls: processes.map((p) => p.url),
+        redis: {
+          pid: redis.running.pid,
+          calls: () => redis.calls(),
+          tokenRequests: async () => {
+            let sum = 0;
+            for (const p of processes) sum += await tokenRequests(p.adminUrl);
+            return sum;
+          },
+        },
+      };
     },
   });
   return [
     ours('issuer', ctx.options.gatewayCli),
     // A second build measured alongside (`--compare=DIST/cli/main.js`): before/after of a change.
     ...(ctx.options.compareCli ? [ours('issuer-compare', ctx.options.compareCli)] : []),
+    oursOnRedis('issuer-redis', 1),
+    oursOnRedis('issuer-redis-2', 2),
     {
       id: 'oidc-provider',
       label: 'node-oidc-provider (1 process)',

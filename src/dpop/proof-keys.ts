@@ -12,6 +12,7 @@ import { createHash, KeyObject } from 'node:crypto';
 import { createVerifier, type Algorithm } from 'fast-jwt';
 import { EmbeddedJWK, type CryptoKey } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { DPOP_ALGORITHMS } from './algorithms.js';
 import { jwkThumbprint } from './thumbprint.js';
 
 /** Distinct client keys remembered; a deployment's active clients, with room to spare. */
@@ -31,18 +32,8 @@ interface PreparedProofKey {
 
 const cache = new LRUCache<string, PreparedProofKey>({ max: PROOF_KEY_CACHE_ENTRIES });
 
-const FAST_JWT_ALGORITHMS: ReadonlySet<string> = new Set([
-  'ES256',
-  'ES384',
-  'ES512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'EdDSA',
-]);
+/** fast-jwt implements every DPoP algorithm but the fully-specified `Ed25519`. */
+const FAST_JWT_ALGORITHMS: ReadonlySet<string> = new Set(DPOP_ALGORITHMS.filter((alg) => alg !== 'Ed25519'));
 /** RFC 7518 §3.3, §3.5 (jose refuses shorter RSA keys at verification; so does this path). */
 const MIN_RSA_BITS = 2048;
 

@@ -80,3 +80,12 @@ export function clientCertificateProblem(
   const weak = keyProblem(cert);
   return weak === undefined ? undefined : { reason: 'weak_key', detail: weak };
 }
+
+/**
+ * The same key rule for a certificate above the client's in its verified chain (an intermediate or the
+ * trust anchor): a CA key FAPI does not allow is refused as weak_key.
+ */
+export function issuerKeyProblem(cert: X509Certificate): ClientCertificateProblem | undefined {
+  const weak = keyProblem(cert);
+  return weak === undefined ? undefined : { reason: 'weak_key', detail: `a CA of the chain has an ${weak}` };
+}

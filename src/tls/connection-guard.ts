@@ -4,10 +4,14 @@
  * certificate the FAPI rules do not allow (client-certificate-rules.ts). A refused certificate closes the
  * connection before any request on it is read, so nothing is ever forwarded or bound to it.
  */
-import type { X509Certificate } from 'node:crypto';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import type { DetailedPeerCertificate, Server as TlsServer, TLSSocket } from 'node:tls';
 import { classifyHandshakeFailure, type HandshakeFailureReason } from './handshake-failures.js';
-import { clientCertificateProblem } from './client-certificate-rules.js';
+import {
+  clientCertificateProblem,
+  issuerKeyProblem,
+  type ClientCertificateProblem,
+} from './client-certificate-rules.js';
 import type { ClientCertificateMode } from './policy.js';
 
 export interface ConnectionGuardOptions {
@@ -33,7 +37,32 @@ export interface ConnectionGuardOptions {
   onAccepted(socket: TLSSocket, peer: X509Certificate | undefined, viaProxy: boolean): void;
 }
 
+/**
+ * The certificates above the client's in the chain OpenSSL verified, up to its trust anchor (RFC 5280
+ * §6.1). They are few and the same on most connections: each one's verdict is kept (bounded).
+ */
+function chainChecker(): (socket: TLSSocket) => ClientCertificateProblem | undefined {
+  const verdicts = new Map<string, ClientCertificateProblem | null>();
+  return (socket) => {
+    let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+    for (let depth = 0; depth < 10; depth++) {
+      const issuer: DetailedPeerCertificate | undefined = cert?.issuerCertificate;
+      if (issuer === undefined || issuer === cert) return undefined;
+      let verdict = verdicts.get(issuer.fingerprint256);
+      if (verdict === undefined) {
+        verdict = issuerKeyProblem(new X509Certificate(issuer.raw)) ?? null;
+        if (verdicts.size >= 256) verdicts.clear();
+        verdicts.set(issuer.fingerprint256, verdict);
+      }
+      if (verdict !== null) return verdict;
+      cert = issuer;
+    }
+    return undefined;
+  };
+}
+
 export function guardConnections(server: TlsServer, o: ConnectionGuardOptions): void {
+  const chainProblem = chainChecker();
   if (o.maxConnections) {
     server.maxConnections = o.maxConnections;
     // net.Server closes the socket itself and reports it only through 'drop'.
@@ -65,6 +94,10 @@ export function guardConnections(server: TlsServer, o: ConnectionGuardOptions): 
       trustedByChain: socket.authorized,
     });
     if (problem) return refuse(problem.reason, problem.detail);
+    if (socket.authorized) {
+      const weakChain = chainProblem(socket);
+      if (weakChain) return refuse(weakChain.reason, weakChain.detail);
+    }
     o.onAccepted(socket, peer, false);
   });
 }

@@ -104,8 +104,12 @@ export function fapiSecureContextOptions(
     ...(material.clientCaPem === undefined ? {} : { ca: material.clientCaPem }),
     minVersion: 'TLSv1.2',
     maxVersion: 'TLSv1.3',
-    // Node splits one list: names starting with TLS_ configure TLS 1.3, the rest TLS 1.2.
-    ciphers: [...TLS13_CIPHERSUITES, ...TLS12_CIPHERS[kind]].join(':'),
+    // Node splits one list: names starting with TLS_ configure TLS 1.3, the rest TLS 1.2. OpenSSL's
+    // security level 1 on every Node (Node 20's default; Node 24's OpenSSL defaults to 2): the FAPI key
+    // sizes are then decided by client-certificate-rules.ts over the whole verified chain, which is
+    // stricter than level 2 and names the refusal (weak_key), where OpenSSL's level 2 refusal of a small key
+    // reaches Node only as an unspecified verification error.
+    ciphers: [...TLS13_CIPHERSUITES, ...TLS12_CIPHERS[kind], '@SECLEVEL=1'].join(':'),
     honorCipherOrder: true,
     dhparam: kind === 'rsa' ? 'auto' : undefined,
     sessionTimeout: sessionTimeoutSeconds,

@@ -12,20 +12,13 @@ import { createDpopKey, mintDpopProof } from '../helpers/dpop.js';
 import { dpopCall } from '../helpers/dpop-gateway.js';
 import { metricValue } from '../helpers/metrics-text.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 const ORIGIN = 'https://api.bank.test';
 const ROUTES = [
   { path: '/accounts', methods: ['GET'], scopes: ['accounts'] },
   { path: '/payments', methods: ['GET'], scopes: ['payments'], binding: 'dpop' },
 ];
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('a proof accepted by one gateway is refused by the other; Redis down fails closed', async (t) => {
   const redis = await startRedisServer();

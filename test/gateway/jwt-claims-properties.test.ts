@@ -16,6 +16,7 @@ import { verifiedTokenFromPayload } from '../../src/gateway/tokens/verified-toke
 import { isReject } from '../../src/gateway/tokens/verifier.js';
 import type { Reject } from '../../src/gateway/rejections.js';
 import type { VerifiedAccessToken } from '../../src/gateway/tokens/verifier.js';
+import { hostileJson as hostileJsonOf } from '../helpers/arbitraries.js';
 
 const POLICY = { issuer: TEST_ISSUER, audience: [TEST_AUDIENCE], clockSkewSeconds: 5 };
 const TOKEN_REASONS = new Set([
@@ -40,23 +41,11 @@ function decide(
 }
 
 /** Any JSON, including the keys that reach prototypes when code merges objects carelessly. */
-const hostileJson: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    fc.constantFrom(null, true, false, 0, -1, 1e300, -1e300, 2 ** 53 + 1, 0.5, '', ' ', 'x'),
-    fc.double({ noNaN: true, noDefaultInfinity: true }),
-    fc.string({ maxLength: 12 }),
-    fc.array(tie('value'), { maxLength: 3 }),
-    fc.dictionary(
-      fc.oneof(
-        fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'x5t#S256', 'jkt'),
-        fc.string({ maxLength: 6 }),
-      ),
-      tie('value'),
-      { maxKeys: 3 },
-    ),
-  ),
-})).value;
+const hostileJson = hostileJsonOf({
+  scalars: [null, true, false, 0, -1, 1e300, -1e300, 2 ** 53 + 1, 0.5, '', ' ', 'x'],
+  keys: ['prototype', 'toString', 'x5t#S256', 'jkt'],
+  doubles: true,
+});
 
 /** Values for one claim: mostly well-typed, often not. */
 function claim(good: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {

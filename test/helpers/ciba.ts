@@ -79,6 +79,71 @@ export async function startNotificationReceiver(pki: TestPki, status = 204): Pro
   };
 }
 
+export interface NotificationAttempt {
+  at: number;
+  authReqId: string;
+  authorization: string | undefined;
+  body: Record<string, unknown>;
+  answered?: number;
+}
+
+/**
+ * A client notification endpoint that fails: it answers 503 until `accept()`, after holding each request
+ * for `holdMs`, and records every attempt and the most it ever had open at once for one auth_req_id.
+ */
+export async function startFlakyNotificationEndpoint(pki: TestPki, holdMs = 0) {
+  const hits: NotificationAttempt[] = [];
+  const open = new Map<string, number>();
+  const mostOpen = new Map<string, number>();
+  let status = 503;
+  const server = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+      const hit: NotificationAttempt = {
+        at: Date.now(),
+        authReqId: String(body.auth_req_id),
+        authorization: req.headers.authorization,
+        body,
+      };
+      hits.push(hit);
+      const now = (open.get(hit.authReqId) ?? 0) + 1;
+      open.set(hit.authReqId, now);
+      mostOpen.set(hit.authReqId, Math.max(now, mostOpen.get(hit.authReqId) ?? 0));
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        open.set(hit.authReqId, (open.get(hit.authReqId) ?? 1) - 1);
+      };
+      // A replica killed mid-attempt drops its connection: that attempt is over.
+      res.on('close', close);
+      const answer = () => {
+        hit.answered = status;
+        if (!res.destroyed) res.writeHead(status).end();
+        close();
+      };
+      if (holdMs > 0) setTimeout(answer, holdMs);
+      else answer();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `https://localhost:${(server.address() as AddressInfo).port}/notify`,
+    hits,
+    of: (authReqId: string) => hits.filter((h) => h.authReqId === authReqId),
+    inFlight: (authReqId: string) => open.get(authReqId) ?? 0,
+    mostAtOnce: (authReqId: string) => mostOpen.get(authReqId) ?? 0,
+    accept: () => (status = 204),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 /** A 128+ bit client_notification_token. */
 export const notificationToken = () => randomBytes(24).toString('base64url');
 

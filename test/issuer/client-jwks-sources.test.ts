@@ -1,5 +1,6 @@
 import t from 'tap';
 import https from 'node:https';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -71,6 +72,69 @@ t.test('private_key_jwt with keys from jwksFile and from jwks_uri (fetched over 
 
   // jose itself refuses RSA keys under 2048 bits for PS256 (sign and verify); start-up checks cover
   // inline and file sets (startup-checks.test.ts).
+});
+
+t.test('jwks_uri: several keys and no kid, a published private key, an unreachable set', async (t) => {
+  const pki = await testPki();
+  const first = await rsaClientKeys('k-1');
+  const second = await rsaClientKeys('k-2');
+  const leaked = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const leakedJwk = { ...leaked.privateKey.export({ format: 'jwk' }), kid: 'leaked', alg: 'ES256' };
+  const sets: Record<string, unknown> = {
+    '/two': { keys: [first.publicJwk, second.publicJwk] },
+    '/leaked': { keys: [leakedJwk] },
+  };
+  const jwksServer = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
+    const set = sets[req.url ?? ''];
+    res.writeHead(set ? 200 : 503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(set ?? { error: 'unavailable' }));
+  });
+  await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
+  t.teardown(() => jwksServer.close());
+  const base = `https://localhost:${(jwksServer.address() as AddressInfo).port}`;
+  const dispatcher = new Agent({ connect: { ca: pki.ca.certPem } });
+  t.teardown(() => dispatcher.close());
+  const fetchTrustingTestCa = ((url: string, init: Record<string, unknown>) =>
+    undiciFetch(url, { ...init, dispatcher })) as unknown as FetchImplementation;
+  const ti = await startTestIssuer({
+    clients: [
+      { clientId: 'two-keys', authMethod: 'private_key_jwt', jwksUri: `${base}/two`, scopes: ['accounts'] },
+      { clientId: 'leaky', authMethod: 'private_key_jwt', jwksUri: `${base}/leaked`, scopes: ['accounts'] },
+      { clientId: 'gone', authMethod: 'private_key_jwt', jwksUri: `${base}/gone`, scopes: ['accounts'] },
+    ],
+    options: { fetch: fetchTrustingTestCa },
+  });
+  t.teardown(() => ti.close());
+  const token = async (clientId: string, key: KeyObject, alg = 'PS256') =>
+    ti.postForm(
+      '/token',
+      {
+        grant_type: 'client_credentials',
+        client_assertion_type: ASSERTION_TYPE,
+        client_assertion: await clientAssertion({ clientId, audience: ti.issuer.url, key, alg }),
+      },
+      { credential: ti.pki.clientA },
+    );
+
+  // RFC 7515 §4.1.4: kid is optional; every key of the set that fits the algorithm is tried.
+  const bySecond = await token('two-keys', second.privateKey);
+  t.equal(bySecond.status, 200, outcome(bySecond));
+  const byFirst = await token('two-keys', first.privateKey);
+  t.equal(byFirst.status, 200, outcome(byFirst));
+  const foreign = await token('two-keys', generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+  t.equal(foreign.status, 401);
+  t.match(foreign.json.error_description, /signature/);
+
+  const leaky = await token('leaky', leaked.privateKey, 'ES256');
+  t.equal(leaky.status, 401, 'a key published with its private part is compromised: refused');
+  t.equal(leaky.json.error, 'invalid_client');
+  t.match(leaky.json.error_description, /private key material/);
+
+  const gone = await token('gone', first.privateKey);
+  t.equal(gone.status, 401, 'fails closed when the key set cannot be fetched');
+  t.equal(gone.json.error, 'invalid_client');
+  t.match(gone.json.error_description, /jwks_uri could not be used/);
+  t.notOk('access_token' in gone.json);
 });
 
 t.test('logs name clients and outcomes but never tokens, assertions or secrets', async (t) => {

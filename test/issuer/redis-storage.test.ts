@@ -9,14 +9,7 @@ import { startCodeFlowIssuer, WEB_CLIENT_ID } from '../helpers/code-flow.js';
 import { ASSERTION_TYPE, clientAssertion } from '../helpers/issuer.js';
 import { fetchText, metricValue } from '../helpers/metrics-text.js';
 import { startRedisServer, type TestRedisServer } from '../helpers/redis-server.js';
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../helpers/until.js';
 
 async function redisIssuer(server: TestRedisServer, commandTimeoutMs = 1000) {
   const ti = await startCodeFlowIssuer({

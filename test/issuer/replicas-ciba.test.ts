@@ -9,90 +9,22 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import t from 'tap';
 import { freshContext, launchChromium } from '../helpers/browser.js';
-import { ALICE, CIBA_GRANT, decideOnDevice, notificationToken } from '../helpers/ciba.js';
+import {
+  ALICE,
+  CIBA_GRANT,
+  decideOnDevice,
+  notificationToken,
+  startFlakyNotificationEndpoint,
+} from '../helpers/ciba.js';
 import { httpsRequest, outcome, type HttpsResponse } from '../helpers/issuer.js';
 import { startIssuerReplica, type IssuerReplica } from '../helpers/issuer-replica.js';
 import { fetchText } from '../helpers/metrics-text.js';
-import { testPki, type TestCredential, type TestPki } from '../helpers/pki.js';
+import { testPki, type TestCredential } from '../helpers/pki.js';
 import { freePort, startRedisServer } from '../helpers/redis-server.js';
-
-interface Hit {
-  at: number;
-  authReqId: string;
-  authorization: string | undefined;
-  body: Record<string, unknown>;
-  answered?: number;
-}
-
-/**
- * A client notification endpoint that holds every request for `holdMs` before answering (503 until
- * `accept()`), and records the most requests it ever had open at once for one auth_req_id.
- */
-async function notificationEndpoint(pki: TestPki, holdMs: number) {
-  const hits: Hit[] = [];
-  const open = new Map<string, number>();
-  const mostOpen = new Map<string, number>();
-  let status = 503;
-  const server = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-      const hit: Hit = {
-        at: Date.now(),
-        authReqId: String(body.auth_req_id),
-        authorization: req.headers.authorization,
-        body,
-      };
-      hits.push(hit);
-      const now = (open.get(hit.authReqId) ?? 0) + 1;
-      open.set(hit.authReqId, now);
-      mostOpen.set(hit.authReqId, Math.max(now, mostOpen.get(hit.authReqId) ?? 0));
-      let closed = false;
-      const close = () => {
-        if (closed) return;
-        closed = true;
-        open.set(hit.authReqId, (open.get(hit.authReqId) ?? 1) - 1);
-      };
-      // A replica killed mid-attempt drops its connection: that attempt is over.
-      res.on('close', close);
-      setTimeout(() => {
-        hit.answered = status;
-        if (!res.destroyed) res.writeHead(status).end();
-        close();
-      }, holdMs);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `https://localhost:${(server.address() as AddressInfo).port}/notify`,
-    hits,
-    of: (authReqId: string) => hits.filter((h) => h.authReqId === authReqId),
-    inFlight: (authReqId: string) => open.get(authReqId) ?? 0,
-    mostAtOnce: (authReqId: string) => mostOpen.get(authReqId) ?? 0,
-    accept: () => (status = 204),
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../helpers/until.js';
 
 interface Replica {
   process: IssuerReplica;
@@ -111,7 +43,7 @@ t.test('CIBA across two issuer replicas sharing Redis', async (t) => {
   const pki = await testPki();
   const redis = await startRedisServer();
   t.teardown(() => redis.close());
-  const endpoint = await notificationEndpoint(pki, 600);
+  const endpoint = await startFlakyNotificationEndpoint(pki, 600);
   t.teardown(() => endpoint.close());
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const signingKey = path.join(pki.dir, `replicas-ciba-${randomBytes(4).toString('hex')}.pem`);

@@ -8,45 +8,18 @@ import t from 'tap';
 import fc from 'fast-check';
 import { startCodeFlowIssuer } from '../helpers/code-flow.js';
 import { ISSUER_REFUSALS } from '../../src/issuer/refusals.js';
+import { AUTHORIZATION_PARAMETERS } from '../../src/issuer/authorize/request-object.js';
+import { hostileJson } from '../helpers/arbitraries.js';
 
 const KNOWN_ERRORS = new Set<string>(Object.values(ISSUER_REFUSALS).map((r) => r.error));
 
-const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  v: fc.oneof(
-    { depthSize: 'small' },
-    fc.constantFrom(null, true, 0, -1, 1e300, 0.5, '', 'openid', 'code', 'query.jwt', 'S256', 'none'),
-    fc.string({ maxLength: 10 }),
-    fc.array(tie('v'), { maxLength: 3 }),
-    fc.dictionary(
-      fc.oneof(
-        fc.constantFrom('__proto__', 'constructor', 'id_token', 'userinfo', 'acr', 'essential'),
-        fc.string({ maxLength: 5 }),
-      ),
-      tie('v'),
-      { maxKeys: 3 },
-    ),
-  ),
-})).v;
+const json = hostileJson({
+  scalars: [null, true, 0, -1, 1e300, 0.5, '', 'openid', 'code', 'query.jwt', 'S256', 'none'],
+  keys: ['id_token', 'userinfo', 'acr', 'essential'],
+});
 
-const PARAMETERS = [
-  'response_type',
-  'redirect_uri',
-  'scope',
-  'state',
-  'nonce',
-  'response_mode',
-  'code_challenge',
-  'code_challenge_method',
-  'claims',
-  'max_age',
-  'prompt',
-  'acr_values',
-  'login_hint',
-  'dpop_jkt',
-  'client_id',
-  '__proto__',
-  'constructor',
-];
+/** Every parameter the issuer reads, and names that would reach an object's prototype. */
+const PARAMETERS = [...AUTHORIZATION_PARAMETERS, '__proto__', 'constructor'];
 
 t.test('hostile authorization parameters in signed request objects, pushed to a real issuer', async (t) => {
   const as = await startCodeFlowIssuer();

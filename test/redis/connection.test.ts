@@ -9,6 +9,7 @@ import { redisMetrics } from '../../src/redis/metrics.js';
 import { metricValue } from '../helpers/metrics-text.js';
 import { testPki } from '../helpers/pki.js';
 import { freePort, startRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 interface LogLine {
   level: number;
@@ -55,14 +56,6 @@ function connect(url: string, extra: Partial<RedisSettings> = {}, password?: str
   const metric = async (name: string, labels: Record<string, string> = {}) =>
     metricValue(await registry.metrics(), name, labels);
   return { connection, lines, metric };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const warnings = (lines: LogLine[]) => lines.filter((l) => l.level === 40);

@@ -21,6 +21,7 @@ import { ASSERTION_TYPE, clientAssertion, type HttpsResponse } from '../helpers/
 import { fetchText } from '../helpers/metrics-text.js';
 import { pkcePair } from '../helpers/request-objects.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 type Kind = 'client_credentials' | 'par' | 'authorize' | 'sign-in' | 'redeem';
 
@@ -31,14 +32,6 @@ interface Answer {
   status: number;
   error?: string;
   contentType: string;
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000) {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 t.test('Redis stopped under load and restarted: 503s only, then service, nothing used twice', async (t) => {

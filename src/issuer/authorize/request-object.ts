@@ -36,7 +36,7 @@ const FORBIDDEN_INSIDE = ['request', 'request_uri'];
  * §10). Other claims are dropped before the request is stored: nothing else is used, and nothing a client
  * chooses should be kept that the issuer does not understand.
  */
-const AUTHORIZATION_PARAMETERS = new Set([
+export const AUTHORIZATION_PARAMETERS: ReadonlySet<string> = new Set([
   'response_type',
   'client_id',
   'redirect_uri',

@@ -10,6 +10,6 @@ export const clientSecretJwt: ClientAuthenticator = {
   method: 'client_secret_jwt',
   async verify(input, runtime) {
     const secret = new TextEncoder().encode(input.client.clientSecret ?? '');
-    await verifyClientAssertion(input, runtime, secret, ['HS256']);
+    await verifyClientAssertion(input, runtime, { secret }, ['HS256']);
   },
 };

@@ -9,9 +9,16 @@
  * - `exp` is required and at most `clientAssertions.maxLifetimeSeconds` ahead (short-lived);
  * - `jti` is required and single use (replay cache until `exp`);
  * - the algorithm comes from a fixed allow-list, never `none` (RFC 8725 §3.1).
+ *
+ * private_key_jwt assertions are verified by the client's keys prepared once per key set (fast-jwt over
+ * node:crypto, synchronous: src/jose/key-ring.ts); client_secret_jwt MACs by jose (constant-time HMAC
+ * comparison). The claim rules below are the same for both.
  */
-import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, exportJWK, type CryptoKey } from 'jose';
+import { TokenError } from 'fast-jwt';
+import { compactVerify, decodeProtectedHeader, errors, type JWTPayload } from 'jose';
+import type { KeyCandidate } from '../../jose/key-ring.js';
 import { invalidClient } from '../errors.js';
+import type { ClientKeys } from '../keys/client-keys.js';
 import { publicJwkProblem } from '../keys/key-strength.js';
 import type { IssuerRuntime } from '../runtime.js';
 import type { ClientAuthInput } from './method.js';
@@ -21,56 +28,53 @@ export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-b
 /** Types other than these mean the JWT was made for something else (RFC 8725 §3.11). */
 const ACCEPTED_TYP = new Set(['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt']);
 
-/**
- * jose hands back the same key object for as long as it keeps a key (a static set for ever, a remote
- * set until it is refetched), so each key is exported and judged once, not on every assertion.
- */
-const judged = new WeakMap<CryptoKey, Promise<string | undefined>>();
+/** What verifies the assertion: the client's registered keys, or its secret (HS256). */
+export type AssertionKey = { keys: ClientKeys } | { secret: Uint8Array };
 
-function keyProblem(key: CryptoKey): Promise<string | undefined> {
-  let problem = judged.get(key);
-  if (!problem) {
-    problem = exportJWK(key).then(publicJwkProblem);
-    judged.set(key, problem);
-  }
+interface Verified {
+  header: Record<string, unknown>;
+  payload: JWTPayload;
+  /** The JWK that verified it (client keys only). */
+  jwk?: Readonly<Record<string, unknown>>;
+}
+
+/** Keys behind a jwks_uri can change at any time: each JWK is judged once, when first used. */
+const judged = new WeakMap<object, string | undefined>();
+
+function keyProblem(jwk: Readonly<Record<string, unknown>>): string | undefined {
+  if (judged.has(jwk)) return judged.get(jwk);
+  const problem = publicJwkProblem(jwk);
+  judged.set(jwk, problem);
   return problem;
 }
+
+const malformed = () => invalidClient('client assertion is malformed', 'assertion_malformed');
+const jwksUnavailable = () =>
+  invalidClient("the client's jwks_uri could not be used", 'client_jwks_unavailable');
+const claimInvalid = (claim: string) =>
+  invalidClient(`client assertion claim "${claim}" is invalid or missing`, 'assertion_claims');
 
 export async function verifyClientAssertion(
   input: ClientAuthInput,
   runtime: IssuerRuntime,
-  key: JWTVerifyGetKey | Uint8Array,
-  algorithms: string[],
+  key: AssertionKey,
+  algorithms: readonly string[],
 ): Promise<JWTPayload> {
   const assertion = input.params.get('client_assertion') ?? '';
   const clientId = input.client.clientId;
   const { maxLifetimeSeconds, clockSkewSeconds } = runtime.config.clientAssertions;
-  let payload: JWTPayload;
-  let usedKey: unknown;
-  try {
-    const options = {
-      algorithms,
-      issuer: clientId,
-      subject: clientId,
-      clockTolerance: clockSkewSeconds,
-      requiredClaims: ['exp', 'jti', 'aud'],
-      currentDate: new Date(runtime.clock.nowMs()),
-    };
-    const verified =
-      key instanceof Uint8Array
-        ? await jwtVerify(assertion, key, options)
-        : await jwtVerify(assertion, key, options);
-    payload = verified.payload;
-    usedKey = 'key' in verified ? verified.key : undefined;
-    const typ = verified.protectedHeader.typ;
-    if (typ !== undefined && !ACCEPTED_TYP.has(typ.toLowerCase()))
-      throw invalidClient(`client assertion has typ "${typ.slice(0, 40)}"`, 'assertion_type');
-  } catch (err) {
-    throw assertionError(err);
-  }
-  // Keys behind a jwks_uri can change at any time: check the one that verified now.
-  if (usedKey && !(key instanceof Uint8Array)) {
-    const problem = await keyProblem(usedKey as CryptoKey);
+  const verified =
+    'keys' in key
+      ? await withClientKeys(assertion, key.keys, algorithms)
+      : await withSecret(assertion, key.secret, algorithms);
+  const { header, payload } = verified;
+  const now = runtime.clock.nowSeconds();
+  checkRegisteredClaims(payload, clientId, now, clockSkewSeconds);
+  const typ = header.typ;
+  if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYP.has(typ.toLowerCase())))
+    throw invalidClient(`client assertion has typ ${JSON.stringify(typ).slice(0, 42)}`, 'assertion_type');
+  if (verified.jwk !== undefined && 'keys' in key && key.keys.staticKeys === undefined) {
+    const problem = keyProblem(verified.jwk);
     if (problem) throw invalidClient(`the client's signing key is refused: ${problem}`, 'assertion_weak_key');
   }
   const onlyIssuer = input.acceptedAudiences.length === 1;
@@ -82,7 +86,6 @@ export async function verifyClientAssertion(
         : `client assertion aud must be the issuer identifier "${runtime.urls.issuer}" (or the token endpoint URL) as a single value`,
       'assertion_audience',
     );
-  const now = runtime.clock.nowSeconds();
   const exp = payload.exp!;
   if (exp - now > maxLifetimeSeconds + clockSkewSeconds)
     throw invalidClient(
@@ -109,22 +112,105 @@ export async function verifyClientAssertion(
   return payload;
 }
 
-function assertionError(err: unknown): Error {
-  if (!(err instanceof errors.JOSEError)) return err as Error;
-  if (err instanceof errors.JWTExpired)
-    return invalidClient('client assertion has expired', 'assertion_expired');
-  if (err instanceof errors.JWTClaimValidationFailed)
-    return invalidClient(`client assertion claim "${err.claim}" is invalid or missing`, 'assertion_claims');
-  if (err instanceof errors.JOSEAlgNotAllowed)
-    return invalidClient('client assertion algorithm is not allowed for this client', 'assertion_algorithm');
-  if (err instanceof errors.JWKSNoMatchingKey)
-    return invalidClient(
+/**
+ * RFC 7523 §3 items 1-5 and RFC 7519 §4.1: `exp`, `jti`, `aud`, `iss` and `sub` present; `iss` and
+ * `sub` are the client_id; `exp` not passed, `nbf` reached, `iat` a number (each with the clock skew).
+ */
+function checkRegisteredClaims(payload: JWTPayload, clientId: string, now: number, skew: number): void {
+  for (const claim of ['exp', 'jti', 'aud', 'iss', 'sub']) if (!(claim in payload)) throw claimInvalid(claim);
+  if (payload.iss !== clientId) throw claimInvalid('iss');
+  if (payload.sub !== clientId) throw claimInvalid('sub');
+  if (payload.iat !== undefined && typeof payload.iat !== 'number') throw claimInvalid('iat');
+  if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > now + skew))
+    throw claimInvalid('nbf');
+  if (typeof payload.exp !== 'number') throw claimInvalid('exp');
+  if (payload.exp <= now - skew) throw invalidClient('client assertion has expired', 'assertion_expired');
+}
+
+async function withClientKeys(
+  assertion: string,
+  keys: ClientKeys,
+  algorithms: readonly string[],
+): Promise<Verified> {
+  let header: Record<string, unknown>;
+  try {
+    header = decodeProtectedHeader(assertion);
+  } catch {
+    throw malformed();
+  }
+  const { alg, kid } = header;
+  if (typeof alg !== 'string' || !algorithms.includes(alg))
+    throw invalidClient('client assertion algorithm is not allowed for this client', 'assertion_algorithm');
+  if (kid !== undefined && typeof kid !== 'string') throw malformed();
+  let candidates: KeyCandidate[];
+  try {
+    const ring = keys.keyRing();
+    candidates = (ring instanceof Promise ? await ring : ring).candidates(alg, kid);
+    if (candidates.length === 0) {
+      const again = keys.afterUnknownKey();
+      candidates = (again instanceof Promise ? await again : again).candidates(alg, kid);
+    }
+  } catch {
+    throw jwksUnavailable();
+  }
+  if (candidates.length === 0)
+    throw invalidClient(
       'no registered key of the client matches the assertion (kid/alg)',
       'assertion_key_unknown',
     );
+  let failure: unknown;
+  for (const candidate of candidates) {
+    try {
+      const decoded = candidate.verify(assertion);
+      return { header: decoded.header, payload: decoded.payload, jwk: candidate.jwk };
+    } catch (err) {
+      failure = err;
+    }
+  }
+  throw verifyError(failure);
+}
+
+function verifyError(err: unknown): Error {
+  switch (err instanceof TokenError ? err.code : undefined) {
+    case TokenError.codes.invalidSignature:
+    case TokenError.codes.missingSignature:
+    case TokenError.codes.verifyError:
+      return invalidClient('client assertion signature is invalid', 'assertion_signature');
+    case TokenError.codes.invalidAlgorithm:
+      return invalidClient(
+        'client assertion algorithm is not allowed for this client',
+        'assertion_algorithm',
+      );
+    default:
+      return malformed();
+  }
+}
+
+async function withSecret(
+  assertion: string,
+  secret: Uint8Array,
+  algorithms: readonly string[],
+): Promise<Verified> {
+  let header: Record<string, unknown>;
+  let payload: unknown;
+  try {
+    const verified = await compactVerify(assertion, secret, { algorithms: [...algorithms] });
+    header = verified.protectedHeader;
+    payload = JSON.parse(new TextDecoder().decode(verified.payload));
+  } catch (err) {
+    throw joseError(err);
+  }
+  // RFC 7519 §7.2 step 10: the JWS payload of a JWT is a JSON object; RFC 7797 unencoded payloads are not JWTs.
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || header.b64 === false)
+    throw malformed();
+  return { header, payload: payload as JWTPayload };
+}
+
+function joseError(err: unknown): Error {
+  if (err instanceof errors.JOSEAlgNotAllowed)
+    return invalidClient('client assertion algorithm is not allowed for this client', 'assertion_algorithm');
   if (err instanceof errors.JWSSignatureVerificationFailed)
     return invalidClient('client assertion signature is invalid', 'assertion_signature');
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid)
-    return invalidClient("the client's jwks_uri could not be used", 'client_jwks_unavailable');
-  return invalidClient('client assertion is malformed', 'assertion_malformed');
+  if (err instanceof errors.JOSEError || err instanceof SyntaxError) return malformed();
+  return err as Error;
 }

@@ -12,6 +12,6 @@ export const privateKeyJwt: ClientAuthenticator = {
     const algorithms = input.client.tokenEndpointAuthSigningAlg
       ? [input.client.tokenEndpointAuthSigningAlg]
       : [...SIGNING_ALGORITHMS];
-    await verifyClientAssertion(input, runtime, keys.resolver, algorithms);
+    await verifyClientAssertion(input, runtime, { keys }, algorithms);
   },
 };

@@ -14,12 +14,24 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { ConfigProblem } from '../../config/load.js';
-import type { ClientConfig } from '../config.js';
+import { KeyRing } from '../../jose/key-ring.js';
+import { SIGNING_ALGORITHMS, type ClientConfig } from '../config.js';
 import { publicJwkProblem } from './key-strength.js';
 
 export interface ClientKeys {
   /** Key selection for jose's jwtVerify (by kid and alg). */
   resolver: JWTVerifyGetKey;
+  /**
+   * The client's keys prepared for synchronous verification (client assertions: each one is new, so
+   * each costs a signature check), made once per key set. A jwks_uri set is fetched when missing or
+   * older than its cache age; rejects when it cannot be fetched.
+   */
+  keyRing(): KeyRing | Promise<KeyRing>;
+  /**
+   * No key matched: the set fetched again when the last fetch is older than the cooldown (the client
+   * may have rotated), as jose's remote JWK Set does; a static set is returned as it is.
+   */
+  afterUnknownKey(): KeyRing | Promise<KeyRing>;
   /** The client's current public keys; weak or malformed remote keys are left out. */
   currentKeys(): Promise<JWK[]>;
   /** The keys of an inline or file JWK Set (checked at start-up); undefined for a jwks_uri. */
@@ -52,18 +64,47 @@ export function jwkSetProblems(set: unknown): string[] {
 
 function staticKeys(keys: JWK[]): ClientKeys {
   const local = createLocalJWKSet({ keys });
-  return { resolver: local, currentKeys: () => Promise.resolve(keys), staticKeys: keys };
+  const ring = new KeyRing({ keys }, SIGNING_ALGORITHMS);
+  return {
+    resolver: local,
+    keyRing: () => ring,
+    afterUnknownKey: () => ring,
+    currentKeys: () => Promise.resolve(keys),
+    staticKeys: keys,
+  };
 }
+
+const JWKS_COOLDOWN_MS = 30_000;
 
 function remoteKeys(uri: string, options: ClientKeyOptions): ClientKeys {
   const remote = createRemoteJWKSet(new URL(uri), {
     timeoutDuration: 5000,
-    cooldownDuration: 30_000,
+    cooldownDuration: JWKS_COOLDOWN_MS,
     cacheMaxAge: 300_000,
     ...(options.fetch ? { [customFetch]: options.fetch } : {}),
   });
+  // The resolver (request objects) can refetch the set too, unseen here: the ring is made again from
+  // the set jose holds at least once per cooldown, so a key the client withdrew stops verifying as
+  // soon as either path has seen the new set.
+  let ring: KeyRing | undefined;
+  let madeAt = 0;
+  const remake = (): KeyRing => {
+    ring = new KeyRing(remote.jwks() ?? { keys: [] }, SIGNING_ALGORITHMS);
+    madeAt = Date.now();
+    return ring;
+  };
+  const current = async (): Promise<KeyRing> => {
+    if (!remote.fresh) await remote.reload();
+    return remake();
+  };
   return {
     resolver: remote,
+    keyRing: () =>
+      ring !== undefined && remote.fresh && Date.now() - madeAt < JWKS_COOLDOWN_MS ? ring : current(),
+    async afterUnknownKey() {
+      if (!remote.coolingDown) await remote.reload();
+      return remake();
+    },
     staticKeys: undefined,
     async currentKeys() {
       if (!remote.fresh) await remote.reload();

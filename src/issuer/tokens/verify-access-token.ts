@@ -5,7 +5,8 @@
  * it came from, was revoked. Never throws for a bad token: resolves undefined (RFC 7662 §2.2 answers
  * `active: false` for anything invalid).
  */
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { decodeProtectedHeader } from 'jose';
+import { KeyRing } from '../../jose/key-ring.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { tokenKey } from '../storage/store.js';
 import type { AccessTokenClaims, AccessTokenFormat } from './access-token.js';
@@ -23,33 +24,60 @@ export interface ActiveAccessToken {
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
 
 /**
- * One local JWK Set per key set: jose imports each key once and keeps it in the set, where a set made
- * per call imported the key again for every token introspected.
+ * The issuer's own keys prepared once per key set (fast-jwt over node:crypto, synchronous:
+ * src/jose/key-ring.ts): an introspected JWT is verified without WebCrypto's asynchronous job and
+ * without importing a key again.
  */
-const keySets = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
+const keyRings = new WeakMap<object, KeyRing>();
 
-function localKeySet(runtime: IssuerRuntime): ReturnType<typeof createLocalJWKSet> {
-  let set = keySets.get(runtime.keys.jwks);
-  if (!set) {
-    set = createLocalJWKSet(runtime.keys.jwks);
-    keySets.set(runtime.keys.jwks, set);
+function ownKeyRing(runtime: IssuerRuntime): KeyRing {
+  let ring = keyRings.get(runtime.keys.jwks);
+  if (!ring) {
+    ring = new KeyRing(runtime.keys.jwks, SIGNING_ALGORITHMS);
+    keyRings.set(runtime.keys.jwks, ring);
   }
-  return set;
+  return ring;
 }
 
-async function findJwt(token: string, runtime: IssuerRuntime): Promise<ActiveAccessToken | undefined> {
-  let payload: AccessTokenClaims;
+/** RFC 9068 §2.1 `typ`: `at+jwt`, also written `application/at+jwt` (media types are case-insensitive). */
+function isAccessTokenTyp(typ: unknown): boolean {
+  return typeof typ === 'string' && typ.toLowerCase().replace(/^application\//, '') === 'at+jwt';
+}
+
+/**
+ * RFC 9068 §4 for a token of ours: our key (by `kid`, with an allowed algorithm), `typ: at+jwt`, our
+ * `iss`, `exp`/`iat`/`jti`/`sub` present, not expired, `nbf` reached.
+ */
+function verifiedClaims(token: string, runtime: IssuerRuntime): AccessTokenClaims | undefined {
+  let alg: unknown;
+  let kid: unknown;
   try {
-    ({ payload } = await jwtVerify<AccessTokenClaims>(token, localKeySet(runtime), {
-      algorithms: [...SIGNING_ALGORITHMS],
-      issuer: runtime.urls.issuer,
-      typ: 'at+jwt',
-      requiredClaims: ['exp', 'iat', 'jti', 'sub'],
-      currentDate: new Date(runtime.clock.nowMs()),
-    }));
+    ({ alg, kid } = decodeProtectedHeader(token));
   } catch {
     return undefined;
   }
+  if (typeof alg !== 'string' || (kid !== undefined && typeof kid !== 'string')) return undefined;
+  const selected = ownKeyRing(runtime).select(alg, kid);
+  if (selected.kind !== 'key') return undefined;
+  let header: Record<string, unknown>;
+  let payload: Record<string, unknown>;
+  try {
+    ({ header, payload } = selected.verify(token));
+  } catch {
+    return undefined;
+  }
+  if (!isAccessTokenTyp(header.typ) || payload.iss !== runtime.urls.issuer) return undefined;
+  const { exp, iat, nbf, jti, sub } = payload;
+  if (typeof exp !== 'number' || typeof iat !== 'number' || typeof jti !== 'string') return undefined;
+  if (typeof sub !== 'string') return undefined;
+  const now = Math.floor(runtime.clock.nowMs() / 1000);
+  if (exp <= now || (nbf !== undefined && (typeof nbf !== 'number' || nbf > now))) return undefined;
+  return payload as unknown as AccessTokenClaims;
+}
+
+async function findJwt(token: string, runtime: IssuerRuntime): Promise<ActiveAccessToken | undefined> {
+  const payload = verifiedClaims(token, runtime);
+  if (payload === undefined) return undefined;
   const record = await runtime.storage.accessTokens.findAccessToken(payload.jti);
   return { payload, grantId: record?.grantId, format: 'jwt', revocationKey: payload.jti };
 }

@@ -7,65 +7,21 @@
  * memory, which is why the tokens are checked at the replica that minted them.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { freshContext, launchChromium } from '../../helpers/browser.js';
-import { ALICE, decideOnDevice, notificationToken } from '../../helpers/ciba.js';
+import {
+  ALICE,
+  decideOnDevice,
+  notificationToken,
+  startFlakyNotificationEndpoint,
+} from '../../helpers/ciba.js';
 import { httpsRequest, outcome } from '../../helpers/issuer.js';
 import { startIssuerReplica, type IssuerReplica } from '../../helpers/issuer-replica.js';
 import { testPki, type TestPki } from '../../helpers/pki.js';
 import { startRedisServer } from '../../helpers/redis-server.js';
-
-interface Hit {
-  at: number;
-  authorization: string | undefined;
-  body: Record<string, unknown>;
-  answered: number;
-}
-
-/** A notification endpoint that answers `status()` (503 until the test says otherwise). */
-async function flakyEndpoint(pki: TestPki) {
-  const hits: Hit[] = [];
-  let status = 503;
-  const server = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const answered = status;
-      hits.push({
-        at: Date.now(),
-        authorization: req.headers.authorization,
-        body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>,
-        answered,
-      });
-      res.writeHead(answered).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `https://localhost:${(server.address() as AddressInfo).port}/notify`,
-    hits,
-    accept: () => (status = 204),
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
-}
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = check();
-    if (v) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { until } from '../../helpers/until.js';
 
 function replicaConfig(pki: TestPki, notifyUrl: string, expiresInSeconds: number) {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -135,7 +91,7 @@ t.test('a push retried after its replica is SIGKILLed is delivered by the other 
   const pki = await testPki();
   const redis = await startRedisServer();
   t.teardown(() => redis.close());
-  const endpoint = await flakyEndpoint(pki);
+  const endpoint = await startFlakyNotificationEndpoint(pki);
   t.teardown(() => endpoint.close());
   const config = replicaConfig(pki, endpoint.url, 120);
   const ciba = { notificationBaseDelayMs: 300, notificationLockMs: 2000 };
@@ -193,7 +149,7 @@ t.test('a push abandoned at expiry revokes the tokens it carried', async (t) => 
   const pki = await testPki();
   const redis = await startRedisServer();
   t.teardown(() => redis.close());
-  const endpoint = await flakyEndpoint(pki);
+  const endpoint = await startFlakyNotificationEndpoint(pki);
   t.teardown(() => endpoint.close());
   const config = replicaConfig(pki, endpoint.url, 10);
   const one = await startIssuerReplica(pki.dir, {
