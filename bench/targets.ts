@@ -434,8 +434,8 @@ function issuerTargets(ctx: Context): TargetDef[] {
   });
   /**
    * `replicas` issuer processes sharing one Redis of their own (on the server cores, as the upstream is
-   * for the gateway). One replica is pinned like every server; two run on all cores (two cores for two
-   * replicas, shared with the driver, as the gateway's workers are).
+   * for the gateway), pinned to the server cores when there are enough of them, else to all cores (two
+   * replicas on a 2-core machine share the driver's core, as the gateway's workers do).
    */
   const oursOnRedis = (id: 'issuer-redis' | 'issuer-redis-2', replicas: number): TargetDef => ({
     id,
@@ -446,7 +446,7 @@ function issuerTargets(ctx: Context): TargetDef[] {
     mtls: true,
     async start() {
       const redis: BenchRedis = await startBenchRedis(`${id}-redis`, layout.servers);
-      const cores = replicas === 1 ? layout.servers : layout.all;
+      const cores = replicas <= layout.serverCoreCount ? layout.servers : layout.all;
       const processes: (Started & { adminUrl: string })[] = [];
       const stopAll = async () => {
         for (const p of processes) await p.running.stop();
