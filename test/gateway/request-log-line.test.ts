@@ -47,7 +47,7 @@ const LINES: RequestLine[] = [
   },
 ];
 
-t.test('the per-request line is byte for byte what pino writes for the same fields', async (t) => {
+t.test('the per-request line is byte for byte what pino writes for the same fields', (t) => {
   const fixedTime = () => ',"time":"2026-12-03T10:00:00.000Z"';
   const options: pino.LoggerOptions = { name: 'fapi-gateway', base: { pid: 42 }, timestamp: fixedTime };
   const viaPino = capture(options);
@@ -59,19 +59,22 @@ t.test('the per-request line is byte for byte what pino writes for the same fiel
   }
   t.same(direct.lines, viaPino.lines);
   for (const l of direct.lines) t.equal((JSON.parse(l) as { msg: string }).msg, 'request');
+  t.end();
 });
 
-t.test('a child logger keeps its bindings; a disabled level writes nothing', async (t) => {
+t.test('a child logger keeps its bindings; a disabled level writes nothing', (t) => {
   const { logger, lines } = capture({ base: { pid: 1 }, timestamp: false });
   requestLineWriter(logger.child({ worker: 2 }))(LINES[2]!);
   t.same(JSON.parse(lines[0]!), { level: 30, pid: 1, worker: 2, ...LINES[2], msg: 'request' });
   logger.level = 'warn';
   requestLineWriter(logger)(LINES[2]!);
   t.equal(lines.length, 1);
+  t.end();
 });
 
-t.test('a logger with its own formatters or mixin goes through pino', async (t) => {
+t.test('a logger with its own formatters or mixin goes through pino', (t) => {
   const { logger, lines } = capture({ timestamp: false, base: {}, mixin: () => ({ extra: true }) });
   requestLineWriter(logger)(LINES[3]!);
   t.equal((JSON.parse(lines[0]!) as { extra: boolean }).extra, true);
+  t.end();
 });
