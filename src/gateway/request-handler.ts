@@ -65,6 +65,11 @@ export interface RequestHandler {
 }
 
 const REFUSED = Symbol('fapi-gateway.parser-refused');
+
+function isTlsLayerError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
+}
 /** Node's socket under an HTTP server: `_httpMessage` is the response in progress on it, if any. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; [REFUSED]?: boolean };
 
@@ -202,7 +207,9 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
   };
 
   const onClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // Node's HTTPS server passes every failed TLS handshake (a handshake timeout among them) on as a
+    // client error: those are the connection guard's to count, there is no HTTP request to answer.
+    if (isTlsLayerError(err) || err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }

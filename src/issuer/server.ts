@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { IssuerConfig } from './config.js';
 import { createAdminServer } from './admin.js';
+import { hasRepeatedHost, refuseUnparsedRequests } from './client-errors.js';
 import { startCiba, stopCiba, type CibaOptions } from './ciba/context.js';
 import { endpoints } from './endpoints/index.js';
 import { OAuthError } from './errors.js';
@@ -122,7 +123,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     ['main', main],
     ['mtls', mtls],
   ] as const) {
-    if (s) guardIssuerListener(s, name, s === mtls || !separateMtls, config, metrics, log);
+    if (!s) continue;
+    guardIssuerListener(s, name, s === mtls || !separateMtls, config, metrics, log);
+    s.on('clientError', refuseUnparsedRequests(metrics, log));
   }
   const servers = [main, mtls, admin].filter((s): s is http.Server => s !== undefined);
 
@@ -215,6 +218,8 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     let endpointName = 'unmatched';
     let reply: Reply;
     try {
+      if (hasRepeatedHost(req.rawHeaders))
+        throw new OAuthError('malformed_request', 'more than one Host header');
       const target = req.url ?? '/';
       // A plain path (what clients send to /token and /introspect) is its own pathname: no URL to parse.
       const url = PLAIN_PATH.test(target) ? undefined : new URL(target, 'https://issuer.invalid');
