@@ -30,7 +30,7 @@ import {
   type KeyObject,
   type VerifyKeyObjectInput,
 } from 'node:crypto';
-import { createVerifier, type Algorithm } from 'fast-jwt';
+import { createDecoder, createVerifier, type Algorithm } from 'fast-jwt';
 import type { JSONWebKeySet } from 'jose';
 
 /** What a prepared verifier returns: the decoded header and claims of a token whose signature verified. */
@@ -46,6 +46,18 @@ export interface SignedParts {
   input: string;
   signature: string;
 }
+
+/** A compact JWS decoded once: what key selection, the signature check and the claim rules read. */
+export interface DecodedJws extends SignedParts {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+}
+
+/**
+ * RFC 7515 §5.2 decoding (fast-jwt's decoder): three base64url segments, a JSON object header and a JSON
+ * object payload, with the signing input and signature as sent. Throws on anything else.
+ */
+export const decodeCompactJws = createDecoder({ complete: true }) as unknown as (token: string) => DecodedJws;
 
 /** Whether the signature over the signing input verifies with this key and algorithm. Never throws. */
 export type CheckSignature = (jws: SignedParts) => boolean;
@@ -96,6 +108,7 @@ interface PreparedKey {
 
 export interface KeyCandidate {
   verify: VerifySignature;
+  verifySignature: CheckSignature;
   jwk: Readonly<Record<string, unknown>>;
 }
 
@@ -219,7 +232,7 @@ export class KeyRing {
     for (const k of this.keys) {
       if (kid !== undefined && k.kid !== kid) continue;
       const verify = k.verifiers.get(alg);
-      if (verify !== undefined) out.push({ verify, jwk: k.jwk });
+      if (verify !== undefined) out.push({ verify, verifySignature: k.signatures.get(alg)!, jwk: k.jwk });
     }
     return out;
   }
