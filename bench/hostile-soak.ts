@@ -2,7 +2,7 @@
  * The hostile soak (`--hostile-soak`): a gateway (with its upstream) and an issuer, each its own process,
  * under a steady mix of good and hostile traffic for N minutes (hostile-traffic.ts). It checks the three
  * things a long bad day must not break: memory stays flat (RSS from /proc every 30 s, after a warm-up
- * minute), nothing fails that is not a refusal (no 5xx but counted 503s, no crash, no good request lost),
+ * of two minutes), nothing fails that is not a refusal (no 5xx but counted 503s, no crash, no good request lost),
  * and every refusal the driver saw is counted in the servers' own /metrics.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import {
   connectionFlood,
   createTraffic,
   silentConnections,
+  SOAK_LIFETIME_SECONDS,
   type Action,
   type Observation,
   type ServerName,
@@ -136,7 +137,9 @@ export async function runHostileSoak(
   if (layout.pin && layout.driver)
     execFileSync('taskset', ['-pc', layout.driver, String(process.pid)], { stdio: 'ignore' });
   const totalSeconds = Math.round(opts.soakMinutes * 60);
-  const warmupSeconds = Math.min(60, Math.round(totalSeconds * 0.2));
+  // Two of the longest lifetime of the issuer's state (SOAK_LIFETIME_SECONDS): one for it to fill up to
+  // its steady size, one for the memory store's sweep (every 60 s) to start dropping what expired.
+  const warmupSeconds = Math.min(2 * SOAK_LIFETIME_SECONDS, Math.round(totalSeconds * 0.2));
   const sampleSeconds = Math.min(30, Math.max(2, Math.round(totalSeconds / 12)));
   const gatewayPort = Number(new URL(gateway.url).port);
   const issuerMtls = new URL(issuer.url);

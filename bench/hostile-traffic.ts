@@ -23,6 +23,7 @@ import { ROUTE } from './options.js';
 import {
   mintAccessToken,
   mintManyTokens,
+  TOKEN_AUDIENCE,
   TOKEN_ISSUER,
   TOKEN_KID,
   TOKEN_SCOPE,
@@ -59,7 +60,18 @@ const ALICE = { username: 'alice', password: 'alice-password-1' };
 const BOB = { username: 'bob', password: 'bob-password-1', userCode: '4711' };
 const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 
-/** The issuer settings the soak adds: users, CIBA clients, short-lived CIBA requests, the connection cap. */
+/**
+ * The lifetime of the issuer's access tokens and of the soak's client assertions. The issuer keeps every
+ * access token it issued (introspection, revocation) and every assertion jti (replay, RFC 7523 §3 item 7)
+ * until it expires, so its state grows for one lifetime and then holds steady; short lifetimes let it
+ * reach that steady state within the warm-up, and the soak then measures growth beyond it.
+ */
+export const SOAK_LIFETIME_SECONDS = 60;
+
+/**
+ * The issuer settings the soak adds: users, CIBA clients, short-lived access tokens, assertions and CIBA
+ * requests, the connection cap.
+ */
 export function soakIssuerSettings(
   f: IssuerFixture,
   connectionCap: number,
@@ -76,6 +88,8 @@ export function soakIssuerSettings(
   };
   return {
     users: [ALICE, BOB],
+    accessTokens: { audience: TOKEN_AUDIENCE, ttlSeconds: SOAK_LIFETIME_SECONDS, format: 'jwt' },
+    clientAssertions: { maxLifetimeSeconds: SOAK_LIFETIME_SECONDS, clockSkewSeconds: 30 },
     ciba: { expiresInSeconds: 30, intervalSeconds: 5, devicePath: '/device' },
     limits: { maxConnections: connectionCap },
     clients: [
@@ -221,7 +235,7 @@ export async function createTraffic(
   let next = 0;
   const token = () => tokens[next++ % tokens.length]!;
 
-  const sign = assertionSigner(f);
+  const sign = assertionSigner(f, SOAK_LIFETIME_SECONDS);
   const foreign = await generateKeyPair('ES256', { extractable: true });
   const signForeign = createSigner({
     key: createPrivateKey({ key: await exportJWK(foreign.privateKey), format: 'jwk' })
@@ -242,7 +256,7 @@ export async function createTraffic(
         aud: TOKEN_ISSUER,
         jti: randomUUID(),
         iat: now(),
-        exp: now() + 300,
+        exp: now() + SOAK_LIFETIME_SECONDS,
       }),
     }).toString();
   // One assertion used once (a good request) and then replayed; a fresh one every minute so that the

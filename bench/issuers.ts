@@ -165,7 +165,7 @@ export function introspectionForm(token: string, clientId: string = ISSUER_CLIEN
  * every time (both servers refuse a replayed one) and `aud` the issuer identifier (FAPI 2.0 SP
  * §5.3.2.1). fast-jwt signs synchronously, so tens of thousands are ready in a second or two.
  */
-export function assertionSigner(f: IssuerFixture): (count: number) => string[] {
+export function assertionSigner(f: IssuerFixture, lifetimeSeconds = 300): (count: number) => string[] {
   const sign = createSigner({
     key: f.jwtClient.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     algorithm: 'ES256',
@@ -184,7 +184,7 @@ export function assertionSigner(f: IssuerFixture): (count: number) => string[] {
           aud: TOKEN_ISSUER,
           jti: randomUUID(),
           iat: now,
-          exp: now + 300,
+          exp: now + lifetimeSeconds,
         }),
       }).toString(),
     );
