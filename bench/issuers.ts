@@ -38,6 +38,8 @@ export interface IssuerFixture {
   /** RFC 4514 subject DNs of the API client's and the gateway's certificates. */
   clientSubjectDn: string;
   resourceServerSubjectDn: string;
+  /** Settings merged over the issuer's configuration, `clients` appended (the hostile soak's CIBA set-up). */
+  settings?: Record<string, unknown> & { clients?: Record<string, unknown>[] };
 }
 
 /** RFC 4514 lists RDNs in the reverse of their encoding order (§2.1); Node prints them in encoding order. */
@@ -75,6 +77,7 @@ export function issuerConfig(
 ): Record<string, unknown> {
   const { files } = f.pki;
   const scopes = [TOKEN_SCOPE];
+  const { clients: extraClients, ...settings } = f.settings ?? {};
   return {
     issuer: TOKEN_ISSUER,
     listen: { host: '127.0.0.1', port: ports.listen },
@@ -116,8 +119,10 @@ export function issuerConfig(
         grantTypes: ['client_credentials'],
         introspection: true,
       },
+      ...(extraClients ?? []),
     ],
     logging: { level: 'info' },
+    ...settings,
   };
 }
 

@@ -37,6 +37,13 @@ export interface Options {
   /** Only the memory soak (1M requests over 100k tokens, then N minutes): bench/results/soak.json. */
   soakOnly: boolean;
   soakRequests: number;
+  /**
+   * The hostile soak (`--hostile-soak`): a gateway and an issuer process at once under good and hostile
+   * traffic for `soakMinutes` (default 10): bench/results/hostile-soak*.json.
+   */
+  hostileSoak: boolean;
+  /** Actions per second of the hostile soak's driver (good and hostile together). */
+  soakRate: number;
   /** Embed the table in docs/benchmarks.md (full, unfiltered runs; `--no-docs` turns it off). */
   updateDocs: boolean;
   nice: number;
@@ -84,8 +91,10 @@ export function parseOptions(argv: string[]): Options {
     targets: value('targets')?.split(','),
     soak: flag('soak') || flag('soak-only'),
     soakOnly: flag('soak-only'),
-    soakMinutes: Number(value('soak-minutes') ?? 5),
+    soakMinutes: Number(value('soak-minutes') ?? (flag('hostile-soak') ? 10 : 5)),
     soakRequests: Number(value('soak-requests') ?? 1_000_000),
+    hostileSoak: flag('hostile-soak'),
+    soakRate: Number(value('soak-rate') ?? 150),
     nice: Number(value('nice') ?? 0),
     profile: flag('profile'),
     gatewayCli: path.resolve(value('gateway') ?? path.join(root, 'dist', 'cli', 'main.js')),

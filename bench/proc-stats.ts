@@ -1,7 +1,13 @@
 /**
  * CPU and memory of a server under test, read from /proc for the whole process tree (nginx's and the
- * gateway's workers included): CPU as % of one core over the measured window, peak RSS of the tree and of
- * its largest single process, sampled every 100 ms.
+ * gateway's workers included): CPU as % of one core over the measured window, peak resident memory of the
+ * tree and RSS of its largest single process, sampled every 100 ms.
+ *
+ * The tree's figure counts pages its processes share once: the largest process's RSS plus the private
+ * pages of the others. A plain sum of RSS counts the executable's pages (~34 MiB of Node's own code,
+ * shared clean) once per process: a Node 20 gateway under a memory limit runs as a small launcher and
+ * the gateway itself (src/cli/v8-heap.ts), whose launcher keeps ~6 MiB private. A memory cgroup, as in
+ * a pod, charges such shared pages once as well.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -38,6 +44,19 @@ function rssBytes(pid: number): number {
   }
 }
 
+/** Private (unshared) resident bytes of a process, from smaps_rollup; its RSS where that is missing. */
+function privateBytes(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const clean = /Private_Clean:\s+(\d+) kB/.exec(text);
+    const dirty = /Private_Dirty:\s+(\d+) kB/.exec(text);
+    if (clean && dirty) return (Number(clean[1]) + Number(dirty[1])) * 1024;
+  } catch {
+    // no smaps_rollup (older kernels): fall through
+  }
+  return rssBytes(pid);
+}
+
 /** The pid and all its descendants. */
 export function processTree(root: number): number[] {
   const parents = new Map<number, number>();
@@ -56,6 +75,7 @@ export function processTree(root: number): number[] {
 export interface ProcessUsage {
   /** % of one core over the window (200 = two cores busy). */
   cpuPercent: number;
+  /** The tree's resident memory, shared pages once (see above). */
   peakRssMiB: number;
   /** Largest single process in the tree (the per-process memory target). */
   peakProcessRssMiB: number;
@@ -73,12 +93,15 @@ export function sampleUsage(root: number | readonly number[]): UsageSampler {
   let peakTree = 0;
   let peakProcess = 0;
   const sample = () => {
-    let sum = 0;
+    let largest = 0;
+    let largestPid = -1;
     for (const pid of pids) {
       const rss = rssBytes(pid);
-      sum += rss;
-      peakProcess = Math.max(peakProcess, rss);
+      if (rss > largest) [largest, largestPid] = [rss, pid];
     }
+    let sum = largest;
+    if (pids.length > 1) for (const pid of pids) if (pid !== largestPid) sum += privateBytes(pid);
+    peakProcess = Math.max(peakProcess, largest);
     peakTree = Math.max(peakTree, sum);
   };
   sample();

@@ -162,11 +162,11 @@ export function roundRunner(
   return {
     rounds,
     async runScenario(scenario, targets) {
+      const warmupSeconds = opts.quick
+        ? opts.warmupSeconds
+        : Math.max(opts.warmupSeconds, scenario.minWarmupSeconds ?? 0);
       for (const def of opts.warmupSeconds > 0 && !scenario.noWarmup ? targets : []) {
-        const warm = await runDriver(
-          await specFor(scenario, def, opts.rounds, opts.warmupSeconds),
-          driverCores,
-        );
+        const warm = await runDriver(await specFor(scenario, def, opts.rounds, warmupSeconds), driverCores);
         lastRps.set(`${scenario.id}/${def.id}`, warm.rps);
       }
       for (let round = 0; round < opts.rounds; round++) {

@@ -37,6 +37,8 @@ import {
   type DpopFixture,
 } from './scenarios.js';
 import { runSoak, type SoakResult } from './soak.js';
+import { hostileSoakTable, publishHostileSoak, runHostileSoak, SOAK_CONNECTION_CAP } from './hostile-soak.js';
+import { soakIssuerSettings } from './hostile-traffic.js';
 import {
   GATEWAY_CLIENT_ID,
   targetDefinitions,
@@ -75,6 +77,8 @@ async function main() {
   const runDir = path.join(pki.files.dir, 'run');
   mkdirSync(runDir, { recursive: true });
   const token = await mintAccessToken(pki, { expiresIn: 7200 });
+  // The soaks measure one or two servers alone: none of the matrix's token sets.
+  const matrix = !opts.soakOnly && !opts.hostileSoak;
   const writeTokens = (name: string, tokens: string[]) => {
     const file = path.join(runDir, name);
     writeFileSync(file, JSON.stringify(tokens));
@@ -84,19 +88,19 @@ async function main() {
   const opaqueTokenSets: string[] = [];
   // Rounds of (b), its warm-up, and rounds of its first-pass-only variant each get their own set; so do
   // (f)'s warm-up and rounds.
-  for (let r = 0; r < (opts.soakOnly ? 0 : 2 * opts.rounds + 1); r++)
+  for (let r = 0; r < (matrix ? 2 * opts.rounds + 1 : 0); r++)
     tokenSets.push(writeTokens(`tokens-${r}.json`, await mintManyTokens(pki, 10_000, 7200)));
   // Each further connection count of a sweep gets tokens of its own: (b) and its first pass must present
   // tokens the gateway has not verified at another count.
   const sweepTokenSets: string[][] = [tokenSets];
   for (const [i, count] of opts.connectionCounts.entries()) {
-    if (i === 0 || opts.soakOnly) continue;
+    if (i === 0 || !matrix) continue;
     const sets: string[] = [];
     for (let r = 0; r < 2 * opts.rounds + 1; r++)
       sets.push(writeTokens(`tokens-${count}-${r}.json`, await mintManyTokens(pki, 10_000, 7200)));
     sweepTokenSets.push(sets);
   }
-  for (let r = 0; r < (opts.soakOnly ? 0 : opts.rounds + 1); r++)
+  for (let r = 0; r < (matrix ? opts.rounds + 1 : 0); r++)
     opaqueTokenSets.push(writeTokens(`opaque-tokens-${r}.json`, opaqueTokens(OPAQUE_TOKENS_PER_ROUND)));
   const dpopKey = await createDpopKey('ES256');
   const dpop: DpopFixture = {
@@ -126,6 +130,7 @@ async function main() {
     cleanups.push(() => jwks.close());
 
     const issuer = opts.soakOnly ? undefined : await createIssuerFixture(pki, runDir);
+    if (issuer && opts.hostileSoak) issuer.settings = soakIssuerSettings(issuer, SOAK_CONNECTION_CAP);
     const scenarios = withConnectionCounts(
       (i) =>
         scenarioDefinitions({
@@ -135,12 +140,17 @@ async function main() {
           issuer,
         }).filter(
           (s) =>
-            !opts.soakOnly &&
-            (opts.scenarios ? opts.scenarios.includes(s.id) : !(opts.quick && s.fullOnly === true)),
+            matrix && (opts.scenarios ? opts.scenarios.includes(s.id) : !(opts.quick && s.fullOnly === true)),
         ),
       opts.connectionCounts,
     );
-    const wanted = new Set<TargetId>(opts.soakOnly ? ['gateway'] : scenarios.flatMap((s) => s.targets));
+    const wanted = new Set<TargetId>(
+      opts.hostileSoak
+        ? ['gateway', 'issuer']
+        : opts.soakOnly
+          ? ['gateway']
+          : scenarios.flatMap((s) => s.targets),
+    );
 
     let introspectionUrl: string | undefined;
     if (wanted.has('gateway-introspection')) {
@@ -184,6 +194,7 @@ async function main() {
       profileDir: opts.profile ? path.join(runDir, 'profiles') : undefined,
       options: opts,
       issuer,
+      ...(opts.hostileSoak ? { gatewaySettings: { limits: { maxConnections: SOAK_CONNECTION_CAP } } } : {}),
     };
 
     // --quick leaves out the forwarding-library comparison (ask for it with --targets=forward-...).
@@ -206,6 +217,18 @@ async function main() {
       }
     }
     const byId = new Map(defs.map((d) => [d.id, d]));
+
+    if (opts.hostileSoak) {
+      const [g, i] = [started.get('gateway'), started.get('issuer')];
+      if (!g || !i || !issuer) throw new Error('the hostile soak needs the gateway and the issuer running');
+      const result = await runHostileSoak(issuer, g, i, opts, layout);
+      const file = publishHostileSoak(result, opts.updateDocs);
+      process.stdout.write(hostileSoakTable());
+      log(
+        `wrote bench/results/${file}: ${JSON.stringify({ gateway: result.gateway, issuer: result.issuer })}`,
+      );
+      return;
+    }
 
     const baseSpec = (def: TargetDef, url: string): LoadSpec => ({
       url,

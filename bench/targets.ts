@@ -49,6 +49,8 @@ export interface Started {
   url: string;
   /** The gateway's admin listener (metrics), when the target has one. */
   adminUrl?: string;
+  /** The issuer's listener without client certificates (browser pages), when the target has one. */
+  publicUrl?: string;
   /**
    * Replicas: the root pid of every process serving the target (their CPU is summed; default
    * `running.pid`) and every URL the load is spread over (the first is `url`).
@@ -110,6 +112,8 @@ export interface Context {
   memoryLimitApplied?: boolean;
   /** The issuer scenarios' clients and key, when they run. */
   issuer?: IssuerFixture;
+  /** Settings merged over every gateway configuration (the hostile soak's connection cap). */
+  gatewaySettings?: Record<string, unknown>;
 }
 
 export function clientTls(pki: BenchPki): ClientTls {
@@ -167,6 +171,10 @@ export function gatewayConfig(
     ],
     workers,
     logging: { level: 'info' },
+    // Stopped between runs by the bench, not by a load balancer: no grace period to wait out (and a
+    // process that exits within the bench's stop deadline writes its CPU profile under --profile).
+    shutdown: { graceSeconds: 0, drainTimeoutMs: 2000 },
+    ...ctx.gatewaySettings,
   };
 }
 
@@ -411,6 +419,7 @@ function issuerTargets(ctx: Context): TargetDef[] {
     running.child.stdout!.resume();
     const url = `https://127.0.0.1:${ports.mtls}${TOKEN_PATH}`;
     const adminUrl = `http://127.0.0.1:${ports.admin}`;
+    const publicUrl = `https://127.0.0.1:${ports.listen}`;
     // A tls_client_auth token needs no store; with Redis, ready also means connected to it.
     await waitUntilIssuing(name, url, f)
       .then(() => (storage?.type === 'redis' ? waitUntilReady(name, adminUrl) : undefined))
@@ -418,21 +427,21 @@ function issuerTargets(ctx: Context): TargetDef[] {
         await running.stop();
         throw err;
       });
-    return { running, url, adminUrl };
+    return { running, url, adminUrl, publicUrl };
   };
   const ours = (id: 'issuer' | 'issuer-compare', cli: string): TargetDef => ({
     id,
     label: id === 'issuer' ? "fapi-gateway's issuer (1 process)" : `fapi-gateway's issuer (${cli})`,
     mtls: true,
     async start() {
-      const { running, url } = await startIssuerProcess(id, cli, layout.servers);
-      return { running, url };
+      const { running, url, adminUrl, publicUrl } = await startIssuerProcess(id, cli, layout.servers);
+      return { running, url, adminUrl, publicUrl };
     },
   });
   /**
    * `replicas` issuer processes sharing one Redis of their own (on the server cores, as the upstream is
-   * for the gateway). One replica is pinned like every server; two run on all cores (two cores for two
-   * replicas, shared with the driver, as the gateway's workers are).
+   * for the gateway), pinned to the server cores when there are enough of them, else to all cores (two
+   * replicas on a 2-core machine share the driver's core, as the gateway's workers do).
    */
   const oursOnRedis = (id: 'issuer-redis' | 'issuer-redis-2', replicas: number): TargetDef => ({
     id,
@@ -443,7 +452,7 @@ function issuerTargets(ctx: Context): TargetDef[] {
     mtls: true,
     async start() {
       const redis: BenchRedis = await startBenchRedis(`${id}-redis`, layout.servers);
-      const cores = replicas === 1 ? layout.servers : layout.all;
+      const cores = replicas <= layout.serverCoreCount ? layout.servers : layout.all;
       const processes: (Started & { adminUrl: string })[] = [];
       const stopAll = async () => {
         for (const p of processes) await p.running.stop();

@@ -10,13 +10,14 @@ import { commands } from './commands.js';
 
 const PROGRAM = 'fapi-gateway';
 
-function help(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
+async function help(): Promise<string> {
+  const all = await Promise.all(commands.map((c) => c.load()));
+  const width = Math.max(...all.map((c) => c.name.length));
   return [
     `Usage: ${PROGRAM} <command> [options]`,
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...all.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     `Run \`${PROGRAM} <command> --help\` for a command's options.`,
   ].join('\n');
@@ -43,7 +44,7 @@ function fail(message: string): number {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(help() + '\n');
+    process.stdout.write((await help()) + '\n');
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') {
@@ -51,8 +52,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${version}\n`);
     return 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) return fail(`unknown command "${name}" (run \`${PROGRAM} --help\` for the list)`);
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) return fail(`unknown command "${name}" (run \`${PROGRAM} --help\` for the list)`);
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(commandHelp(command) + '\n');
     return 0;

@@ -60,11 +60,87 @@ const NEVER_REPORTED: ReadonlySet<RejectionReason> = new Set<RejectionReason>([
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** Counter and histogram children bound once per (route, outcome): the hot path does no label hashing. */
+/** What a request increments: plain numbers, folded into the registry when it is read. */
+interface Tally {
+  inc(): void;
+}
+interface Observer {
+  observe(seconds: number): void;
+}
+
+/** The per-request instruments of one route (its requests by outcome, their durations, upstream time). */
 interface RouteInstruments {
-  requests: Record<Outcome, Counter.Internal>;
-  duration: Record<Outcome, Histogram.Internal<string>>;
-  upstreamDuration: Histogram.Internal<string>;
+  requests: Record<Outcome, Tally>;
+  duration: Record<Outcome, Observer>;
+  upstreamDuration: Observer;
+}
+
+interface PendingInstruments extends RouteInstruments {
+  requests: Record<Outcome, PendingCount>;
+  duration: Record<Outcome, PendingObservations>;
+  upstreamDuration: PendingObservations;
+}
+
+/**
+ * prom-client's bound children still validate and hash their labels and allocate on every call (~250 ns
+ * per counter increment, ~550 ns per histogram observation on the bench machine: 1.4 µs of a forwarded
+ * request). The hot path counts into these plain numbers instead, and the metric's `collect` (run by
+ * prom-client before every read: scrape, cluster aggregation) folds them in; the exposition is unchanged.
+ */
+class PendingCount implements Tally {
+  pending = 0;
+  inc(): void {
+    this.pending++;
+  }
+}
+
+class PendingObservations implements Observer {
+  /** Observations per bucket of LATENCY_BUCKETS (non-cumulative; the last slot is above every bound). */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    this.buckets[i]!++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** The series prom-client keeps for one label set of a histogram (`zero` creates it). */
+interface HistogramSeries {
+  labels: Record<string, string | number>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/**
+ * Adds pending observations to a histogram's series. prom-client has no public call that adds counts to
+ * buckets (only `observe`, one value at a time), so this writes the series `zero()` created, in the
+ * shape its own `observe` keeps (a count per upper bound, not cumulative; sum; count).
+ */
+function foldObservations(
+  histogram: Histogram<string>,
+  labels: Record<string, string>,
+  pending: PendingObservations,
+): void {
+  if (pending.count === 0) return;
+  const series = (histogram as unknown as { hashMap: Record<string, HistogramSeries> }).hashMap;
+  const matches = (s: HistogramSeries) => Object.keys(labels).every((k) => s.labels[k] === labels[k]);
+  let target = Object.values(series).find(matches);
+  if (target === undefined) {
+    histogram.zero(labels);
+    target = Object.values(series).find(matches)!;
+  }
+  for (let i = 0; i < LATENCY_BUCKETS.length; i++)
+    target.bucketValues[LATENCY_BUCKETS[i]!]! += pending.buckets[i]!;
+  target.sum += pending.sum;
+  target.count += pending.count;
+  pending.buckets.fill(0);
+  pending.sum = 0;
+  pending.count = 0;
 }
 
 /**
@@ -113,17 +189,27 @@ export class GatewayMetrics {
   readonly introspectionDuration: Histogram;
   readonly introspectionCache: Counter<'result'>;
   readonly clientCertHeaderCache: Counter<'result'>;
-  private readonly routeInstruments = new Map<string, RouteInstruments>();
+  private readonly routeInstruments = new Map<string, PendingInstruments>();
   private readonly rejectionsUnknownClient = new Map<RejectionReason, Counter.Internal>();
   private readonly wouldRejectsByReason = new Map<RejectionReason, Counter.Internal>();
 
   constructor(sources: GatewayMetricsSources, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
+    const routes = this.routeInstruments;
     this.requests = new Counter({
       name: 'fapi_gateway_requests_total',
       help: 'Requests by route (configured path or "unmatched") and outcome.',
       labelNames: ['route', 'outcome'],
       registers,
+      collect() {
+        for (const [route, i] of routes)
+          for (const o of OUTCOMES) {
+            const c = i.requests[o];
+            if (c.pending === 0) continue;
+            this.labels(route, o).inc(c.pending);
+            c.pending = 0;
+          }
+      },
     });
     this.rejections = new Counter({
       name: 'fapi_gateway_rejections_total',
@@ -143,6 +229,10 @@ export class GatewayMetrics {
       labelNames: ['route', 'outcome'],
       buckets: LATENCY_BUCKETS,
       registers,
+      collect() {
+        for (const [route, i] of routes)
+          for (const o of OUTCOMES) foldObservations(this, { route, outcome: o }, i.duration[o]);
+      },
     });
     this.upstreamDuration = new Histogram({
       name: 'fapi_gateway_upstream_duration_seconds',
@@ -150,6 +240,9 @@ export class GatewayMetrics {
       labelNames: ['route'],
       buckets: LATENCY_BUCKETS,
       registers,
+      collect() {
+        for (const [route, i] of routes) foldObservations(this, { route }, i.upstreamDuration);
+      },
     });
     this.upstreamErrors = new Counter({
       name: 'fapi_gateway_upstream_errors_total',
@@ -299,14 +392,14 @@ export class GatewayMetrics {
   instrumentsFor(route: string): RouteInstruments {
     let i = this.routeInstruments.get(route);
     if (!i) {
-      const requests = {} as Record<Outcome, Counter.Internal>;
-      const duration = {} as Record<Outcome, Histogram.Internal<string>>;
+      const requests = {} as Record<Outcome, PendingCount>;
+      const duration = {} as Record<Outcome, PendingObservations>;
       for (const o of OUTCOMES) {
-        requests[o] = this.requests.labels(route, o);
-        requests[o].inc(0);
-        duration[o] = this.requestDuration.labels(route, o);
+        requests[o] = new PendingCount();
+        this.requests.labels(route, o).inc(0);
+        duration[o] = new PendingObservations();
       }
-      i = { requests, duration, upstreamDuration: this.upstreamDuration.labels(route) };
+      i = { requests, duration, upstreamDuration: new PendingObservations() };
       this.routeInstruments.set(route, i);
     }
     return i;

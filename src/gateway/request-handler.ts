@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { interactionIdFor } from './checks/fapi-headers.js';
+import { requestLineWriter } from './logger.js';
 import type { InFlight } from './drain.js';
 import type { ForwardResult } from './forwarder.js';
 import { connectionIdentityOf } from './listener.js';
@@ -65,11 +66,17 @@ export interface RequestHandler {
 }
 
 const REFUSED = Symbol('fapi-gateway.parser-refused');
+
+function isTlsLayerError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
+}
 /** Node's socket under an HTTP server: `_httpMessage` is the response in progress on it, if any. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; [REFUSED]?: boolean };
 
 export function createRequestHandler(deps: RequestHandlerDependencies): RequestHandler {
   const { logger, metrics, inFlight } = deps;
+  const logRequest = requestLineWriter(logger);
 
   const record = (
     ctx: RequestContext,
@@ -88,23 +95,20 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
     // A report-only route forwarded a call its checks refused: counted apart from rejections.
     const wouldReject = ctx.wouldReject?.map((r) => r.reason);
     if (wouldReject !== undefined) for (const reason of wouldReject) metrics.countWouldReject(reason);
-    logger.info(
-      {
-        interactionId: ctx.interactionId,
-        method: ctx.req.method,
-        route,
-        outcome,
-        decision: wouldReject === undefined ? undefined : 'would_reject',
-        reason: detail.reason ?? wouldReject?.[0],
-        wouldReject,
-        upstreamError: detail.upstreamError,
-        status,
-        latencyMs: Math.round(seconds * 1e4) / 10,
-        clientId: ctx.verified?.clientId,
-        thumbprint: ctx.certificate?.thumbprint,
-      },
-      'request',
-    );
+    logRequest({
+      interactionId: ctx.interactionId,
+      method: ctx.req.method,
+      route,
+      outcome,
+      decision: wouldReject === undefined ? undefined : 'would_reject',
+      reason: detail.reason ?? wouldReject?.[0],
+      wouldReject,
+      upstreamError: detail.upstreamError,
+      status,
+      latencyMs: Math.round(seconds * 1e4) / 10,
+      clientId: ctx.verified?.clientId,
+      thumbprint: ctx.certificate?.thumbprint,
+    });
   };
 
   const answerReject = (ctx: RequestContext, r: Reject, p: GatewayPipeline) => {
@@ -187,21 +191,20 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
     const instruments = metrics.instrumentsFor(UNMATCHED_ROUTE);
     instruments.requests.rejected.inc();
     metrics.countRejection(r.reason, undefined);
-    logger.info(
-      {
-        interactionId,
-        route: UNMATCHED_ROUTE,
-        outcome: 'rejected',
-        reason: r.reason,
-        status: r.status,
-        thumbprint: connectionIdentityOf(socket)?.certificate?.thumbprint,
-      },
-      'request',
-    );
+    logRequest({
+      interactionId,
+      route: UNMATCHED_ROUTE,
+      outcome: 'rejected',
+      reason: r.reason,
+      status: r.status,
+      thumbprint: connectionIdentityOf(socket)?.certificate?.thumbprint,
+    });
   };
 
   const onClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // Node's HTTPS server passes every failed TLS handshake (a handshake timeout among them) on as a
+    // client error: those are the connection guard's to count, there is no HTTP request to answer.
+    if (isTlsLayerError(err) || err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }

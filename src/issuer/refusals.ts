@@ -41,6 +41,20 @@ export const ISSUER_REFUSALS = {
     status: 500,
     meaning: 'an unexpected error (logged with its stack)',
   },
+  // What the HTTP parser refuses before a request exists (answered, then the connection closed).
+  malformed_request: invalidRequest(
+    'not parseable as HTTP/1.1, or more than one Host header (RFC 9112 §3.2)',
+  ),
+  headers_too_large: {
+    error: 'invalid_request',
+    status: 431,
+    meaning: 'request headers larger than the HTTP parser allows (16 KiB)',
+  },
+  request_timeout: {
+    error: 'invalid_request',
+    status: 408,
+    meaning: 'headers not complete within 10 s, or the whole request within 30 s (slow clients)',
+  },
   store_unavailable: {
     error: 'temporarily_unavailable',
     status: 503,
@@ -169,6 +183,12 @@ export const ISSUER_REFUSALS = {
   authorization_login_required: authorization('login_required', 'prompt=none and the user is not signed in'),
   authorization_consent_required: authorization('consent_required', 'prompt=none and consent is missing'),
   // Guessing (users/sign-in-limits.ts): the secret is not checked while a limit waits.
+  sign_in_failed: {
+    error: 'access_denied',
+    status: 401,
+    meaning:
+      'the CIBA device page: the username or password is not correct (the login page of the code flow counts login_failed in fapi_issuer_authorization_outcomes_total)',
+  },
   sign_in_limited: {
     error: 'temporarily_unavailable',
     status: 429,
@@ -215,7 +235,9 @@ export const ISSUER_REFUSALS = {
   interaction_unavailable: invalidRequest(
     'the sign-in request expired, was completed, or belongs to another browser session',
   ),
-  form_incomplete: invalidRequest('a form post without a decision, or a decision without a sign-in'),
+  form_incomplete: invalidRequest(
+    'a form post without a decision, a decision without a sign-in, or a sign-in without username or password',
+  ),
   // UserInfo (OIDC Core §5.3): RFC 6750 §3.1 errors with a challenge in the scheme the client used.
   userinfo_token_in_query: invalidRequest(
     'UserInfo: the access token came in the query or body, not the header',

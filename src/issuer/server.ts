@@ -16,13 +16,15 @@ import type http from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FetchImplementation } from 'jose';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigError } from '../config/load.js';
 import type { IssuerConfig } from './config.js';
 import { createAdminServer } from './admin.js';
+import { hasRepeatedHost, refuseUnparsedRequests } from './client-errors.js';
 import { startCiba, stopCiba, type CibaOptions } from './ciba/context.js';
 import { endpoints } from './endpoints/index.js';
 import { OAuthError } from './errors.js';
+import { REQUEST_REFUSED, createIssuerLogger } from './logger.js';
 import type { IssuerRequest, ListenerName, Reply } from './http.js';
 import { createIssuerMetrics } from './metrics.js';
 import { createRouter } from './router.js';
@@ -90,7 +92,7 @@ function closeServer(server: http.Server): Promise<void> {
 
 export async function startIssuer(config: IssuerConfig, options: IssuerOptions = {}): Promise<RunningIssuer> {
   const prepared = prepareIssuer(config, { configFile: options.configFile, fetch: options.fetch });
-  const log = options.logger ?? pino({ level: config.logging.level, base: { component: 'issuer' } });
+  const log = options.logger ?? createIssuerLogger(config.logging.level);
   const clock = options.clock ?? Date.now;
   const metrics = createIssuerMetrics();
   const redis = options.redis ?? connectIssuerRedis(config, metrics, log);
@@ -121,7 +123,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     ['main', main],
     ['mtls', mtls],
   ] as const) {
-    if (s) guardIssuerListener(s, name, s === mtls || !separateMtls, config, metrics, log);
+    if (!s) continue;
+    guardIssuerListener(s, name, s === mtls || !separateMtls, config, metrics, log);
+    s.on('clientError', refuseUnparsedRequests(metrics, log));
   }
   const servers = [main, mtls, admin].filter((s): s is http.Server => s !== undefined);
 
@@ -214,9 +218,13 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     let endpointName = 'unmatched';
     let reply: Reply;
     try {
-      const url = new URL(req.url ?? '/', 'https://issuer.invalid');
+      if (hasRepeatedHost(req.rawHeaders))
+        throw new OAuthError('malformed_request', 'more than one Host header');
+      const target = req.url ?? '/';
+      // A plain path (what clients send to /token and /introspect) is its own pathname: no URL to parse.
+      const url = PLAIN_PATH.test(target) ? undefined : new URL(target, 'https://issuer.invalid');
       const prefix = pathPrefix(listener, rt);
-      let path = url.pathname;
+      let path = url ? url.pathname : target;
       if (prefix) path = path.startsWith(prefix + '/') ? path.slice(prefix.length) : '/\0';
       const method = req.method ?? 'GET';
       const endpoint = router.route(method, path);
@@ -224,7 +232,7 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       const request: IssuerRequest = {
         method,
         path,
-        query: url.searchParams,
+        query: url ? url.searchParams : new URLSearchParams(),
         headers: req.headers,
         listener,
         publicUrl: rt.urls.endpoint(path, listener),
@@ -237,11 +245,11 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
       if (!(err instanceof OAuthError)) rt.log.error({ err, endpoint: endpointName }, 'unexpected error');
       // A storage outage is logged once by the connection, not once per refused request.
       else if (refusal.reason === 'store_unavailable')
-        rt.log.debug({ endpoint: endpointName, reason: refusal.reason }, 'request refused');
+        rt.log.debug({ endpoint: endpointName, reason: refusal.reason }, REQUEST_REFUSED);
       else
         rt.log.info(
           { endpoint: endpointName, error: refusal.error, reason: refusal.reason },
-          'request refused',
+          REQUEST_REFUSED,
         );
       countRefusal(rt.metrics, endpointName, refusal);
       reply = renderOAuthError(refusal);
@@ -254,6 +262,9 @@ export async function startIssuer(config: IssuerConfig, options: IssuerOptions =
     );
   }
 }
+
+/** Segments of unreserved characters without dots (RFC 3986 §2.3, §5.2.4): nothing a URL parser changes. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~-]+)+$/;
 
 // The public URLs' paths never change once listening: worked out once, not per request.
 const prefixes = new WeakMap<IssuerRuntime['urls'], Record<ListenerName, string>>();

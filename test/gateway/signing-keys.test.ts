@@ -1,7 +1,8 @@
 // test:unit: pure functions over real keys and values; no sockets, processes or browsers.
 /**
  * Key selection and per-key verifiers (src/jose/key-ring.ts): which of the issuer's keys may verify
- * which token, with real keys and real signatures.
+ * which token, with real keys and real signatures; a signature verifies only over its own signing input,
+ * with its own key and algorithm.
  */
 import t from 'tap';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -20,6 +21,11 @@ const sign = (p: Pair, alg: string, kid?: string) =>
     .setProtectedHeader({ alg, typ: 'at+jwt', ...(kid ? { kid } : {}) })
     .sign(p.privateKey);
 const ALL = ['PS256', 'ES256', 'ES384', 'EdDSA', 'RS256'];
+/** What the verifier's caller hands over once it has decoded a token: signing input and signature. */
+const parts = (token: string) => {
+  const dot = token.lastIndexOf('.');
+  return { input: token.slice(0, dot), signature: token.slice(dot + 1) };
+};
 
 t.test('a token verifies only with the key and algorithm it names', async (t) => {
   const a = ec('P-256');
@@ -29,9 +35,26 @@ t.test('a token verifies only with the key and algorithm it names', async (t) =>
   const sel = ring.select('ES256', 'a');
   t.equal(sel.kind, 'key');
   if (sel.kind !== 'key') return;
-  t.match(sel.verify(await sign(a, 'ES256', 'a')), { header: { kid: 'a' }, payload: { sub: 's' } });
+  const good = await sign(a, 'ES256', 'a');
+  t.equal(sel.verifySignature(parts(good)), true);
   const forged = await sign(b, 'ES256', 'a');
-  t.throws(() => sel.verify(forged), { code: 'FAST_JWT_INVALID_SIGNATURE' }, 'b signed, a named: refused');
+  t.equal(sel.verifySignature(parts(forged)), false, 'b signed, a named: refused');
+  t.match(sel.verify(good), { header: { kid: 'a' }, payload: { sub: 's' } }, 'the full verifier decodes too');
+  t.throws(() => sel.verify(forged), { code: 'FAST_JWT_INVALID_SIGNATURE' }, 'and refuses the same');
+  const { input, signature } = parts(good);
+  t.equal(sel.verifySignature({ input: input + 'x', signature }), false, 'another signing input: refused');
+  t.equal(sel.verifySignature({ input, signature: '' }), false, 'no signature: refused');
+  t.equal(
+    sel.verifySignature({ input, signature: signature.slice(0, 40) }),
+    false,
+    'a truncated signature: refused',
+  );
+  const raw = Buffer.from(signature, 'base64url');
+  t.equal(
+    sel.verifySignature({ input, signature: Buffer.concat([raw, Buffer.alloc(1)]).toString('base64url') }),
+    false,
+    'a signature longer than R || S: refused',
+  );
   t.equal(ring.select('ES256', 'c').kind, 'none', 'unknown kid');
   t.equal(ring.select('ES384', 'a').kind, 'none', 'P-256 key cannot serve ES384');
   t.equal(ring.select('PS256', 'a').kind, 'none', 'EC key cannot serve PS256');
@@ -73,12 +96,17 @@ t.test('RSA (PS256, RS256) and Ed25519 keys verify their own algorithms', async 
       t.fail(`${alg} not prepared`);
       continue;
     }
-    t.match(sel.verify(await sign(r, alg, 'r')).payload, { sub: 's' }, alg);
+    t.equal(sel.verifySignature(parts(await sign(r, alg, 'r'))), true, alg);
   }
   const sel = ring.select('EdDSA', 'e');
   t.equal(sel.kind, 'key');
-  if (sel.kind === 'key') t.match(sel.verify(await sign(ed, 'EdDSA', 'e')).payload, { sub: 's' }, 'EdDSA');
+  if (sel.kind === 'key') t.equal(sel.verifySignature(parts(await sign(ed, 'EdDSA', 'e'))), true, 'EdDSA');
   const ps = ring.select('PS256', 'r');
   const rs256 = await sign(r, 'RS256', 'r');
-  if (ps.kind === 'key') t.throws(() => ps.verify(rs256), 'an RS256 token is not verified as PS256');
+  if (ps.kind === 'key')
+    t.equal(ps.verifySignature(parts(rs256)), false, 'an RS256 token is not verified as PS256');
+  const rs = ring.select('RS256', 'r');
+  const ps256 = await sign(r, 'PS256', 'r');
+  if (rs.kind === 'key')
+    t.equal(rs.verifySignature(parts(ps256)), false, 'a PS256 token is not verified as RS256');
 });

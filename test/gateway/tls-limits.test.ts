@@ -12,6 +12,10 @@ t.test('a connection that never finishes its handshake is closed and counted', a
       (await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: 'handshake_timeout' })) === 1,
   );
   t.pass('closed by the gateway and counted as handshake_timeout');
+  // Node's HTTPS server also reports a handshake timeout as a client error of the HTTP layer: counted
+  // once, at the TLS layer, and never as a rejected request.
+  t.equal(await f.metric('fapi_gateway_rejections_total', { reason: 'malformed_request' }), 0);
+  t.equal(await f.metric('fapi_gateway_requests_total'), 0, 'no request was counted');
   const r = await tlsHandshake({
     port: f.gateway.listenPort,
     caPem: f.pki.ca.certPem,

@@ -123,6 +123,15 @@ t.test(
       /fapi_issuer_sign_in_limited_total\{credential="password",limit="source_user"\} (3[6-9]|[4-9]\d)/,
     );
     t.match(metrics.body, /fapi_issuer_refusals_total\{reason="sign_in_limited"\} [1-9]/);
+    // Every refused sign-in is counted: the five checked wrong passwords as sign_in_failed.
+    t.match(metrics.body, /fapi_issuer_refusals_total\{reason="sign_in_failed"\} 5\n/);
+    const empty = await deviceSignIn(new FormBrowser(as, '127.0.0.3'), { username: '', password: '' });
+    t.equal(empty.status, 400, 'a sign-in without username and password');
+    t.match(
+      (await fetchText(as.issuer.adminPort!, '/metrics')).body,
+      /fapi_issuer_refusals_total\{reason="form_incomplete"\} 1\n/,
+      'counted as form_incomplete',
+    );
   },
 );
 

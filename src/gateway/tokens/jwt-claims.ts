@@ -1,27 +1,10 @@
 /**
- * The header and registered-claim rules of RFC 9068 §4 (and fast-jwt's failures mapped to rejection
- * reasons), as pure functions: one rule, one reason.
+ * The header and registered-claim rules of RFC 9068 §4, as pure functions: one rule, one reason.
  */
-import { TokenError } from 'fast-jwt';
 import { reject, type Reject } from '../rejections.js';
 
 /** Claims RFC 9068 §2.2 requires that the gateway checks itself (client_id and sub: verified-token.ts). */
 const REQUIRED_CLAIMS = ['exp', 'iss', 'aud'] as const;
-
-/** fast-jwt's error codes, 1:1 to rejection reasons. Anything unexpected is a malformed token (fail closed). */
-export function rejectionForVerifyError(err: unknown): Reject {
-  const code = err instanceof TokenError ? err.code : undefined;
-  switch (code) {
-    case TokenError.codes.invalidAlgorithm:
-      return reject('token_algorithm', 'the access token is signed with an algorithm that is not allowed');
-    case TokenError.codes.invalidSignature:
-    case TokenError.codes.missingSignature:
-    case TokenError.codes.verifyError:
-      return reject('token_signature', "the access token's signature does not verify");
-    default:
-      return reject('token_malformed', 'the access token is not a well-formed JWT');
-  }
-}
 
 /** RFC 9068 §2.1 `typ`: `at+jwt`, also written `application/at+jwt` (media types are case-insensitive). */
 export function isAccessTokenTyp(typ: unknown): boolean {

@@ -4,17 +4,18 @@
  *
  * Keys come only from the configured JWKS (never from `jku`, `x5u`, `jwk` or `x5c` headers: see
  * src/jose/key-ring.ts for the selection rules); the algorithm allow-list excludes `none` and HMAC, so a token
- * "signed" with the issuer's public key as an HMAC secret is refused before any key is chosen. The
- * signature is verified synchronously (fast-jwt over node:crypto, prepared once per key); the header is
- * decoded by jose; the claim rules (jwt-claims.ts, verified-token.ts) each have one rejection reason.
+ * "signed" with the issuer's public key as an HMAC secret is refused before any key is chosen. A token
+ * seen for the first time is decoded once (fast-jwt's decoder: header, claims, signing input), its
+ * signature verified synchronously over a key prepared once per key set (src/jose/key-ring.ts), and its claims
+ * checked by the rules of jwt-claims.ts and verified-token.ts, each with one rejection reason.
  */
 import { hash } from 'node:crypto';
-import { decodeProtectedHeader } from 'jose';
+import { createDecoder } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import { JwksCache, type JwksCacheOptions } from '../jwks-cache.js';
 import { reject, type Reject } from '../rejections.js';
 import { KeyRing } from '../../jose/key-ring.js';
-import { claimsProblem, rejectionForVerifyError } from './jwt-claims.js';
+import { claimsProblem } from './jwt-claims.js';
 import { verifiedTokenFromPayload } from './verified-token.js';
 import {
   isReject,
@@ -42,6 +43,22 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export function looksLikeCompactJws(token: string): boolean {
   return token.length <= MAX_TOKEN_LENGTH && COMPACT_JWS.test(token);
 }
+
+/** A compact JWS decoded once: what the key selection, the signature and the claim rules read. */
+interface DecodedJws {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+  /** The signing input (RFC 7515 §5.2): the first two segments as sent. */
+  input: string;
+  /** The signature segment, base64url. */
+  signature: string;
+}
+
+/**
+ * RFC 7515 §5.2 decoding: three base64url segments (any other character refused, not skipped), a JSON
+ * object header and a JSON object payload. Throws on anything else.
+ */
+const decodeJws = createDecoder({ complete: true }) as unknown as (token: string) => DecodedJws;
 
 /**
  * The verification cache is keyed by the token's SHA-256, not the token: remembered bearer tokens are not
@@ -140,28 +157,29 @@ export class JwtVerifier implements TokenVerifier {
       }
       this.cache!.delete(key!);
     }
-    if (!looksLikeCompactJws(token)) {
+    if (token.length > MAX_TOKEN_LENGTH) {
       return reject('token_malformed', 'the access token is not a compact JWS');
+    }
+    let jws: DecodedJws;
+    try {
+      jws = decodeJws(token);
+    } catch {
+      return reject('token_malformed', 'the access token is not a well-formed JWT');
     }
     if (!this.jwks.ready) {
       return reject('jwks_unavailable', "the issuer's signing keys are not available yet");
     }
-    const first = this.verifySignature(token);
+    const first = this.verifySignature(jws);
     if (first !== UNKNOWN_KEY) return this.settle(token, key, memo, first);
     return this.jwks.refetchOnUnknownKid().then((refetched) => {
-      const second = refetched ? this.verifySignature(token) : UNKNOWN_KEY;
+      const second = refetched ? this.verifySignature(jws) : UNKNOWN_KEY;
       if (second !== UNKNOWN_KEY) return this.settle(token, key, memo, second);
       return reject('token_key_unknown', "the access token's signing key is not in the issuer's key set");
     });
   }
 
-  private verifySignature(token: string): VerifiedAccessToken | Reject | typeof UNKNOWN_KEY {
-    let header: Record<string, unknown>;
-    try {
-      header = decodeProtectedHeader(token);
-    } catch {
-      return reject('token_malformed', 'the access token is not a well-formed JWT');
-    }
+  private verifySignature(jws: DecodedJws): VerifiedAccessToken | Reject | typeof UNKNOWN_KEY {
+    const { header, payload } = jws;
     const { alg, kid } = header;
     if (typeof alg !== 'string' || !this.allowed.has(alg)) {
       return reject('token_algorithm', 'the access token is signed with an algorithm that is not allowed');
@@ -177,16 +195,17 @@ export class JwtVerifier implements TokenVerifier {
         "several of the issuer's keys fit the access token and it names none",
       );
     }
-    let decoded: { header: Record<string, unknown>; payload: Record<string, unknown> };
-    try {
-      decoded = selected.verify(token);
-    } catch (err) {
-      return rejectionForVerifyError(err);
+    if (!selected.verifySignature(jws)) {
+      return reject('token_signature', "the access token's signature does not verify");
+    }
+    // RFC 7515 §4.1.11: an extension marked critical must be understood; the gateway understands none.
+    if (header.crit !== undefined) {
+      return reject('token_malformed', 'the access token\'s header "crit" names an extension not supported');
     }
     const now = Date.now() / 1000;
     return (
-      claimsProblem(decoded.header, decoded.payload, this.claimPolicy, now) ??
-      verifiedTokenFromPayload(decoded.payload, now, this.policy.clockSkewSeconds)
+      claimsProblem(header, payload, this.claimPolicy, now) ??
+      verifiedTokenFromPayload(payload, now, this.policy.clockSkewSeconds)
     );
   }
 

@@ -162,7 +162,14 @@ export const devicePageEndpoint: Endpoint = {
           status,
           headers,
         });
-      if (username === '' || password === '') return signIn('Enter your username and password.', 400);
+      if (username === '' || password === '') {
+        countRefusal(
+          runtime.metrics,
+          'ciba_device',
+          new OAuthError('form_incomplete', 'no username or password'),
+        );
+        return signIn('Enter your username and password.', 400);
+      }
       // The same guess limits as the authorization flow's login (one user, one count); while a limit
       // waits the password is not checked.
       const limiter = signInLimiterOf(runtime);
@@ -185,6 +192,11 @@ export const devicePageEndpoint: Endpoint = {
       const user = await endUsersOf(runtime).authenticate(username, password);
       if (!user) {
         runtime.log.info({ endpoint: 'ciba_device' }, 'device sign-in failed');
+        countRefusal(
+          runtime.metrics,
+          'ciba_device',
+          new OAuthError('sign_in_failed', 'the username or password is not correct'),
+        );
         return signIn('The username or password is not correct.', 401);
       }
       await limiter.succeeded(guess);

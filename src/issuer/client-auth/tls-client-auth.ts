@@ -45,6 +45,8 @@ function normaliseIp(ip: string): string {
 interface ParsedCertificate {
   subject?: DistinguishedName;
   sans?: { type: string; value: string }[];
+  /** Whether the subject matches a registered DN (RFC 4514 comparison), per registered DN. */
+  matches?: WeakMap<DistinguishedName, boolean>;
 }
 
 const parsed = new WeakMap<PresentedCertificate, ParsedCertificate>();
@@ -61,6 +63,16 @@ function parsedOf(cert: PresentedCertificate): ParsedCertificate {
 function subjectOf(cert: PresentedCertificate): DistinguishedName {
   const known = parsedOf(cert);
   return (known.subject ??= certificateSubject(cert.der));
+}
+
+function subjectMatches(cert: PresentedCertificate, registered: DistinguishedName): boolean {
+  const matches = (parsedOf(cert).matches ??= new WeakMap());
+  let match = matches.get(registered);
+  if (match === undefined) {
+    match = distinguishedNamesEqual(subjectOf(cert), registered);
+    matches.set(registered, match);
+  }
+  return match;
 }
 
 function sansOf(cert: PresentedCertificate): { type: string; value: string }[] {
@@ -98,8 +110,8 @@ export const tlsClientAuth: ClientAuthenticator = {
       throw invalidClient('the client certificate does not chain to a trusted CA', 'certificate_untrusted');
     const dn = runtime.subjectDns.get(client.clientId);
     if (dn) {
-      const subject = subjectOf(cert);
-      if (!distinguishedNamesEqual(subject, dn)) {
+      if (!subjectMatches(cert, dn)) {
+        const subject = subjectOf(cert);
         const reversed = distinguishedNamesEqual([...subject].reverse(), dn);
         runtime.log.info(
           { clientId: client.clientId, certificateSubject: formatDistinguishedName(subject) },

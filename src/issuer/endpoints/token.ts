@@ -11,6 +11,7 @@
 import { DPOP_ALGORITHMS } from '../../dpop/index.js';
 import { OAuthError, invalidRequest } from '../errors.js';
 import { jsonReply } from '../http.js';
+import { TOKEN_ISSUED, clientLogger } from '../logger.js';
 import { findGrant, grants } from '../grants/index.js';
 import { authenticateClient } from '../steps/authenticate-client.js';
 import { authorizationServerProof, dpopNonceHeaders } from '../steps/dpop-proof.js';
@@ -56,16 +57,13 @@ export const tokenEndpoint: Endpoint = {
       );
     const response = await grant.exchange({ params, client, request, dpopJkt: proof?.jkt }, runtime);
     runtime.metrics.tokensIssued.inc({ grant_type: grantType, auth_method: client.method });
-    runtime.log.info(
+    clientLogger(runtime.log, client.client.clientId, grantType, client.method).info(
       {
-        clientId: client.client.clientId,
-        grantType,
-        authMethod: client.method,
         scope: response.scope,
         tokenType: response.token_type,
         certificateBound: request.certificate !== undefined && proof === undefined,
       },
-      'token issued',
+      TOKEN_ISSUED,
     );
     return jsonReply(response, 200, dpopNonceHeaders(runtime));
   },

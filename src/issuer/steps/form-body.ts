@@ -8,6 +8,9 @@ import type { IssuerRequest } from '../http.js';
 
 export const DEFAULT_FORM_LIMIT_BYTES = 64 * 1024;
 
+/** One decoder for every body: without `stream`, each decode starts afresh (WHATWG Encoding §7.2). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export class FormParams {
   private constructor(private readonly values: ReadonlyMap<string, string>) {}
 
@@ -91,7 +94,7 @@ export async function readForm(request: IssuerRequest, options: FormReadOptions 
   });
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = UTF8.decode(body);
   } catch {
     throw invalidRequest('the body is not valid UTF-8', 'invalid_encoding');
   }

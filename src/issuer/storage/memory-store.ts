@@ -219,7 +219,10 @@ export function createMemoryStorage(options: MemoryStorageOptions): IssuerStorag
           if (!e) return;
           const was = JSON.parse(e.text) as { f: number; u: number };
           const next = { f: Math.max(0, was.f - 1), u: was.u === blockedUntilMs ? nowMs : was.u };
-          kv.set(key, JSON.stringify(next), e.expiresAtMs);
+          // Nothing left to remember (the forgiven guess made the entry): kept, it would be state that
+          // anonymous guesses with made-up usernames could pile up for forgetAfterSeconds.
+          if (next.f === 0 && next.u <= nowMs) kv.delete(key);
+          else kv.set(key, JSON.stringify(next), e.expiresAtMs);
         });
       },
       resetAttempts(namespace, id) {

@@ -127,6 +127,10 @@ local f = tonumber(v[1])
 if f > 0 then f = f - 1 end
 local u = v[2]
 if tonumber(u) == tonumber(ARGV[1]) then u = ARGV[2] end
+if f == 0 and tonumber(u) <= tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
 redis.call('HSET', KEYS[1], 'f', f, 'u', u)
 return 1`);
 

@@ -5,8 +5,7 @@
  * it came from, was revoked. Never throws for a bad token: resolves undefined (RFC 7662 §2.2 answers
  * `active: false` for anything invalid).
  */
-import { decodeProtectedHeader } from 'jose';
-import { KeyRing } from '../../jose/key-ring.js';
+import { KeyRing, decodeCompactJws, type DecodedJws } from '../../jose/key-ring.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { tokenKey } from '../storage/store.js';
 import type { AccessTokenClaims, AccessTokenFormat } from './access-token.js';
@@ -24,8 +23,8 @@ export interface ActiveAccessToken {
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
 
 /**
- * The issuer's own keys prepared once per key set (fast-jwt over node:crypto, synchronous:
- * src/jose/key-ring.ts): an introspected JWT is verified without WebCrypto's asynchronous job and
+ * The issuer's own keys prepared once per key set (src/jose/key-ring.ts): an introspected JWT is decoded
+ * once and its signature checked by node:crypto synchronously, without WebCrypto's asynchronous job and
  * without importing a key again.
  */
 const keyRings = new WeakMap<object, KeyRing>();
@@ -49,23 +48,18 @@ function isAccessTokenTyp(typ: unknown): boolean {
  * `iss`, `exp`/`iat`/`jti`/`sub` present, not expired, `nbf` reached.
  */
 function verifiedClaims(token: string, runtime: IssuerRuntime): AccessTokenClaims | undefined {
-  let alg: unknown;
-  let kid: unknown;
+  let jws: DecodedJws;
   try {
-    ({ alg, kid } = decodeProtectedHeader(token));
+    jws = decodeCompactJws(token);
   } catch {
     return undefined;
   }
+  const { header, payload } = jws;
+  const { alg, kid } = header;
   if (typeof alg !== 'string' || (kid !== undefined && typeof kid !== 'string')) return undefined;
   const selected = ownKeyRing(runtime).select(alg, kid);
-  if (selected.kind !== 'key') return undefined;
-  let header: Record<string, unknown>;
-  let payload: Record<string, unknown>;
-  try {
-    ({ header, payload } = selected.verify(token));
-  } catch {
+  if (selected.kind !== 'key' || !selected.verifySignature(jws) || header.crit !== undefined)
     return undefined;
-  }
   if (!isAccessTokenTyp(header.typ) || payload.iss !== runtime.urls.issuer) return undefined;
   const { exp, iat, nbf, jti, sub } = payload;
   if (typeof exp !== 'number' || typeof iat !== 'number' || typeof jti !== 'string') return undefined;

@@ -132,6 +132,33 @@ t.test('every key has a TTL and carries its record hash tag under the prefix', a
   }
 });
 
+t.test('a guess forgiven back to no failures leaves no key behind', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.close());
+  const s = await redisStore(server, 'forgive:');
+  t.teardown(() => s.close());
+  const policy = {
+    failuresBeforeDelay: 3,
+    firstDelayMs: 1_000,
+    maxDelayMs: 1_000,
+    forgetAfterMs: 86_400_000,
+  };
+  const now = Date.now();
+  // A made-up username from a source that is waiting: counted, then forgiven when the source refuses.
+  const fresh = await s.storage.attempts.beginAttempt('sign-in', 'made-up', now, policy);
+  if (fresh.allowed) await s.storage.attempts.forgiveAttempt('sign-in', 'made-up', fresh.blockedUntilMs, now);
+  // A user with a real failure before: forgiving the second keeps the first.
+  await s.storage.attempts.beginAttempt('sign-in', 'known', now, policy);
+  const second = await s.storage.attempts.beginAttempt('sign-in', 'known', now, policy);
+  if (second.allowed) await s.storage.attempts.forgiveAttempt('sign-in', 'known', second.blockedUntilMs, now);
+  t.same(await server.admin().keys('*'), ['forgive:{ak:sign-in:known}']);
+  t.same(
+    await s.storage.attempts.beginAttempt('sign-in', 'known', now, policy),
+    { allowed: true, failures: 2, blockedUntilMs: now },
+    'the earlier failure still counts',
+  );
+});
+
 t.test('Redis down: every operation fails with the store-unavailable error, then works again', async (t) => {
   const server = await startRedisServer();
   t.teardown(() => server.close());

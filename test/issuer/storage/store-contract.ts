@@ -257,6 +257,13 @@ export function runStoreContract(t: Test, make: () => Promise<StoreUnderTest>): 
       { allowed: true, failures: 1, blockedUntilMs: base },
       'forgiving an unknown id creates nothing',
     );
+    const fresh = await attempts.beginAttempt('ns', 'fresh', base, policy);
+    if (fresh.allowed) await attempts.forgiveAttempt('ns', 'fresh', fresh.blockedUntilMs, base);
+    t.same(
+      await attempts.beginAttempt('ns', 'fresh', base, policy),
+      { allowed: true, failures: 1, blockedUntilMs: base },
+      'a forgiven first guess is as if it never happened',
+    );
   });
 
   withStore('attempts: forgotten once forgetAfterMs has passed after the wait', async (s, t) => {
