@@ -12,6 +12,8 @@ export type WorkerMessage =
   | { type: 'fapi:want-config' }
   | { type: 'fapi:listening'; port: number }
   | { type: 'fapi:ready' }
+  /** The worker started stopping (a signal it received itself): the gateway is no longer ready. */
+  | { type: 'fapi:stopping' }
   | { type: 'fapi:metrics'; id: number; metrics: object[] }
   | { type: 'fapi:reload-result'; id: number; ok: boolean; error?: string }
   | { type: 'fapi:start-failed'; error: string };

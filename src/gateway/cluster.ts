@@ -23,6 +23,7 @@ interface WorkerState {
   worker: Worker;
   ready: boolean;
   listening: boolean;
+  stopping: boolean;
 }
 
 /** Metrics only the primary knows; merged with the workers' at scrape time. */
@@ -89,7 +90,7 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
 
   const fork = () => {
     const worker = cluster.fork();
-    const state: WorkerState = { worker, ready: false, listening: false };
+    const state: WorkerState = { worker, ready: false, listening: false, stopping: false };
     workers.set(worker.id, state);
     worker.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
@@ -103,7 +104,11 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
           if ([...workers.values()].filter((s) => s.listening).length >= count) firstListening();
           break;
         case 'fapi:ready':
-          state.ready = true;
+          if (!state.stopping) state.ready = true;
+          break;
+        case 'fapi:stopping':
+          state.stopping = true;
+          state.ready = false;
           break;
         case 'fapi:start-failed':
           if (listenPort === 0)
@@ -117,9 +122,20 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
     });
   };
 
+  let lostWhileStopping = 0;
   cluster.on('exit', (worker, code, signal) => {
     workers.delete(worker.id);
-    if (stopping) return;
+    if (stopping) {
+      // Its open requests are lost; the others keep draining, and the exit status says it.
+      if (code !== 0 || signal !== null) {
+        lostWhileStopping++;
+        logger.error(
+          { event: 'worker_exited', workerPid: worker.process.pid, code, signal, stopping: true },
+          'a gateway worker exited unexpectedly while stopping',
+        );
+      }
+      return;
+    }
     metrics.workerRestarts.inc();
     const now = Date.now();
     recentCrashes.push(now);
@@ -268,7 +284,7 @@ export async function runPrimary(config: GatewayConfig, configFile: string, logg
   clearTimeout(deadline);
   admin.closeAllConnections();
   await new Promise<void>((resolve) => admin.close(() => resolve()));
-  logger.info({ event: 'stopped' }, 'fapi-gateway stopped');
+  logger.info({ event: 'stopped', workersLost: lostWhileStopping }, 'fapi-gateway stopped');
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
-  return 0;
+  return lostWhileStopping === 0 ? 0 : 1;
 }

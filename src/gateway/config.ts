@@ -485,7 +485,9 @@ export const gatewayConfigSchema = z
           .min(0)
           .max(300000)
           .default(10000)
-          .describe('In-flight requests get this long on SIGTERM.'),
+          .describe(
+            'After the grace period, in-flight requests and the first request of connections opened just before get this long; then every connection is closed.',
+          ),
         graceSeconds: z
           .number()
           .int()

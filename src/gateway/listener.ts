@@ -34,7 +34,8 @@ export function connectionIdentityOf(socket: unknown): ConnectionIdentity | unde
 export interface ListenerHooks {
   onHandshakeFailure(reason: HandshakeFailureReason, detail: string): void;
   onConnectionRefused(): void;
-  onConnectionOpened(): void;
+  /** A connection ready for requests: TLS established and every check passed. */
+  onConnectionOpened(socket: TLSSocket): void;
   onConnectionClosed(): void;
 }
 
@@ -100,7 +101,7 @@ export function createListener(
           : undefined,
         tokenMemo: {},
       };
-      hooks.onConnectionOpened();
+      hooks.onConnectionOpened(socket);
       socket.once('close', () => hooks.onConnectionClosed());
     },
   });

@@ -10,6 +10,7 @@ export function createGatewayLogger(level: LevelWithSilent, name = 'fapi-gateway
     name,
     level,
     base: { pid: process.pid },
+    sync: true,
     redact: ['token', 'authorization', 'headers.authorization', 'cert', 'key'],
     // Only per-request lines are batched: operational events (start, reload, drain, worker exits) and
     // warnings are rare, and operators and supervisors wait for them, so they are written at once.

@@ -146,8 +146,7 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     // A connection without an identity presented no certificate: the binding check refuses what needs one.
     const connection = connectionIdentityOf(req.socket) ?? { tokenMemo: {} };
-    inFlight.begin();
-    if (inFlight.draining) res.shouldKeepAlive = false;
+    inFlight.begin(res);
     const p = deps.pipeline();
     const ctx: RequestContext = {
       req,

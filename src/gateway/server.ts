@@ -139,7 +139,10 @@ export async function startGateway(
         logger.debug({ event: 'tls_handshake_failed', reason, err: detail }, 'TLS handshake refused');
       },
       onConnectionRefused: () => metrics.connectionsRefused.inc(),
-      onConnectionOpened: () => metrics.openConnections.inc(),
+      onConnectionOpened: (socket) => {
+        metrics.openConnections.inc();
+        inFlight.opened(socket);
+      },
       onConnectionClosed: () => metrics.openConnections.dec(),
     },
   );

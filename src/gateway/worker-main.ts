@@ -1,7 +1,8 @@
 /**
  * Entry point of a cluster worker (see cluster.ts): asks the primary for the configuration, runs one
  * gateway without an admin listener, answers metric scrapes and applies reloads the primary validated.
- * Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP is the primary's business and is ignored here.
+ * Signals: SIGTERM/SIGINT start the grace period and the drain, then exit 0 (later ones are ignored);
+ * SIGHUP is the primary's business and is ignored here.
  */
 import { isPrimaryMessage, type PrimaryMessage, type WorkerMessage } from './cluster-messages.js';
 import type { GatewayConfig } from './config.js';
@@ -73,10 +74,15 @@ async function main(): Promise<void> {
   });
   send({ type: 'fapi:listening', port: g.listenPort });
   void g.whenReady().then(() => send({ type: 'fapi:ready' }));
+  // Stopping starts once, whoever asks first: the primary (SIGTERM), a signal sent to the whole process
+  // group (Ctrl-C, `kill -- -PGID`, systemd's control-group kill), or the primary's disappearance. The
+  // handlers stay installed: a second signal must not end the worker by the default action mid-drain.
+  let stopping = false;
   const stop = () => {
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
-    process.off('disconnect', stop);
+    if (stopping) return;
+    stopping = true;
+    // Before the grace period's first line: /readyz on the primary fails from now on.
+    send({ type: 'fapi:stopping' });
     void g.close({ graceMs: running.shutdown.graceSeconds * 1000 }).then(() => process.exit(0));
   };
   process.on('SIGTERM', stop);

@@ -15,6 +15,8 @@ export function createIssuerLogger(level: LevelWithSilent): Logger {
   return createBatchedLogger({
     level,
     base: { component: 'issuer' },
+    // The bench's (i2) stalled for seconds with synchronous writes into a pipe its reader drained late.
+    sync: false,
     writeNow: (lvl, args) => lvl >= 40 || !PER_REQUEST.has(typeof args[0] === 'string' ? args[0] : args[1]),
   });
 }

@@ -17,6 +17,11 @@ export interface BatchedLoggerOptions {
   name?: string;
   /** Fields of every line (pino's `base`). */
   base: Record<string, unknown>;
+  /**
+   * Synchronous writes (the gateway) block the event loop while stdout is a full pipe: sonic-boom sleeps
+   * 100 ms per EAGAIN. Asynchronous writes (the issuer) retry from a timer instead.
+   */
+  sync: boolean;
   /** Paths censored if a caller ever passes them (a second line of defence). */
   redact?: string[];
   /**
@@ -44,7 +49,7 @@ function isoTimeOncePerMs(): () => string {
 }
 
 export function createBatchedLogger(options: BatchedLoggerOptions): Logger {
-  const destination = pino.destination({ dest: 1, sync: true, minLength: LOG_BUFFER_BYTES });
+  const destination = pino.destination({ dest: 1, sync: options.sync, minLength: LOG_BUFFER_BYTES });
   setInterval(() => {
     // With a callback, flush reports a destroyed stream instead of throwing.
     destination.flush(() => undefined);

@@ -4,17 +4,29 @@ import type { TLSSocket } from 'node:tls';
 import { fetchText } from '../helpers/metrics-text.js';
 import { startGatewayProcessFixture } from '../helpers/gateway-process.js';
 import { mintAccessToken } from '../helpers/tokens.js';
+import { mtlsRequest } from '../helpers/tls-client.js';
+import { until } from '../helpers/until.js';
 
 const CLIENTS = 100;
 
-async function underLoad(t: Test, workers: number) {
+/**
+ * `stop.group`: the signal goes to the gateway's whole process group (a terminal's Ctrl-C, `kill -- -PGID`,
+ * systemd's default control-group kill), so each worker receives it too, besides the primary.
+ */
+async function underLoad(
+  t: Test,
+  workers: number,
+  stop: { signal: NodeJS.Signals; group: boolean } = { signal: 'SIGTERM', group: false },
+) {
   const f = await startGatewayProcessFixture(t, {
     fileName: 'graceful.yaml',
+    launch: { detached: stop.group },
     // A loaded machine (100 clients, TLS handshakes, workers on two cores) must not turn into 504s.
     overrides: {
       workers,
       upstream: { timeoutMs: 60_000 },
-      shutdown: { drainTimeoutMs: 60_000, graceSeconds: 3 },
+      // Longer than the test's own steps (a /readyz round trip) take on a loaded machine.
+      shutdown: { drainTimeoutMs: 60_000, graceSeconds: 8 },
     },
   });
   const { pki, key, gateway: gw } = f;
@@ -28,6 +40,9 @@ async function underLoad(t: Test, workers: number) {
   let sigtermAt = 0;
   let answered = 0;
   let answeredAfterSigterm = 0;
+  let notReadySeen = false;
+  /** Answers to requests sent once /readyz had been seen failing: served during the grace period. */
+  let answeredSentWhileNotReady = 0;
   let closeAnswers = 0;
   let notOk = 0;
   /** Requests written on an established connection that never got an answer. */
@@ -39,6 +54,7 @@ async function underLoad(t: Test, workers: number) {
   const send = () =>
     new Promise<'answered' | 'refused' | 'lost'>((resolve) => {
       let established = false;
+      const sentWhileNotReady = notReadySeen;
       const req = https.get(
         {
           host: '127.0.0.1',
@@ -60,6 +76,7 @@ async function underLoad(t: Test, workers: number) {
               answeredAfterSigterm++;
               if (res.headers.connection === 'close') closeAnswers++;
             }
+            if (sentWhileNotReady && res.statusCode === 200) answeredSentWhileNotReady++;
             resolve('answered');
           });
           res.on('error', () => resolve('lost'));
@@ -90,20 +107,26 @@ async function underLoad(t: Test, workers: number) {
   t.ok(answered >= CLIENTS * 3, `traffic flows (${answered} answers)`);
 
   sigtermAt = Date.now();
-  gw.child.kill('SIGTERM');
-  await gw.waitForLog((l) => l.event === 'shutdown_grace');
+  if (stop.group) process.kill(-gw.child.pid!, stop.signal);
+  else gw.child.kill(stop.signal);
+  await gw.waitForLog((l) => l.event === 'shutdown_grace', 60_000);
   t.equal((await fetchText(gw.adminPort, '/readyz')).status, 503, '/readyz fails as soon as stopping starts');
-  const answeredAtNotReady = answered;
-  // The drain of a gateway process (a worker's, with workers), which counts its in-flight requests.
-  await gw.waitForLog((l) => l.event === 'draining' && l.inFlight !== undefined, 30_000);
-  t.ok(answered > answeredAtNotReady, 'requests are still served while /readyz fails (grace period)');
+  notReadySeen = true;
 
   const exit = await gw.exited;
   await Promise.all(clients);
   t.same(exit, { code: 0, signal: null }, 'the gateway exits 0');
+  t.ok(
+    gw.logs.some((l) => l.event === 'draining' && l.inFlight !== undefined),
+    'the grace period ended in a drain',
+  );
   t.equal(lost, 0, 'no request written on an open connection went unanswered');
   t.equal(notOk, 0, 'every answer was a 200');
   t.equal(refused, CLIENTS, 'every client ends with a refused connection (the listener closed)');
+  t.ok(
+    answeredSentWhileNotReady > 0,
+    `requests sent while /readyz failed were served (${answeredSentWhileNotReady}): the grace period`,
+  );
   t.ok(answeredAfterSigterm > 0, `${answeredAfterSigterm} answers after SIGTERM`);
   t.ok(closeAnswers > 0, `${closeAnswers} answers after SIGTERM carried Connection: close`);
 }
@@ -112,3 +135,56 @@ t.test(
   'SIGTERM under load: /readyz fails first, keep-alive clients are told to close, no request is lost',
   (t) => underLoad(t, 1),
 );
+
+t.test(
+  'SIGTERM under load with workers: every worker serves through the grace period, then drains; no request is lost',
+  (t) => underLoad(t, 2),
+);
+
+t.test(
+  'SIGINT to the whole process group under load with workers: the same, though each worker receives it too',
+  (t) => underLoad(t, 2, { signal: 'SIGINT', group: true }),
+);
+
+t.test('a worker that dies while stopping: the other serves and drains, the exit status is 1', async (t) => {
+  const f = await startGatewayProcessFixture(t, {
+    fileName: 'worker-dies.yaml',
+    // Long enough that the checks below run inside the grace period on a loaded machine.
+    overrides: { workers: 2, shutdown: { drainTimeoutMs: 60_000, graceSeconds: 15 } },
+  });
+  const { pki, key, gateway: gw } = f;
+  const token = await mintAccessToken(key, {
+    thumbprint: pki.clientA.thumbprint,
+    claims: { scope: 'accounts' },
+  });
+  gw.child.kill('SIGTERM');
+  const graceLines = await until('both workers in their grace period', () => {
+    const lines = gw.logs.filter((l) => l.event === 'shutdown_grace');
+    return lines.length === 2 && lines;
+  });
+  const victim = Number(graceLines[0]!.pid);
+  process.kill(victim, 'SIGKILL');
+  const exitedLine = await gw.waitForLog((l) => l.event === 'worker_exited', 60_000);
+  t.match(exitedLine, { workerPid: victim, signal: 'SIGKILL', stopping: true }, 'the primary logs the loss');
+  t.equal((await fetchText(gw.adminPort, '/readyz')).status, 503, 'still not ready');
+  const r = await mtlsRequest({
+    port: gw.listenPort,
+    caPem: pki.ca.certPem,
+    client: pki.clientA,
+    path: '/accounts',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  t.equal(r.status, 200, 'a new connection is served by the other worker');
+  t.equal(r.headers.connection, 'close', 'with Connection: close');
+  t.same(await gw.exited, { code: 1, signal: null }, 'the gateway exits 1 once the other worker drained');
+  t.equal(
+    gw.logs.filter((l) => l.event === 'stopped' && l.worker === true).length,
+    1,
+    'the other worker stopped normally',
+  );
+  t.equal(
+    gw.logs.filter((l) => l.event === 'started' && l.worker === true).length,
+    2,
+    'no replacement worker was started',
+  );
+});

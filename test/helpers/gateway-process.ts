@@ -38,16 +38,27 @@ export async function startGatewayProcess(
   configFile: string,
   env: NodeJS.ProcessEnv = {},
   teardown?: { teardown(fn: () => unknown): void },
-  /** Another Node binary, or Node options before the CLI (default: this Node, none). */
-  launch: { node?: string; nodeArgs?: string[] } = {},
+  /**
+   * Another Node binary, or Node options before the CLI (default: this Node, none); `detached`: in a
+   * process group of its own (signal the group with `process.kill(-child.pid, …)`, as a terminal's Ctrl-C does).
+   */
+  launch: { node?: string; nodeArgs?: string[]; detached?: boolean } = {},
 ): Promise<GatewayProcess> {
   const node = launch.node ?? process.execPath;
   const child = spawn(node, [...(launch.nodeArgs ?? []), CLI, 'gateway', '--config', configFile], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: launch.detached === true,
   });
   teardown?.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // Its workers too, when it leads a process group of its own.
+    if (launch.detached !== true || child.pid === undefined) return void child.kill('SIGKILL');
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
   });
   const logs: Record<string, unknown>[] = [];
   const waiters: {
@@ -101,7 +112,8 @@ export async function startGatewayProcess(
     });
   };
   // Cluster workers log their own `started` line (marked worker: true); the primary's names the admin port.
-  const started = await waitForLog((l) => l.event === 'started' && l.worker === undefined);
+  // Generous: a primary starting workers on a loaded 2-core machine can take well over 20 s.
+  const started = await waitForLog((l) => l.event === 'started' && l.worker === undefined, 60_000);
   const port = (s: unknown) => Number(String(s).split(':').pop());
   return {
     child,
@@ -148,13 +160,14 @@ export async function startGatewayProcessFixture(
     /** Environment of the gateway process, added to this one's. */
     env?: (peers: GatewayPeers) => NodeJS.ProcessEnv;
     fileName?: string;
+    launch?: Parameters<typeof startGatewayProcess>[3];
   } = {},
 ): Promise<GatewayProcessFixture> {
   const peers = await startGatewayPeers(t);
   const input = testGatewayConfigInput(peers.pki, peers.jwks.url, peers.upstream.url, options.overrides);
   options.edit?.(input, peers);
   const configFile = writeConfig(peers.pki.dir, options.fileName ?? 'gateway.yaml', input);
-  const gateway = await startGatewayProcess(configFile, options.env?.(peers), t);
+  const gateway = await startGatewayProcess(configFile, options.env?.(peers), t, options.launch);
   const status = await waitUntilReady(gateway.adminPort);
   if (status !== 200)
     throw new Error(`the gateway never became ready (/readyz ${status}): ${gateway.stderr()}`);
