@@ -3,7 +3,7 @@
  * headers, body, metric and log line) and upstream failures. RFC 6750 §3 challenge, JSON body,
  * `Cache-Control: no-store`, the interaction id; Node adds `Date` (RFC 9110 §6.6.1) to every response.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { rawHttpResponse } from '../net/parser-refusals.js';
 import type { Reject } from './rejections.js';
 
