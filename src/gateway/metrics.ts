@@ -119,7 +119,9 @@ interface HistogramSeries {
 /**
  * Adds pending observations to a histogram's series. prom-client has no public call that adds counts to
  * buckets (only `observe`, one value at a time), so this writes the series `zero()` created, in the
- * shape its own `observe` keeps (a count per upper bound, not cumulative; sum; count).
+ * shape its own `observe` keeps (a count per upper bound, not cumulative; sum; count). That shape is
+ * prom-client's own, so package.json pins its exact version and test/gateway/metrics-counting.test.ts
+ * checks the exposition after folding.
  */
 function foldObservations(
   histogram: Histogram<string>,

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { closedWithoutAnswer, parserRefusal } from '../net/parser-refusals.js';
 import { interactionIdFor } from './checks/fapi-headers.js';
 import { requestLineWriter } from './logger.js';
 import type { InFlight } from './drain.js';
@@ -67,10 +68,6 @@ export interface RequestHandler {
 
 const REFUSED = Symbol('fapi-gateway.parser-refused');
 
-function isTlsLayerError(err: NodeJS.ErrnoException): boolean {
-  const code = err.code ?? '';
-  return code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_');
-}
 /** Node's socket under an HTTP server: `_httpMessage` is the response in progress on it, if any. */
 type HttpSocket = Socket & { _httpMessage?: ServerResponse | null; [REFUSED]?: boolean };
 
@@ -202,18 +199,9 @@ export function createRequestHandler(deps: RequestHandlerDependencies): RequestH
   };
 
   const onClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // Node's HTTPS server passes every failed TLS handshake (a handshake timeout among them) on as a
-    // client error: those are the connection guard's to count, there is no HTTP request to answer.
-    if (isTlsLayerError(err) || err.code === 'ECONNRESET' || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const r =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? reject('headers_too_large', 'the request headers are too large')
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? reject('request_timeout', 'the request was not received in time')
-          : reject('malformed_request', 'the request is not valid HTTP/1.1');
+    if (closedWithoutAnswer(err, socket)) return;
+    const { reason, description } = parserRefusal(err);
+    const r = reject(reason, description);
     const interactionId = randomUUID();
     const s = socket as HttpSocket;
     if (s[REFUSED] === true) return; // the parser stays in error: one refusal per connection

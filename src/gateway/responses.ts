@@ -3,7 +3,8 @@
  * headers, body, metric and log line) and upstream failures. RFC 6750 §3 challenge, JSON body,
  * `Cache-Control: no-store`, the interaction id; Node adds `Date` (RFC 9110 §6.6.1) to every response.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { rawHttpResponse } from '../net/parser-refusals.js';
 import type { Reject } from './rejections.js';
 
 export const REALM = 'fapi-gateway';
@@ -134,17 +135,12 @@ export function renderUpstreamFailure(
  * socket directly, with the same body, headers and interaction id as every other rejection.
  */
 export function rawRejectResponse(r: Reject, interactionId: string): string {
-  const body = errorBody(r.error, r.description);
   const challenge = bearerChallenge(r);
-  return (
-    `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? 'Error'}\r\n` +
-    `Date: ${new Date().toUTCString()}\r\n` +
-    'Content-Type: application/json\r\n' +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    'Cache-Control: no-store\r\n' +
-    `x-fapi-interaction-id: ${interactionId}\r\n` +
-    (challenge === undefined ? '' : `WWW-Authenticate: ${challenge}\r\n`) +
-    'Connection: close\r\n\r\n' +
-    body
-  );
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-store',
+    'x-fapi-interaction-id': interactionId,
+  };
+  if (challenge !== undefined) headers['WWW-Authenticate'] = challenge;
+  return rawHttpResponse(r.status, headers, errorBody(r.error, r.description));
 }

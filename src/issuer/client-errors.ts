@@ -4,44 +4,24 @@
  * writes a bare status line, with no JSON, log line or metric; here it is an RFC 6749 §5.2 refusal like
  * any other, counted, and the connection is closed (the parser cannot resynchronise).
  */
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { closedWithoutAnswer, parserRefusal, rawHttpResponse } from '../net/parser-refusals.js';
 import { OAuthError } from './errors.js';
 import type { IssuerMetrics } from './metrics.js';
-import type { IssuerRefusalReason } from './refusals.js';
 import { countRefusal, renderOAuthError } from './steps/render-error.js';
 
 /** Node's socket under an HTTP server: `_httpMessage` is the response in progress on it, if any. */
 type HttpSocket = Socket & { _httpMessage?: object | null };
-
-const REFUSALS: Record<string, [IssuerRefusalReason, string]> = {
-  HPE_HEADER_OVERFLOW: ['headers_too_large', 'the request headers are too large'],
-  ERR_HTTP_REQUEST_TIMEOUT: ['request_timeout', 'the request was not received in time'],
-};
 
 export function refuseUnparsedRequests(
   metrics: IssuerMetrics,
   log: Logger,
 ): (err: NodeJS.ErrnoException, socket: Duplex) => void {
   return (err, socket) => {
-    const code = err.code ?? '';
-    // Node's HTTPS server passes every failed TLS handshake on as a client error too: those are the
-    // connection guard's to count (tls/server-options.ts); there is no HTTP request to answer.
-    if (
-      code.startsWith('ERR_TLS_') ||
-      code.startsWith('ERR_SSL_') ||
-      code === 'ECONNRESET' ||
-      !socket.writable
-    ) {
-      socket.destroy();
-      return;
-    }
-    const [reason, description] = REFUSALS[code] ?? [
-      'malformed_request',
-      'the request is not valid HTTP/1.1',
-    ];
+    if (closedWithoutAnswer(err, socket)) return;
+    const { reason, description } = parserRefusal(err);
     const refusal = new OAuthError(reason, description);
     countRefusal(metrics, 'unmatched', refusal);
     metrics.requests.inc({ endpoint: 'unmatched', status: String(refusal.status) });
@@ -52,18 +32,12 @@ export function refuseUnparsedRequests(
       return;
     }
     const reply = renderOAuthError(refusal);
-    const body = JSON.stringify(reply.body);
-    const headers = {
-      ...reply.headers,
-      'Content-Type': 'application/json',
-      'Content-Length': String(Buffer.byteLength(body)),
-      'X-Content-Type-Options': 'nosniff',
-      Connection: 'close',
-    };
     socket.end(
-      `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\n${Object.entries(headers)
-        .map(([k, v]) => `${k}: ${v}`)
-        .join('\r\n')}\r\n\r\n${body}`,
+      rawHttpResponse(
+        reply.status,
+        { ...reply.headers, 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' },
+        JSON.stringify(reply.body),
+      ),
     );
   };
 }

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import https from 'node:https';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -17,6 +17,31 @@ import {
 } from '../helpers/issuer.js';
 import { testPki } from '../helpers/pki.js';
 
+type TestPki = Awaited<ReturnType<typeof testPki>>;
+
+/**
+ * A client's key-set server over HTTPS with the test CA's certificate, and the fetch the issuer uses to
+ * reach it (trusting that CA). Closed when the test ends.
+ */
+async function startJwksServer(
+  t: Test,
+  pki: TestPki,
+  handler: (url: string) => { status: number; body: unknown },
+): Promise<{ base: string; fetch: FetchImplementation }> {
+  const server = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
+    const { status, body } = handler(req.url ?? '');
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const dispatcher = new Agent({ connect: { ca: pki.ca.certPem } });
+  t.teardown(() => dispatcher.close());
+  const fetch = ((url: string, init: Record<string, unknown>) =>
+    undiciFetch(url, { ...init, dispatcher })) as unknown as FetchImplementation;
+  return { base: `https://localhost:${(server.address() as AddressInfo).port}`, fetch };
+}
+
 t.test('private_key_jwt with keys from jwksFile and from jwks_uri (fetched over HTTPS)', async (t) => {
   const pki = await testPki();
   const fileKeys = await rsaClientKeys('file-1');
@@ -25,25 +50,17 @@ t.test('private_key_jwt with keys from jwksFile and from jwks_uri (fetched over 
 
   const remoteKeys = await rsaClientKeys('remote-1');
   let fetches = 0;
-  const jwksServer = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (_req, res) => {
+  const jwks = await startJwksServer(t, pki, () => {
     fetches++;
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ keys: [remoteKeys.publicJwk] }));
+    return { status: 200, body: { keys: [remoteKeys.publicJwk] } };
   });
-  await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
-  t.teardown(() => jwksServer.close());
-  const jwksUri = `https://localhost:${(jwksServer.address() as AddressInfo).port}/jwks`;
-  const dispatcher = new Agent({ connect: { ca: pki.ca.certPem } });
-  t.teardown(() => dispatcher.close());
-  const fetchTrustingTestCa = ((url: string, init: Record<string, unknown>) =>
-    undiciFetch(url, { ...init, dispatcher })) as unknown as FetchImplementation;
-
+  const jwksUri = `${jwks.base}/jwks`;
   const ti = await startTestIssuer({
     clients: [
       { clientId: 'file-client', authMethod: 'private_key_jwt', jwksFile, scopes: ['accounts'] },
       { clientId: 'remote-client', authMethod: 'private_key_jwt', jwksUri, scopes: ['accounts'] },
     ],
-    options: { fetch: fetchTrustingTestCa },
+    options: { fetch: jwks.fetch },
   });
   t.teardown(() => ti.close());
   const tokenWith = async (clientId: string, key: Awaited<ReturnType<typeof rsaClientKeys>>) =>
@@ -84,25 +101,18 @@ t.test('jwks_uri: several keys and no kid, a published private key, an unreachab
     '/two': { keys: [first.publicJwk, second.publicJwk] },
     '/leaked': { keys: [leakedJwk] },
   };
-  const jwksServer = https.createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
-    const set = sets[req.url ?? ''];
-    res.writeHead(set ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(set ?? { error: 'unavailable' }));
+  const jwks = await startJwksServer(t, pki, (url) => {
+    const set = sets[url];
+    return set ? { status: 200, body: set } : { status: 503, body: { error: 'unavailable' } };
   });
-  await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
-  t.teardown(() => jwksServer.close());
-  const base = `https://localhost:${(jwksServer.address() as AddressInfo).port}`;
-  const dispatcher = new Agent({ connect: { ca: pki.ca.certPem } });
-  t.teardown(() => dispatcher.close());
-  const fetchTrustingTestCa = ((url: string, init: Record<string, unknown>) =>
-    undiciFetch(url, { ...init, dispatcher })) as unknown as FetchImplementation;
+  const base = jwks.base;
   const ti = await startTestIssuer({
     clients: [
       { clientId: 'two-keys', authMethod: 'private_key_jwt', jwksUri: `${base}/two`, scopes: ['accounts'] },
       { clientId: 'leaky', authMethod: 'private_key_jwt', jwksUri: `${base}/leaked`, scopes: ['accounts'] },
       { clientId: 'gone', authMethod: 'private_key_jwt', jwksUri: `${base}/gone`, scopes: ['accounts'] },
     ],
-    options: { fetch: fetchTrustingTestCa },
+    options: { fetch: jwks.fetch },
   });
   t.teardown(() => ti.close());
   const token = async (clientId: string, key: KeyObject, alg = 'PS256') =>

@@ -1,17 +1,11 @@
 /**
  * The header and registered-claim rules of RFC 9068 §4, as pure functions: one rule, one reason.
  */
+import { isAccessTokenTyp } from '../../jose/access-token-typ.js';
 import { reject, type Reject } from '../rejections.js';
 
 /** Claims RFC 9068 §2.2 requires that the gateway checks itself (client_id and sub: verified-token.ts). */
 const REQUIRED_CLAIMS = ['exp', 'iss', 'aud'] as const;
-
-/** RFC 9068 §2.1 `typ`: `at+jwt`, also written `application/at+jwt` (media types are case-insensitive). */
-export function isAccessTokenTyp(typ: unknown): boolean {
-  if (typeof typ !== 'string') return false;
-  const t = typ.toLowerCase();
-  return t === 'at+jwt' || t === 'application/at+jwt';
-}
 
 function audienceMatches(aud: unknown, accepted: readonly string[]): boolean {
   if (typeof aud === 'string') return accepted.includes(aud);

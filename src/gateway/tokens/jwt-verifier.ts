@@ -10,11 +10,10 @@
  * checked by the rules of jwt-claims.ts and verified-token.ts, each with one rejection reason.
  */
 import { hash } from 'node:crypto';
-import { createDecoder } from 'fast-jwt';
 import { LRUCache } from 'lru-cache';
 import { JwksCache, type JwksCacheOptions } from '../jwks-cache.js';
 import { reject, type Reject } from '../rejections.js';
-import { KeyRing } from '../../jose/key-ring.js';
+import { KeyRing, decodeCompactJws, type DecodedJws } from '../../jose/key-ring.js';
 import { claimsProblem } from './jwt-claims.js';
 import { verifiedTokenFromPayload } from './verified-token.js';
 import {
@@ -43,22 +42,6 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export function looksLikeCompactJws(token: string): boolean {
   return token.length <= MAX_TOKEN_LENGTH && COMPACT_JWS.test(token);
 }
-
-/** A compact JWS decoded once: what the key selection, the signature and the claim rules read. */
-interface DecodedJws {
-  header: Record<string, unknown>;
-  payload: Record<string, unknown>;
-  /** The signing input (RFC 7515 §5.2): the first two segments as sent. */
-  input: string;
-  /** The signature segment, base64url. */
-  signature: string;
-}
-
-/**
- * RFC 7515 §5.2 decoding: three base64url segments (any other character refused, not skipped), a JSON
- * object header and a JSON object payload. Throws on anything else.
- */
-const decodeJws = createDecoder({ complete: true }) as unknown as (token: string) => DecodedJws;
 
 /**
  * The verification cache is keyed by the token's SHA-256, not the token: remembered bearer tokens are not
@@ -162,7 +145,7 @@ export class JwtVerifier implements TokenVerifier {
     }
     let jws: DecodedJws;
     try {
-      jws = decodeJws(token);
+      jws = decodeCompactJws(token);
     } catch {
       return reject('token_malformed', 'the access token is not a well-formed JWT');
     }

@@ -7,7 +7,7 @@ import { decodeProtectedHeader } from 'jose';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
 import { reject, type Reject } from '../rejections.js';
-import { isAccessTokenTyp } from './jwt-claims.js';
+import { isAccessTokenTyp } from '../../jose/access-token-typ.js';
 import { JwtAndIntrospection } from '../introspection/jwt-and-introspection.js';
 import { JwtVerifier, looksLikeCompactJws } from './jwt-verifier.js';
 import type { ConnectionTokenMemo, TokenVerifier, VerifiedAccessToken } from './verifier.js';

@@ -15,7 +15,7 @@
  * by jose (constant-time HMAC comparison). The claim rules below are the same for both.
  */
 import { compactVerify, errors, type JWTPayload } from 'jose';
-import { decodeCompactJws, type DecodedJws, type KeyCandidate } from '../../jose/key-ring.js';
+import type { DecodedJws, KeyCandidate } from '../../jose/key-ring.js';
 import { invalidClient } from '../errors.js';
 import type { ClientKeys } from '../keys/client-keys.js';
 import { publicJwkProblem } from '../keys/key-strength.js';
@@ -59,13 +59,12 @@ export async function verifyClientAssertion(
   key: AssertionKey,
   algorithms: readonly string[],
 ): Promise<JWTPayload> {
-  const assertion = input.params.get('client_assertion') ?? '';
   const clientId = input.client.clientId;
   const { maxLifetimeSeconds, clockSkewSeconds } = runtime.config.clientAssertions;
   const verified =
     'keys' in key
-      ? await withClientKeys(assertion, key.keys, algorithms)
-      : await withSecret(assertion, key.secret, algorithms);
+      ? await withClientKeys(input.assertion, key.keys, algorithms)
+      : await withSecret(input.params.get('client_assertion') ?? '', key.secret, algorithms);
   const { header, payload } = verified;
   const now = runtime.clock.nowSeconds();
   checkRegisteredClaims(payload, clientId, now, clockSkewSeconds);
@@ -127,16 +126,11 @@ function checkRegisteredClaims(payload: JWTPayload, clientId: string, now: numbe
 }
 
 async function withClientKeys(
-  assertion: string,
+  jws: DecodedJws | undefined,
   keys: ClientKeys,
   algorithms: readonly string[],
 ): Promise<Verified> {
-  let jws: DecodedJws;
-  try {
-    jws = decodeCompactJws(assertion);
-  } catch {
-    throw malformed();
-  }
+  if (jws === undefined) throw malformed();
   const { header } = jws;
   const { alg, kid } = header;
   if (typeof alg !== 'string' || !algorithms.includes(alg))

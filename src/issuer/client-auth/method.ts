@@ -1,4 +1,5 @@
 /** The shape of one client authentication method (one module each, listed in ./index.ts). */
+import type { DecodedJws } from '../../jose/key-ring.js';
 import type { ClientConfig } from '../config.js';
 import type { FormParams } from '../steps/form-body.js';
 import type { IssuerRequest } from '../http.js';
@@ -15,6 +16,8 @@ export interface ClientAuthInput {
    * that string itself, not an array holding it (FAPI 2 SP §5.3.2.1).
    */
   acceptedAudiences: readonly string[];
+  /** The client assertion, decoded once (RFC 7515 §5.2) when the request carries one. */
+  assertion?: DecodedJws;
 }
 
 export interface ClientAuthenticator {

@@ -5,7 +5,7 @@
  * `client_secret_basic` and `client_secret_post` are refused for every client: the FAPI profiles allow
  * only private_key_jwt and the mTLS methods (client_secret_jwt is kept for non-FAPI clients).
  */
-import { decodeJwt } from 'jose';
+import { decodeCompactJws, type DecodedJws } from '../../jose/key-ring.js';
 import { OAuthError, invalidClient, invalidRequest } from '../errors.js';
 import type { ClientConfig } from '../config.js';
 import type { IssuerRequest } from '../http.js';
@@ -93,18 +93,19 @@ async function identifyAndVerify(
 
   let clientId: string;
   let presented: 'assertion' | 'certificate';
+  let decoded: DecodedJws | undefined;
   if (hasAssertion) {
     presented = 'assertion';
     if (params.get('client_assertion_type') !== ASSERTION_TYPE)
       throw invalidClient(`client_assertion_type must be ${ASSERTION_TYPE}`, 'assertion_type_unsupported');
     const assertion = params.get('client_assertion');
     if (!assertion) throw invalidClient('client_assertion is missing', 'assertion_malformed');
-    let sub: unknown;
     try {
-      sub = decodeJwt(assertion).sub;
+      decoded = decodeCompactJws(assertion);
     } catch {
       throw invalidClient('client_assertion is not a JWT', 'assertion_malformed');
     }
+    const sub = decoded.payload.sub;
     if (typeof sub !== 'string' || sub === '')
       throw invalidClient('client assertion has no sub (the client_id)', 'assertion_claims');
     const claimed = params.get('client_id');
@@ -131,7 +132,13 @@ async function identifyAndVerify(
     throw invalidClient(`this client must authenticate with ${client.authMethod}`, 'auth_method_mismatch');
   const authenticator = clientAuthenticators.get(client.authMethod)!;
   await authenticator.verify(
-    { client, params, request, acceptedAudiences: acceptedAudiences(request, runtime, client) },
+    {
+      client,
+      params,
+      request,
+      acceptedAudiences: acceptedAudiences(request, runtime, client),
+      assertion: decoded,
+    },
     runtime,
   );
   return { client, method: client.authMethod };

@@ -5,6 +5,7 @@
  * it came from, was revoked. Never throws for a bad token: resolves undefined (RFC 7662 §2.2 answers
  * `active: false` for anything invalid).
  */
+import { isAccessTokenTyp } from '../../jose/access-token-typ.js';
 import { KeyRing, decodeCompactJws, type DecodedJws } from '../../jose/key-ring.js';
 import type { IssuerRuntime } from '../runtime.js';
 import { tokenKey } from '../storage/store.js';
@@ -36,11 +37,6 @@ function ownKeyRing(runtime: IssuerRuntime): KeyRing {
     keyRings.set(runtime.keys.jwks, ring);
   }
   return ring;
-}
-
-/** RFC 9068 §2.1 `typ`: `at+jwt`, also written `application/at+jwt` (media types are case-insensitive). */
-function isAccessTokenTyp(typ: unknown): boolean {
-  return typeof typ === 'string' && typ.toLowerCase().replace(/^application\//, '') === 'at+jwt';
 }
 
 /**
