@@ -83,6 +83,7 @@ export function createListener(
   guardConnections(server, {
     clientCertificate: mode,
     maxConnections: settings.maxConnections,
+    handshakeTimeoutMs: settings.handshakeTimeoutMs,
     clientCertificateMaxBytes: settings.clientCertificateMaxBytes,
     onHandshakeFailure: (reason, detail) => hooks.onHandshakeFailure(reason, detail),
     onConnectionRefused: () => hooks.onConnectionRefused(),

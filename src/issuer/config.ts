@@ -339,7 +339,9 @@ export const issuerConfigSchema = z
           .min(100)
           .max(120000)
           .default(10000)
-          .describe('A TLS handshake not finished in time is closed and counted (reason handshake_timeout).'),
+          .describe(
+            'A client must begin its TLS handshake within this time of connecting and finish it within this time of beginning it; otherwise the connection is closed and counted (reason handshake_timeout).',
+          ),
       })
       .strict(),
     limits: z

@@ -8,8 +8,9 @@
  *   listener can never be configured into refusing every TLS 1.2 client. TLS 1.3 suites are all AEAD.
  * - No renegotiation: a certificate obtained by renegotiation could differ from the one the connection
  *   was checked with (RFC 8705 §3 binds tokens to the certificate of the connection).
- * - Time limits: the handshake must finish within `handshakeTimeoutMs` (a connection that never sends a
- *   ClientHello costs memory and a file descriptor, and is invisible until it is counted), request
+ * - Time limits: the ClientHello must begin within `handshakeTimeoutMs` and the handshake finish within
+ *   `handshakeTimeoutMs` of it (a connection that never sends a ClientHello costs memory and a file
+ *   descriptor, and is invisible until it is counted; connection-guard.ts), request
  *   headers within 10 s, keep-alive connections idle at most 5 s.
  */
 import { constants, createPrivateKey, type KeyObject } from 'node:crypto';

@@ -1,3 +1,6 @@
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import t from 'tap';
 import { startGatewayFixture } from '../helpers/gateway.js';
 import { ecKeys, oddClientCredential, rsaKeys, weakRootCa } from '../helpers/odd-certificates.js';
@@ -23,6 +26,81 @@ t.test('a connection that never finishes its handshake is closed and counted', a
   });
   t.ok(r.ok, 'a prompt handshake still completes');
 });
+
+t.test(
+  'a connection closed before its ClientHello never starts TLS; a ClientHello in pieces still does',
+  async (t) => {
+    // A TLS session made for every TCP connection costs its OpenSSL buffers when the client closes it
+    // unannounced; such connections are handed to TLS only once they have sent a byte.
+    const f = await startGatewayFixture(t, { tls: { handshakeTimeoutMs: 300 } });
+    const port = f.gateway.listenPort;
+    const bare = await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<net.Socket>((resolve) => {
+            const s = net.connect(port, '127.0.0.1', () => resolve(s));
+            s.on('error', () => undefined);
+          }),
+      ),
+    );
+    // Accepted in order: once a later connection has finished its handshake, the server holds all twenty.
+    t.ok((await tlsHandshake({ port, caPem: f.pki.ca.certPem, client: f.pki.clientA })).ok);
+    for (const s of bare) s.destroy();
+    // A silent connection closed by the timeout, after the twenty were closed by their clients.
+    await silentConnection(port).closed;
+    await eventually(
+      async () =>
+        (await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: 'handshake_timeout' })) === 1,
+    );
+    t.equal(
+      await f.metric('fapi_gateway_tls_handshake_failures_total', { reason: 'other' }),
+      0,
+      'no TLS session was started for the connections that sent nothing',
+    );
+
+    // The first byte of the ClientHello alone, the rest 100 ms later: the bytes already read reach TLS.
+    const token = await f.token();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const raw = net.connect(port, '127.0.0.1');
+      let first = true;
+      const split = new Duplex({
+        write(chunk: Buffer, _encoding, callback) {
+          if (!first) return raw.write(chunk, callback);
+          first = false;
+          raw.write(chunk.subarray(0, 1));
+          setTimeout(() => raw.write(chunk.subarray(1), callback), 100);
+        },
+        read() {},
+        final(callback) {
+          raw.end();
+          callback();
+        },
+      });
+      raw.on('data', (d: Buffer) => split.push(d));
+      raw.on('end', () => split.push(null));
+      raw.on('error', reject);
+      const socket = tls.connect({
+        socket: split,
+        servername: 'localhost',
+        ca: f.pki.ca.certPem,
+        cert: f.pki.clientA.certPem,
+        key: f.pki.clientA.keyPem,
+      });
+      let text = '';
+      socket.on('secureConnect', () =>
+        socket.write(
+          `GET /accounts HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    t.match(answer, /^HTTP\/1\.1 200 /, 'served');
+    t.equal(f.upstream.hits, 1);
+  },
+);
 
 t.test('the handshake timeout defaults to 10 s', async (t) => {
   const f = await startGatewayFixture(t);

@@ -41,13 +41,14 @@ export function guardIssuerListener(
   server: TlsServer,
   listener: ListenerName,
   requestClientCertificate: boolean,
-  config: Pick<IssuerConfig, 'limits'>,
+  config: Pick<IssuerConfig, 'limits' | 'tls'>,
   metrics: IssuerMetrics,
   log: Logger,
 ): void {
   guardConnections(server, {
     clientCertificate: requestClientCertificate ? 'requested' : 'none',
     maxConnections: config.limits.maxConnections,
+    handshakeTimeoutMs: config.tls.handshakeTimeoutMs,
     onHandshakeFailure: (reason, detail) => {
       metrics.tlsHandshakeFailures.inc({ listener, reason });
       log.debug({ listener, reason, err: detail }, 'TLS handshake failed');
