@@ -90,6 +90,8 @@ type AutocannonRequest = { headers?: Record<string, string>; body?: string | Buf
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   if (spec.reconnectEachRequest) return runConnectionPerRequest(spec);
+  if (spec.formsFile && !spec.rate)
+    return runFormPerRequest(spec, JSON.parse(readFileSync(spec.formsFile, 'utf8')) as string[]);
   const headers: Record<string, string> = {};
   if (spec.token) headers.authorization = `${spec.scheme ?? 'Bearer'} ${spec.token}`;
   let body: Buffer | undefined;
@@ -276,6 +278,161 @@ async function runConnectionPerRequest(spec: LoadSpec): Promise<LoadResult> {
     errors,
     timeouts,
     resumed,
+    driverCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+  };
+}
+
+/**
+ * The issuer scenarios with one form per request (a client assertion is good once): each request's bytes
+ * are one buffer written as it is (the forms were signed before the round) over `connections` keep-alive mTLS
+ * connections, spread round-robin over `urls`, one request outstanding per connection; the response is
+ * framed by its `Content-Length` (both issuers send one). autocannon rebuilt every request from a
+ * `setupRequest` callback and parsed every response in JavaScript (http-parser-js), which cost the driver
+ * about as much CPU per request as a third of an issuer process's: on two cores it took a share of the
+ * cores the issuer replicas were measured on.
+ */
+async function runFormPerRequest(spec: LoadSpec, forms: string[]): Promise<LoadResult> {
+  const urls = (spec.urls && spec.urls.length > 1 ? spec.urls : [spec.url]).map((u) => new URL(u));
+  const count = Math.min(spec.maxRequests, forms.length);
+  const bodies = forms.slice(0, count).map((form) => Buffer.from(form));
+  // The request head for each URL and body length, so a request is one buffer and one TLS record.
+  const heads = new Map<string, Buffer>();
+  const requestFor = (url: URL, body: Buffer): Buffer => {
+    const k = `${url.host} ${body.length}`;
+    let head = heads.get(k);
+    if (!head) {
+      head = Buffer.from(
+        `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n` +
+          `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n`,
+        'latin1',
+      );
+      heads.set(k, head);
+    }
+    return Buffer.concat([head, body], head.length + body.length);
+  };
+  const cert = spec.tls ? readFileSync(spec.tls.cert) : undefined;
+  const key = spec.tls ? readFileSync(spec.tls.key) : undefined;
+  const HEAD_END = Buffer.from('\r\n\r\n');
+  let latencies = new Float64Array(1 << 16);
+  let count2xx = 0;
+  let sent = 0;
+  let answered = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let timeouts = 0;
+  const settleNs = BigInt(Math.round((spec.settleSeconds ?? 0) * 1e9));
+  let windowStart = 0n;
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  const deadline = started + BigInt(Math.round((spec.durationSeconds + (spec.settleSeconds ?? 0)) * 1e9));
+  const record = (status: number, t0: bigint) => {
+    const now = process.hrtime.bigint();
+    answered++;
+    if (status < 200 || status >= 300) {
+      non2xx++;
+      return;
+    }
+    if (windowStart === 0n) {
+      if (now - started < settleNs) return;
+      windowStart = now;
+    }
+    if (count2xx === latencies.length) {
+      const grown = new Float64Array(latencies.length * 2);
+      grown.set(latencies);
+      latencies = grown;
+    }
+    latencies[count2xx++] = Number(now - t0) / 1e6;
+  };
+  /** One connection: sends the next unsent request after each complete response, reconnecting if closed. */
+  const connection = (index: number) =>
+    new Promise<void>((resolve) => {
+      const url = urls[index % urls.length]!;
+      const open = () => {
+        const socket = tls.connect({
+          host: url.hostname,
+          port: Number(url.port),
+          rejectUnauthorized: false,
+          ...(cert && key ? { cert, key } : {}),
+          ...(spec.tls?.maxVersion ? { maxVersion: spec.tls.maxVersion } : {}),
+          ...(spec.tls?.ciphers ? { ciphers: spec.tls.ciphers } : {}),
+        });
+        socket.setNoDelay(true);
+        let pending: Buffer | undefined;
+        let bodyLeft = -1;
+        let status = 0;
+        let t0 = 0n;
+        let inFlight = false;
+        let done = false;
+        const next = () => {
+          if (sent >= count || process.hrtime.bigint() >= deadline) {
+            done = true;
+            socket.destroy();
+            return;
+          }
+          const request = requestFor(url, bodies[sent++]!);
+          inFlight = true;
+          pending = undefined;
+          bodyLeft = -1;
+          t0 = process.hrtime.bigint();
+          socket.write(request);
+        };
+        socket.setTimeout(10_000, () => {
+          if (!inFlight) return;
+          timeouts++;
+          socket.destroy();
+        });
+        socket.once('secureConnect', next);
+        socket.on('data', (chunk: Buffer) => {
+          if (!inFlight) return;
+          if (bodyLeft < 0) {
+            const data = pending ? Buffer.concat([pending, chunk]) : chunk;
+            const end = data.indexOf(HEAD_END);
+            if (end < 0) {
+              pending = data;
+              return;
+            }
+            const head = data.toString('latin1', 0, end).toLowerCase();
+            status = Number(head.slice(9, 12));
+            const m = /\r\ncontent-length:\s*(\d+)/.exec(head);
+            if (!m) {
+              // Without a length the response cannot be framed on a kept-alive connection.
+              errors++;
+              inFlight = false;
+              socket.destroy();
+              return;
+            }
+            bodyLeft = Number(m[1]) - (data.length - end - 4);
+            pending = undefined;
+          } else bodyLeft -= chunk.length;
+          if (bodyLeft > 0) return;
+          inFlight = false;
+          record(status, t0);
+          next();
+        });
+        socket.on('error', () => {
+          if (inFlight) errors++;
+          inFlight = false;
+        });
+        socket.on('close', () => {
+          if (done || sent >= count || process.hrtime.bigint() >= deadline) resolve();
+          else open();
+        });
+      };
+      open();
+    });
+  await Promise.all(Array.from({ length: spec.connections }, (_, i) => connection(i)));
+  const ended = process.hrtime.bigint();
+  const seconds = Number(ended - started) / 1e9;
+  const windowSeconds = windowStart === 0n ? seconds : Number(ended - windowStart) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  return {
+    requests: answered,
+    seconds: Math.round(seconds * 100) / 100,
+    rps: Math.round(count2xx / windowSeconds),
+    latencyMs: percentiles(latencies.subarray(0, count2xx)),
+    non2xx,
+    errors,
+    timeouts,
     driverCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
   };
 }

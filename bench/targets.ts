@@ -440,8 +440,10 @@ function issuerTargets(ctx: Context): TargetDef[] {
   });
   /**
    * `replicas` issuer processes sharing one Redis of their own (on the server cores, as the upstream is
-   * for the gateway), pinned to the server cores when there are enough of them, else to all cores (two
-   * replicas on a 2-core machine share the driver's core, as the gateway's workers do).
+   * for the gateway), pinned to the server cores when there are enough of them. Else each replica gets a
+   * core of its own, counting down from the last (on 2 cores: the first replica with Redis on core 1, as
+   * the single replica runs, the second on core 0 beside the driver), so no replica migrates between
+   * cores or shares one with the other.
    */
   const oursOnRedis = (id: 'issuer-redis' | 'issuer-redis-2', replicas: number): TargetDef => ({
     id,
@@ -452,7 +454,10 @@ function issuerTargets(ctx: Context): TargetDef[] {
     mtls: true,
     async start() {
       const redis: BenchRedis = await startBenchRedis(`${id}-redis`, layout.servers);
-      const cores = replicas <= layout.serverCoreCount ? layout.servers : layout.all;
+      const coresOf = (replica: number): string | undefined =>
+        replicas <= layout.serverCoreCount || !layout.pin
+          ? layout.servers
+          : String((((layout.cores - replica) % layout.cores) + layout.cores) % layout.cores);
       const processes: (Started & { adminUrl: string })[] = [];
       const stopAll = async () => {
         for (const p of processes) await p.running.stop();
@@ -461,7 +466,7 @@ function issuerTargets(ctx: Context): TargetDef[] {
       try {
         for (let i = 1; i <= replicas; i++)
           processes.push(
-            await startIssuerProcess(replicas === 1 ? id : `${id}-${i}`, ctx.options.gatewayCli, cores, {
+            await startIssuerProcess(replicas === 1 ? id : `${id}-${i}`, ctx.options.gatewayCli, coresOf(i), {
               type: 'redis',
               redis: { url: redis.url },
             }),
