@@ -6,8 +6,8 @@
  *
  * TLS state is created only once the client has sent its first bytes (the start of its ClientHello).
  * Node's TLS server creates an OpenSSL session for every accepted TCP connection, and when the client
- * closes one before saying anything, OpenSSL still reads the end of the stream through its record layer,
- * allocating its read and write buffers (about 40 KiB) just before the connection is freed. A flood of a
+ * closes one before saying anything, the end of the stream is still read through OpenSSL, which allocates
+ * about 40 KiB (the size of its record buffers) just before the connection is freed. A flood of a
  * thousand such connections closed at once leaves tens of MiB of freed blocks in the process's malloc heap
  * that glibc keeps resident, and each further flood fragments it more (a server's RSS rose by 100 MiB over
  * ten floods, the V8 heap unchanged). A connection that closes before sending a byte now costs only its
