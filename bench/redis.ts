@@ -15,6 +15,8 @@ export interface BenchRedis {
   url: string;
   /** Calls per command since the server started, the counters' own `INFO` calls left out. */
   calls(): Promise<Record<string, number>>;
+  /** Socket reads the server processed since it started (`INFO stats` total_reads_processed). */
+  reads(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +48,11 @@ export function callsPerRequest(
     byCommand[command] = Math.round((delta / requests) * 1000) / 1000;
   }
   return { total: Math.round((total / requests) * 1000) / 1000, byCommand };
+}
+
+/** Socket reads per request, to the thousandth. */
+export function readsPerRequest(reads: number, requests: number): number {
+  return requests > 0 ? Math.round((Math.max(0, reads) / requests) * 1000) / 1000 : 0;
 }
 
 export async function startBenchRedis(name: string, cores: string | undefined): Promise<BenchRedis> {
@@ -84,6 +91,7 @@ export async function startBenchRedis(name: string, cores: string | undefined): 
     running,
     url: `redis://127.0.0.1:${port}`,
     calls: async () => commandCalls(await client.info('commandstats')),
+    reads: async () => Number(/^total_reads_processed:(\d+)/m.exec(await client.info('stats'))?.[1] ?? NaN),
     async stop() {
       client.disconnect();
       await running.stop();

@@ -18,6 +18,11 @@ export interface RoundResult extends LoadResult, ProcessUsage {
   redisRoundTrips?: number;
   redisCommands?: Record<string, number>;
   redisCpuPercent?: number;
+  /**
+   * Socket reads Redis processed per token request (`total_reads_processed`): below the commands when
+   * the replicas send the commands of concurrent requests in one write (pipelining).
+   */
+  redisReadsPerRequest?: number;
 }
 
 export interface Summary {

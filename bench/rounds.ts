@@ -11,7 +11,7 @@ import type { LoadResult, LoadSpec } from './load.js';
 import { here, log, type Options } from './options.js';
 import { sampleUsage } from './proc-stats.js';
 import { pinnedCommand } from './processes.js';
-import { callsPerRequest } from './redis.js';
+import { callsPerRequest, readsPerRequest } from './redis.js';
 import { summarize, type RoundResult } from './report.js';
 import type { ScenarioDef } from './scenarios.js';
 import type { Started, TargetDef, TargetId } from './targets.js';
@@ -117,6 +117,7 @@ export function roundRunner(
     const redisUsage = target.redis && sampleUsage(target.redis.pid);
     const redisBefore = target.redis && {
       calls: await target.redis.calls(),
+      reads: await target.redis.reads(),
       requests: await target.redis.tokenRequests(),
     };
     const result = await running;
@@ -124,6 +125,7 @@ export function roundRunner(
     const redisStats = redisUsage?.stop();
     const redisAfter = target.redis && {
       calls: await target.redis.calls(),
+      reads: await target.redis.reads(),
       requests: await target.redis.tokenRequests(),
     };
     const after = target.adminUrl ? await cacheCounters(target.adminUrl) : undefined;
@@ -137,6 +139,11 @@ export function roundRunner(
               redisAfter.requests - redisBefore.requests,
             ),
             cpuPercent: redisStats.cpuPercent,
+            // Less the two INFO reads of the counters themselves inside the window.
+            readsPerRequest: readsPerRequest(
+              redisAfter.reads - redisBefore.reads - 2,
+              redisAfter.requests - redisBefore.requests,
+            ),
           }
         : undefined;
     lastRps.set(`${scenario.id}/${def.id}`, result.rps);
@@ -151,11 +158,12 @@ export function roundRunner(
             redisRoundTrips: redis.total,
             redisCommands: redis.byCommand,
             redisCpuPercent: redis.cpuPercent,
+            redisReadsPerRequest: redis.readsPerRequest,
           }
         : {}),
     });
     log(
-      `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%${hits === undefined ? '' : `, cache hits ${hits}%`}${redis ? `, Redis ${redis.total} round trips/request ${JSON.stringify(redis.byCommand)}, Redis CPU ${redis.cpuPercent}%` : ''}`,
+      `${scenario.id} r${round + 1} ${def.id}: ${result.rps} req/s p99 ${result.latencyMs.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}, server CPU ${stats.cpuPercent}%, driver CPU ${result.driverCpuPercent}%${hits === undefined ? '' : `, cache hits ${hits}%`}${redis ? `, Redis ${redis.total} commands/request ${JSON.stringify(redis.byCommand)} in ${redis.readsPerRequest} reads/request, Redis CPU ${redis.cpuPercent}%` : ''}`,
     );
   };
 

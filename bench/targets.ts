@@ -61,7 +61,12 @@ export interface Started {
    * The Redis the target keeps its state in: its pid (CPU sampled apart), its per-command call counters,
    * and the token requests the replicas answered so far (their own metrics), read next to the counters.
    */
-  redis?: { pid: number; calls(): Promise<Record<string, number>>; tokenRequests(): Promise<number> };
+  redis?: {
+    pid: number;
+    calls(): Promise<Record<string, number>>;
+    reads(): Promise<number>;
+    tokenRequests(): Promise<number>;
+  };
 }
 
 export interface TargetDef {
@@ -484,6 +489,7 @@ function issuerTargets(ctx: Context): TargetDef[] {
         redis: {
           pid: redis.running.pid,
           calls: () => redis.calls(),
+          reads: () => redis.reads(),
           tokenRequests: async () => {
             let sum = 0;
             for (const p of processes) sum += await tokenRequests(p.adminUrl);

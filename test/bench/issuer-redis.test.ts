@@ -12,7 +12,7 @@ import { decodeJwt } from 'jose';
 import { assertionSigner, clientCredential, createIssuerFixture, postForm } from '../../bench/issuers.js';
 import type { CoreLayout } from '../../bench/options.js';
 import { createBenchPki } from '../../bench/pki.js';
-import { callsPerRequest, commandCalls } from '../../bench/redis.js';
+import { callsPerRequest, commandCalls, readsPerRequest } from '../../bench/redis.js';
 import { redisStoreChecks } from '../../bench/objectives.js';
 import { summarize, type RoundResult } from '../../bench/report.js';
 import { targetDefinitions, type Context } from '../../bench/targets.js';
@@ -29,6 +29,8 @@ t.test("INFO commandstats: calls per command, the counters' own INFO left out", 
     byCommand: { set: 1, evalsha: 0.5, get: 0.01 },
   });
   t.same(callsPerRequest({}, { set: 5 }, 0), { total: 0, byCommand: {} }, 'no requests: nothing per request');
+  t.equal(readsPerRequest(250, 1000), 0.25, 'pipelined: four requests per socket read');
+  t.equal(readsPerRequest(5, 0), 0, 'no requests: no reads per request');
   const round = (rps: number, redisRoundTrips: number, redisCpuPercent: number): RoundResult => ({
     round: 0,
     requests: rps,
@@ -123,6 +125,7 @@ t.test('two issuer replicas sharing one Redis, as the bench starts them', async 
   const forms = assertionSigner(issuer)(3);
   const post = (url: string, form: string) => postForm(url, form, clientCredential(issuer), pki.files.caCert);
   const callsBefore = await redis.calls();
+  const readsBefore = await redis.reads();
   const requestsBefore = await redis.tokenRequests();
   const one = await post(first!, forms[0]!);
   const two = await post(second!, forms[1]!);
@@ -134,9 +137,12 @@ t.test('two issuer replicas sharing one Redis, as the bench starts them', async 
     'bound to the client certificate',
   );
   const callsAfter = await redis.calls();
+  const readsAfter = await redis.reads();
   const requestsAfter = await redis.tokenRequests();
   t.equal(requestsAfter - requestsBefore, 2, "the replicas' own count of token requests");
   t.equal((callsAfter.set ?? 0) - (callsBefore.set ?? 0), 2, "one SET NX per token: the assertion's jti");
+  // One at a time, each request's command is a read of its own (plus the counters' INFO reads).
+  t.ok(readsAfter - readsBefore >= 3, `Redis counts its socket reads (${readsAfter - readsBefore})`);
 
   const replay = await post(second!, forms[0]!);
   t.equal(replay.status, 401, 'an assertion used at replica 1 is refused at replica 2');
