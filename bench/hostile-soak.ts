@@ -13,6 +13,7 @@ import { metricValue } from '../test/helpers/metrics-text.js';
 import {
   connectionFlood,
   createTraffic,
+  poolConnections,
   silentConnections,
   SOAK_LIFETIME_SECONDS,
   type Action,
@@ -161,9 +162,28 @@ export async function runHostileSoak(
 
   const actions: Record<string, ActionCounts> = {};
   const errors: Record<ServerName, string[]> = { gateway: [], issuer: [] };
-  const record = (a: Pick<Action, 'name' | 'server' | 'good'>, seen: Observation[]) => {
+  // When a flood held each server at its connection cap: from its first connection until a second after
+  // the driver closed them (the server sees the closes and frees its slots).
+  const capHeld: Record<ServerName, { from: number; to: number }[]> = { gateway: [], issuer: [] };
+  const atCap = (server: ServerName, t: number) => capHeld[server].some((w) => t >= w.from && t <= w.to);
+  const refusedAtCap: Record<ServerName, number> = { gateway: 0, issuer: 0 };
+  const record = (a: Pick<Action, 'name' | 'server' | 'good'>, observed: Observation[]) => {
     const counts = (actions[a.name] ??= { server: a.server, good: a.good, attempts: 0, outcomes: {} });
     counts.attempts++;
+    // A pool's new connection that the server closed before its handshake while a flood held it at its
+    // cap: the cap refused it (net.Server drops it on accept and counts it in *_connections_refused_total),
+    // which is what the cap is for, not an error. A reset of an established connection stays an error.
+    const seen = observed.map((o): Observation => {
+      if (
+        !('connection' in o) ||
+        o.newConnectionFailedAt === undefined ||
+        (o.connection !== 'reset' && o.connection !== 'tls_refused') ||
+        !atCap(a.server, o.newConnectionFailedAt)
+      )
+        return o;
+      refusedAtCap[a.server]++;
+      return { connection: 'refused_at_cap', detail: o.detail };
+    });
     for (const o of seen) {
       const key = outcomeKey(o);
       counts.outcomes[key] = (counts.outcomes[key] ?? 0) + 1;
@@ -174,7 +194,9 @@ export async function runHostileSoak(
             : a.good && o.status >= 400
               ? `${o.status} to good traffic`
               : undefined
-          : o.connection === 'timeout' || o.connection === 'error' || (a.good && o.connection !== 'abandoned')
+          : o.connection === 'timeout' ||
+              o.connection === 'error' ||
+              (a.good && o.connection !== 'abandoned' && o.connection !== 'refused_at_cap')
             ? `${o.connection}${o.detail ? ` (${o.detail})` : ''}`
             : undefined;
       if (problem !== undefined && errors[a.server].length < 200)
@@ -231,9 +253,12 @@ export async function runHostileSoak(
       () => {
         const server: ServerName = i % 2 === 0 ? 'gateway' : 'issuer';
         const port = server === 'gateway' ? gatewayPort : Number(issuerMtls.port);
-        void connectionFlood(port, SOAK_CONNECTION_CAP + 32, 5000).then((seen) =>
-          record({ name: `connection flood to the cap (${server})`, server, good: false }, seen),
-        );
+        const window = { from: Date.now(), to: Infinity };
+        capHeld[server].push(window);
+        void connectionFlood(port, SOAK_CONNECTION_CAP + 32, 5000).then((seen) => {
+          window.to = Date.now() + 1000;
+          record({ name: `connection flood to the cap (${server})`, server, good: false }, seen);
+        });
       },
       Math.round(t * 1000),
     ),
@@ -307,7 +332,8 @@ export async function runHostileSoak(
         if (/^\d+$/.test(key)) {
           requests[a.good ? 'good' : 'hostile'] += n;
           if (Number(key) >= 400) httpObserved += n;
-        } else if (key === 'tls_refused' || key === 'server_closed') connectionObserved += n;
+        } else if (key === 'tls_refused' || key === 'server_closed' || key === 'refused_at_cap')
+          connectionObserved += n;
       }
     }
     const prefix = server === 'gateway' ? 'fapi_gateway' : 'fapi_issuer';
@@ -330,6 +356,11 @@ export async function runHostileSoak(
       ...(refusedConnections ? { connections_refused: refusedConnections } : {}),
     };
     const running = server === 'gateway' ? gateway.running : issuer.running;
+    // Refusals at the cap the server did not count would be connections it dropped for another reason.
+    if (refusedAtCap[server] > refusedConnections)
+      errors[server].push(
+        `${refusedAtCap[server]} new connections closed during floods, only ${refusedConnections} counted as refused at the cap`,
+      );
     return {
       rssMiB: { start: series[0]!, max, min, end: series.at(-1)! },
       flatPercent: Math.round(((max - min) / min) * 1000) / 10,
@@ -359,7 +390,10 @@ export async function runHostileSoak(
     rssSeries,
     gateway: serverResult('gateway'),
     issuer: serverResult('issuer'),
-    notes: skipped > 0 ? [`${skipped} actions skipped: ${MAX_IN_FLIGHT} already in flight`] : [],
+    notes: [
+      ...(skipped > 0 ? [`${skipped} actions skipped: ${MAX_IN_FLIGHT} already in flight`] : []),
+      `the pools opened ${poolConnections.opened} connections; ${poolConnections.failed} failed before they were established, of which ${refusedAtCap.gateway + refusedAtCap.issuer} while a flood held the server at its cap (gateway ${refusedAtCap.gateway}, issuer ${refusedAtCap.issuer})`,
+    ],
   };
   return result;
 }

@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { createSigner } from 'fast-jwt';
 import { exportJWK, generateKeyPair } from 'jose';
-import { Agent, request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import {
   ASSERTION_TYPE,
   assertionSigner,
@@ -41,9 +41,35 @@ export type ServerName = 'gateway' | 'issuer';
 export type Observation =
   | { status: number }
   | {
-      connection: 'tls_refused' | 'server_closed' | 'abandoned' | 'reset' | 'timeout' | 'error';
+      connection:
+        'tls_refused' | 'server_closed' | 'abandoned' | 'reset' | 'timeout' | 'error' | 'refused_at_cap';
       detail?: string;
+      /**
+       * When a pool's new connection failed before it was established (TCP connect and TLS handshake):
+       * a request that never had a connection, unlike one whose established connection was reset.
+       */
+      newConnectionFailedAt?: number;
     };
+
+/** Connection attempts of the driver's pools that failed before they were established, and when. */
+const failedConnects = new WeakMap<object, number>();
+
+/** The pools' connections: how many were opened, how many failed before they were established. */
+export const poolConnections = { opened: 0, failed: 0 };
+
+/** undici's own connector, noting which errors come from a connection that was never established. */
+function noteFailedConnects(options: buildConnector.BuildOptions): buildConnector.connector {
+  const connect = buildConnector(options);
+  return (opts, callback) =>
+    connect(opts, (...args) => {
+      const [err] = args;
+      if (err) {
+        poolConnections.failed++;
+        failedConnects.set(err, Date.now());
+      } else poolConnections.opened++;
+      callback(...args);
+    });
+}
 
 export interface Action {
   name: string;
@@ -136,7 +162,15 @@ async function answer(
 function connectionFailure(err: unknown): Observation {
   const e = err as { code?: string; message?: string };
   const detail = `${e.code ?? ''} ${e.message ?? String(err)}`.trim();
-  if (/TIMEOUT/.test(e.code ?? '')) return { connection: 'timeout', detail };
+  const failedAt = typeof err === 'object' && err !== null ? failedConnects.get(err) : undefined;
+  const seen = classifyFailure(e.code ?? '', detail);
+  return failedAt === undefined
+    ? seen
+    : { ...seen, detail: `new connection: ${detail}`, newConnectionFailedAt: failedAt };
+}
+
+function classifyFailure(code: string, detail: string): Observation & { connection: string } {
+  if (/TIMEOUT/.test(code)) return { connection: 'timeout', detail };
   // Closed before the handshake: the server's connection cap dropped it on accept.
   if (/before secure TLS connection was established/.test(detail))
     return { connection: 'tls_refused', detail };
@@ -170,14 +204,23 @@ export function rawExchange(o: RawOptions): Promise<Observation> {
       () => done(o.abandonAfterMs !== undefined ? { connection: 'abandoned' } : { connection: 'timeout' }),
       o.abandonAfterMs ?? o.timeoutMs ?? 15_000,
     );
-    socket.on('secureConnect', () => socket.write(o.send));
+    let established = false;
+    // Closed before the handshake finished: a new connection that failed, as in a pool (connectionFailure).
+    const failed = (seen: Observation): Observation =>
+      established || !('connection' in seen)
+        ? seen
+        : { ...seen, detail: `new connection: ${seen.detail ?? ''}`, newConnectionFailedAt: Date.now() };
+    socket.on('secureConnect', () => {
+      established = true;
+      socket.write(o.send);
+    });
     socket.on('data', (chunk: Buffer) => {
       received += chunk.toString('latin1');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(received);
       if (m) done({ status: Number(m[1]) });
     });
-    socket.on('error', (err) => done(connectionFailure(err)));
-    socket.on('close', () => done({ connection: 'reset', detail: 'closed without an answer' }));
+    socket.on('error', (err) => done(failed(connectionFailure(err))));
+    socket.on('close', () => done(failed({ connection: 'reset', detail: 'closed without an answer' })));
   });
 }
 
@@ -217,14 +260,21 @@ export async function createTraffic(
   const clientB = { cert: pki.gatewayClient.certPem, key: pki.gatewayClient.keyPem, ca: caPem };
   // Connections that stay up for the whole soak (a client's pool), one agent per identity.
   const agent = (identity: typeof clientA, connections: number) =>
-    new Agent({ connect: { ...identity, servername: 'localhost' }, connections, keepAliveTimeout: 4_000 });
+    new Agent({
+      connect: noteFailedConnects({ ...identity, servername: 'localhost' }),
+      connections,
+      keepAliveTimeout: 4_000,
+    });
   // Good and hostile requests never share a connection: a refusal that closes its connection (a 431, a
   // malformed request) must not make a good client reconnect, possibly while a flood holds the cap.
   const asA = agent(clientA, 8);
   const asB = agent(clientB, 4);
   const hostileA = agent(clientA, 4);
   const hostileB = agent(clientB, 2);
-  const anonymous = new Agent({ connect: { ca: caPem, servername: 'localhost' }, connections: 4 });
+  const anonymous = new Agent({
+    connect: noteFailedConnects({ ca: caPem, servername: 'localhost' }),
+    connections: 4,
+  });
 
   const tokens = await mintManyTokens(pki, distinctTokens, 7200);
   const expired = await mintAccessToken(pki, { expiresIn: -120 });
