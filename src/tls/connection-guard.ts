@@ -81,8 +81,12 @@ function chainChecker(): (socket: TLSSocket) => ClientCertificateProblem | undef
  * client has sent something. Node's TLSSocket takes over the socket's handle and replays what was read.
  */
 function startTlsOnFirstBytes(server: TlsServer, o: ConnectionGuardOptions): void {
-  const wrappers = server.listeners('connection') as ((this: TlsServer, socket: Socket) => void)[];
-  if (wrappers.length !== 1) throw new Error('the TLS server has an unexpected connection listener');
+  const wrappers = (server.listeners('connection') as ((this: TlsServer, socket: Socket) => void)[]).filter(
+    (l) => l.name === 'tlsConnectionListener',
+  );
+  // Node 20 and 24 name it so; a Node that does not fails at start instead of silently keeping TLS
+  // state for every connection.
+  if (wrappers.length !== 1) throw new Error("Node's TLS connection listener was not found");
   const startTls = wrappers[0]!;
   server.removeListener('connection', startTls);
   server.on('connection', (socket: Socket) => {
