@@ -392,7 +392,7 @@ export async function runHostileSoak(
     issuer: serverResult('issuer'),
     notes: [
       ...(skipped > 0 ? [`${skipped} actions skipped: ${MAX_IN_FLIGHT} already in flight`] : []),
-      `the pools opened ${poolConnections.opened} connections; ${poolConnections.failed} failed before they were established, of which ${refusedAtCap.gateway + refusedAtCap.issuer} while a flood held the server at its cap (gateway ${refusedAtCap.gateway}, issuer ${refusedAtCap.issuer})`,
+      `the pools opened ${poolConnections.opened} connections and ${poolConnections.failed} failed before they were established; new connections (pools and raw exchanges) refused at the cap during floods: gateway ${refusedAtCap.gateway}, issuer ${refusedAtCap.issuer}`,
     ],
   };
   return result;
