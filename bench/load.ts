@@ -198,8 +198,25 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
-    driverCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+    driverCpuPercent: cpuPercent(cpu, seconds),
   };
+}
+
+/** The driver's own TLS client options for `url`: its certificate when the scenario has one (read once). */
+function clientTlsOptions(spec: LoadSpec, url: URL): tls.ConnectionOptions {
+  return {
+    host: url.hostname,
+    port: Number(url.port),
+    rejectUnauthorized: false,
+    ...(spec.tls ? { cert: readFileSync(spec.tls.cert), key: readFileSync(spec.tls.key) } : {}),
+    ...(spec.tls?.maxVersion ? { maxVersion: spec.tls.maxVersion } : {}),
+    ...(spec.tls?.ciphers ? { ciphers: spec.tls.ciphers } : {}),
+  };
+}
+
+/** The driver's CPU over a run, in percent of one core. */
+function cpuPercent(cpu: NodeJS.CpuUsage, seconds: number): number {
+  return Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100);
 }
 
 /**
@@ -210,14 +227,12 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
  */
 async function runConnectionPerRequest(spec: LoadSpec): Promise<LoadResult> {
   const url = new URL(spec.url);
-  const port = Number(url.port);
+  const connectOptions = clientTlsOptions(spec, url);
   const request = Buffer.from(
     `${spec.method ?? 'GET'} ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n` +
       (spec.token ? `Authorization: Bearer ${spec.token}\r\n` : '') +
       'Connection: close\r\n\r\n',
   );
-  const cert = spec.tls ? readFileSync(spec.tls.cert) : undefined;
-  const key = spec.tls ? readFileSync(spec.tls.key) : undefined;
   const latencies: number[] = [];
   let requests = 0;
   let non2xx = 0;
@@ -232,15 +247,7 @@ async function runConnectionPerRequest(spec: LoadSpec): Promise<LoadResult> {
       const t0 = process.hrtime.bigint();
       let head = '';
       let nextSession = session;
-      const socket = tls.connect({
-        host: url.hostname,
-        port,
-        rejectUnauthorized: false,
-        ...(cert && key ? { cert, key } : {}),
-        ...(session ? { session } : {}),
-        ...(spec.tls?.maxVersion ? { maxVersion: spec.tls.maxVersion } : {}),
-        ...(spec.tls?.ciphers ? { ciphers: spec.tls.ciphers } : {}),
-      });
+      const socket = tls.connect({ ...connectOptions, ...(session ? { session } : {}) });
       socket.setTimeout(10_000, () => {
         timeouts++;
         socket.destroy();
@@ -278,7 +285,7 @@ async function runConnectionPerRequest(spec: LoadSpec): Promise<LoadResult> {
     errors,
     timeouts,
     resumed,
-    driverCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+    driverCpuPercent: cpuPercent(cpu, seconds),
   };
 }
 
@@ -310,8 +317,7 @@ async function runFormPerRequest(spec: LoadSpec, forms: string[]): Promise<LoadR
     }
     return Buffer.concat([head, body], head.length + body.length);
   };
-  const cert = spec.tls ? readFileSync(spec.tls.cert) : undefined;
-  const key = spec.tls ? readFileSync(spec.tls.key) : undefined;
+  const connectOptions = new Map(urls.map((u) => [u, clientTlsOptions(spec, u)]));
   const HEAD_END = Buffer.from('\r\n\r\n');
   let latencies = new Float64Array(1 << 16);
   let count2xx = 0;
@@ -348,14 +354,7 @@ async function runFormPerRequest(spec: LoadSpec, forms: string[]): Promise<LoadR
     new Promise<void>((resolve) => {
       const url = urls[index % urls.length]!;
       const open = () => {
-        const socket = tls.connect({
-          host: url.hostname,
-          port: Number(url.port),
-          rejectUnauthorized: false,
-          ...(cert && key ? { cert, key } : {}),
-          ...(spec.tls?.maxVersion ? { maxVersion: spec.tls.maxVersion } : {}),
-          ...(spec.tls?.ciphers ? { ciphers: spec.tls.ciphers } : {}),
-        });
+        const socket = tls.connect(connectOptions.get(url)!);
         socket.setNoDelay(true);
         let pending: Buffer | undefined;
         let bodyLeft = -1;
@@ -433,7 +432,7 @@ async function runFormPerRequest(spec: LoadSpec, forms: string[]): Promise<LoadR
     non2xx,
     errors,
     timeouts,
-    driverCpuPercent: Math.round(((cpu.user + cpu.system) / 1e6 / seconds) * 100),
+    driverCpuPercent: cpuPercent(cpu, seconds),
   };
 }
 
