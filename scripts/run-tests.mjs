@@ -82,6 +82,79 @@ async function startRedis() {
   return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
 }
 
+/**
+ * Collects every failing assertion with the test file and subtests it sits in and the first lines of its
+ * diagnostics, so the end of the output says what failed without scrolling through thousands of lines.
+ */
+function collectFailures() {
+  let partial = '';
+  const stack = []; // subtest names by indentation depth
+  const found = [];
+  let current = null; // the failure whose YAML diagnostics are being read
+  const line = (l) => {
+    const indent = /^ */.exec(l)[0].length;
+    const depth = indent / 4;
+    const body = l.slice(indent);
+    if (current) {
+      if (indent > current.indent) {
+        const yamlFence = body === '---' || body === '...';
+        if (!yamlFence && current.diag.length < 200) current.diag.push(l.slice(current.indent + 2));
+        return;
+      }
+      current = null;
+    }
+    const sub = /^# Subtest: (.*)$/.exec(body);
+    if (sub) {
+      stack.length = depth;
+      stack[depth] = sub[1];
+      return;
+    }
+    const notOk = /^not ok \d+ - (.*?)(?: # time=.*)?$/.exec(body);
+    if (notOk) {
+      const name = [...stack.slice(0, depth), notOk[1]].join(' > ');
+      // A failing subtest is reported by its own failing assertions first; keep only those leaves.
+      const last = found.at(-1);
+      if (last && last.depth > depth && last.name.startsWith(`${name} > `)) return;
+      current = { indent, depth, name, diag: [] };
+      found.push(current);
+    }
+  };
+  return {
+    push(text) {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) line(l);
+    },
+    end() {
+      if (partial) line(partial);
+      return found.map((f) => [`not ok: ${f.name}`, ...brief(f.diag).map((d) => `    ${d}`)].join('\n'));
+    },
+  };
+}
+
+/** A failure's YAML diagnostics without the source and stack blocks, `at` on one line, at most 20 lines. */
+function brief(diag) {
+  const out = [];
+  let key = '';
+  let at = {};
+  for (const d of diag) {
+    const top = /^(\w[\w-]*):/.exec(d);
+    if (top) key = top[1];
+    if (key === 'source' || key === 'stack') continue;
+    if (key === 'at') {
+      const m = /^\s+(fileName|lineNumber): (.*)$/.exec(d);
+      if (m) at[m[1]] = m[2];
+      if (at.fileName && at.lineNumber) {
+        out.push(`at: ${at.fileName}:${at.lineNumber}`);
+        at = {};
+      }
+      continue;
+    }
+    out.push(d);
+  }
+  return out.length > 20 ? [...out.slice(0, 20), '...'] : out;
+}
+
 function runTap(args, env) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [tapBin, `--reporter=${reporter}`, ...args], {
@@ -90,9 +163,12 @@ function runTap(args, env) {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let tail = '';
+    const failures = collectFailures();
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString('utf8')).slice(-4096);
+      const text = chunk.toString('utf8');
+      tail = (tail + text).slice(-4096);
+      failures.push(text);
     });
     child.on('close', (code, signal) => {
       const match = /# \{([^}]*)\}/.exec(
@@ -110,6 +186,7 @@ function runTap(args, env) {
       }
       const failed = counts.fail + (code !== 0 && counts.fail === 0 ? 1 : 0);
       resolve({
+        failures: failures.end(),
         passed: counts.pass,
         failed,
         skipped: counts.skip + counts.todo,
@@ -144,5 +221,7 @@ const results = [];
 if (!onlyRedis) results.push(await runTap([...extra, ...(unit ? unitTestFiles() : [])], process.env));
 if (onlyRedis || withRedis) results.push(await redisPass(onlyRedis ? extra : []));
 const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+const failures = results.flatMap((r) => r.failures);
+if (failures.length > 0) console.log(`\n# what failed\n${failures.join('\n')}`);
 console.log(`\n${sum('passed')} passed, ${sum('failed')} failed, ${sum('skipped')} skipped`);
 process.exitCode = results.some((r) => r.code !== 0) ? 1 : 0;
