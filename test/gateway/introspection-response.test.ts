@@ -66,6 +66,8 @@ t.test('each refusal has its reason', (t) => {
     ['cnf with two bindings', good({ cnf: { 'x5t#S256': 'a', jkt: 'b' } }), 'token_claims'],
     ['sub not a header value', good({ sub: 'alice\r\nX-Authenticated-Subject: admin' }), 'token_claims'],
     ['client_id not a header value', good({ client_id: 'Jürgen' }), 'token_claims'],
+    ['sub with a leading space (a header would drop it)', good({ sub: ' admin' }), 'token_claims'],
+    ['client_id with a trailing space', good({ client_id: 'client-a ' }), 'token_claims'],
   ];
   for (const [name, doc, reason] of cases) {
     const v = interpretIntrospection(JSON.parse(JSON.stringify(doc)), POLICY, NOW);

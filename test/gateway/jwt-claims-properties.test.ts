@@ -164,8 +164,8 @@ t.test('claim rules over hostile JSON (fast-check)', (t) => {
           typeof payload.exp === 'number' &&
           Number.isFinite(payload.exp) &&
           payload.exp > now - POLICY.clockSkewSeconds &&
-          /^[\x20-\x7e]+$/.test(r.clientId) &&
-          /^[\x20-\x7e]+$/.test(r.subject) &&
+          /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(r.clientId) &&
+          /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(r.subject) &&
           /^[\x20-\x7e]*$/.test(r.scope) &&
           r.expiresAt === payload.exp &&
           [...r.scopes].every((s) => s !== '' && !s.includes(' '))

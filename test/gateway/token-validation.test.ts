@@ -166,6 +166,22 @@ t.test('claims the gateway forwards as headers must be printable ASCII: refused,
       );
     });
   }
+  // A header value's surrounding spaces are dropped by every HTTP parser: " admin" would reach the back end
+  // as "admin", another identity.
+  for (const [claim, value] of [
+    ['sub', ' admin'],
+    ['sub', 'admin '],
+    ['sub', ' '],
+    ['client_id', ' client-b'],
+  ] as const) {
+    await t.test(`${claim} ${JSON.stringify(value)} (surrounding spaces)`, async (t) => {
+      const hits = f.upstream.hits;
+      const res = await f.request({ token: await f.token({ claims: { [claim]: value } }) });
+      await expectRejection(t, f, res, { status: 401, error: 'invalid_token', reason: 'token_claims' });
+      t.match(res.json().error_description, new RegExp(`"${claim}" starts or ends with a space`));
+      t.equal(f.upstream.hits, hits, 'not forwarded');
+    });
+  }
   await t.test('positive control: printable ASCII with spaces and punctuation passes', async (t) => {
     const res = await f.request({ token: await f.token({ claims: { sub: 'urn:bank:customer/42 (test)' } }) });
     t.equal(res.status, 200);

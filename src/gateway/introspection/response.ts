@@ -108,10 +108,7 @@ export function interpretIntrospection(
   const unsafe = headerUnsafeClaim({ client_id: clientId, sub: subject, scope });
   if (unsafe !== undefined) {
     return refused(
-      reject(
-        'token_claims',
-        `the introspected token's "${unsafe}" has characters that cannot be forwarded in an HTTP header`,
-      ),
+      reject('token_claims', `the introspected token's "${unsafe.claim}" ${unsafe.description}`),
     );
   }
   const binding = bindingOf(own(doc, 'cnf'));

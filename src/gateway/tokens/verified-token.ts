@@ -22,6 +22,16 @@ function isHeaderSafe(value: string): boolean {
   return HEADER_SAFE.test(value);
 }
 
+/**
+ * A header value loses its leading and trailing spaces on the way (RFC 9110 §5.5: they are not part of
+ * the value, and every HTTP parser drops them), so a `sub` of " alice" would reach the back end as
+ * "alice": another identity. client_id and sub with such spaces are refused; scope keeps its meaning
+ * (the same scope tokens) and is forwarded as it is.
+ */
+function keepsItsValue(value: string): boolean {
+  return value.charCodeAt(0) !== 0x20 && value.charCodeAt(value.length - 1) !== 0x20;
+}
+
 /** The forwarded claims, by their claim names. */
 export interface ForwardedClaims {
   client_id: string;
@@ -29,11 +39,25 @@ export interface ForwardedClaims {
   scope: string;
 }
 
-/** The first forwarded claim that cannot be a header value (see isHeaderSafe); undefined when none. */
-export function headerUnsafeClaim(claims: ForwardedClaims): keyof ForwardedClaims | undefined {
-  if (!isHeaderSafe(claims.client_id)) return 'client_id';
-  if (!isHeaderSafe(claims.sub)) return 'sub';
-  if (!isHeaderSafe(claims.scope)) return 'scope';
+/** Why a forwarded claim cannot be carried as it is in a header value. */
+export type HeaderUnsafe = { claim: keyof ForwardedClaims; description: string };
+
+/**
+ * The first forwarded claim that cannot be a header value (see isHeaderSafe, keepsItsValue), with the
+ * end of a refusal's description; undefined when none.
+ */
+export function headerUnsafeClaim(claims: ForwardedClaims): HeaderUnsafe | undefined {
+  for (const claim of ['client_id', 'sub', 'scope'] as const) {
+    if (!isHeaderSafe(claims[claim]))
+      return {
+        claim,
+        description: 'has characters that cannot be forwarded in an HTTP header (printable ASCII only)',
+      };
+  }
+  for (const claim of ['client_id', 'sub'] as const) {
+    if (!keepsItsValue(claims[claim]))
+      return { claim, description: 'starts or ends with a space, which an HTTP header would not carry' };
+  }
   return undefined;
 }
 
@@ -74,10 +98,7 @@ export function verifiedTokenFromPayload(
     return reject('token_claims', 'the access token\'s claim "scope" is not a string');
   const unsafe = headerUnsafeClaim({ client_id: clientId, sub: subject, scope });
   if (unsafe !== undefined) {
-    return reject(
-      'token_claims',
-      `the access token's claim "${unsafe}" has characters that cannot be forwarded in an HTTP header (printable ASCII only)`,
-    );
+    return reject('token_claims', `the access token's claim "${unsafe.claim}" ${unsafe.description}`);
   }
   return {
     clientId,
