@@ -3,7 +3,9 @@
  * arrives as JSON in argv[2]; the result is printed as one JSON line. Latencies are kept per request at
  * hrtime precision (autocannon's own histogram rounds to whole milliseconds) so p99.9 is exact.
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import tls from 'node:tls';
 import autocannon from 'autocannon';
@@ -44,6 +46,11 @@ export interface LoadSpec {
    * good for one request only). Requests stop at the last one.
    */
   formsFile?: string;
+  /**
+   * The C driver (bench/native.ts) that sends `formsFile` instead of this process's JavaScript loop, when
+   * it could be built.
+   */
+  formDriver?: string;
   /** New TLS connection for every request. */
   reconnectEachRequest?: boolean;
   /** Requests per second over all connections (0: as fast as possible). */
@@ -90,8 +97,10 @@ type AutocannonRequest = { headers?: Record<string, string>; body?: string | Buf
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   if (spec.reconnectEachRequest) return runConnectionPerRequest(spec);
-  if (spec.formsFile && !spec.rate)
-    return runFormPerRequest(spec, JSON.parse(readFileSync(spec.formsFile, 'utf8')) as string[]);
+  if (spec.formsFile && !spec.rate) {
+    const forms = JSON.parse(readFileSync(spec.formsFile, 'utf8')) as string[];
+    return spec.formDriver ? runFormDriver(spec, spec.formDriver, forms) : runFormPerRequest(spec, forms);
+  }
   const headers: Record<string, string> = {};
   if (spec.token) headers.authorization = `${spec.scheme ?? 'Bearer'} ${spec.token}`;
   let body: Buffer | undefined;
@@ -287,6 +296,44 @@ async function runConnectionPerRequest(spec: LoadSpec): Promise<LoadResult> {
     resumed,
     driverCpuPercent: cpuPercent(cpu, seconds),
   };
+}
+
+/**
+ * runFormPerRequest's load, sent by the C driver: the forms go to it one per line (they are
+ * application/x-www-form-urlencoded, so none holds a line break) and it prints the LoadResult. This
+ * process only waits meanwhile.
+ */
+async function runFormDriver(spec: LoadSpec, driver: string, forms: string[]): Promise<LoadResult> {
+  const urls = (spec.urls && spec.urls.length > 1 ? spec.urls : [spec.url]).map((u) => new URL(u));
+  const first = urls[0]!;
+  if (urls.some((u) => u.hostname !== first.hostname || u.pathname !== first.pathname))
+    throw new Error('the form driver sends to one host and path (on several ports)');
+  const lines = `${spec.formsFile!}.lines`;
+  writeFileSync(lines, forms.slice(0, spec.maxRequests).join('\n') + '\n');
+  const child = spawn(
+    driver,
+    [
+      first.hostname,
+      `${first.pathname}${first.search}`,
+      urls.map((u) => u.port).join(','),
+      String(spec.connections),
+      String(spec.durationSeconds),
+      String(spec.settleSeconds ?? 0),
+      String(spec.maxRequests),
+      lines,
+      spec.tls?.cert ?? '',
+      spec.tls?.key ?? '',
+      spec.tls?.maxVersion ?? '',
+      spec.tls?.ciphers ?? '',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  rmSync(lines, { force: true });
+  if (code !== 0) throw new Error(`the form driver exited with ${code ?? signal}`);
+  return JSON.parse(out.trim()) as LoadResult;
 }
 
 /**

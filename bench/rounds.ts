@@ -16,9 +16,17 @@ import { summarize, type RoundResult } from './report.js';
 import type { ScenarioDef } from './scenarios.js';
 import type { Started, TargetDef, TargetId } from './targets.js';
 
+let formDriver: string | undefined;
+
+/** The C driver for the one-form-per-request scenarios (bench/native.ts); undefined: the JavaScript one. */
+export function setFormDriver(binary: string | undefined): void {
+  formDriver = binary;
+}
+
 export async function runDriver(spec: LoadSpec, cores: string | undefined): Promise<LoadResult> {
   const script = path.join(here, 'load.js');
-  const [cmd, args] = pinnedCommand(cores, process.execPath, [script, JSON.stringify(spec)]);
+  const withDriver = spec.formsFile && formDriver ? { ...spec, formDriver } : spec;
+  const [cmd, args] = pinnedCommand(cores, process.execPath, [script, JSON.stringify(withDriver)]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));

@@ -28,7 +28,8 @@ import { createIssuerFixture } from './issuers.js';
 import { hasCommand, reportedPort, setNiceness, spawnPinned } from './processes.js';
 import { machineFacts, rebuildReport, writeProfiles, writeReport } from './publish.js';
 import { summarize, type BenchReport } from './report.js';
-import { roundRunner } from './rounds.js';
+import { roundRunner, setFormDriver } from './rounds.js';
+import { buildFormDriver } from './native.js';
 import {
   OPAQUE_TOKENS_PER_ROUND,
   opaqueTokens,
@@ -58,6 +59,13 @@ async function main() {
   }
   const layout = coreLayout();
   setNiceness(opts.nice);
+  const formDriver = buildFormDriver(root, here);
+  setFormDriver(formDriver.binary);
+  log(
+    formDriver.binary
+      ? 'issuer scenarios with one form per request: the C driver (bench/native/form-driver.c)'
+      : `issuer scenarios with one form per request: the JavaScript driver, as ${formDriver.reason}`,
+  );
   const startedAt = Date.now();
   log(
     `${opts.quick ? 'quick' : 'full'} run; ${layout.cores} cores; driver on core(s) ${layout.driver ?? 'any'}, servers on ${layout.servers ?? 'any'}`,
