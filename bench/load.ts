@@ -298,13 +298,18 @@ async function runConnectionPerRequest(spec: LoadSpec): Promise<LoadResult> {
   };
 }
 
+/** The servers a run spreads its connections over, round-robin: `urls` (replicas) or `url` alone. */
+function targetUrls(spec: LoadSpec): URL[] {
+  return (spec.urls && spec.urls.length > 1 ? spec.urls : [spec.url]).map((u) => new URL(u));
+}
+
 /**
  * runFormPerRequest's load, sent by the C driver: the forms go to it one per line (they are
  * application/x-www-form-urlencoded, so none holds a line break) and it prints the LoadResult. This
  * process only waits meanwhile.
  */
 async function runFormDriver(spec: LoadSpec, driver: string, forms: string[]): Promise<LoadResult> {
-  const urls = (spec.urls && spec.urls.length > 1 ? spec.urls : [spec.url]).map((u) => new URL(u));
+  const urls = targetUrls(spec);
   const first = urls[0]!;
   if (urls.some((u) => u.hostname !== first.hostname || u.pathname !== first.pathname))
     throw new Error('the form driver sends to one host and path (on several ports)');
@@ -346,7 +351,7 @@ async function runFormDriver(spec: LoadSpec, driver: string, forms: string[]): P
  * cores the issuer replicas were measured on.
  */
 async function runFormPerRequest(spec: LoadSpec, forms: string[]): Promise<LoadResult> {
-  const urls = (spec.urls && spec.urls.length > 1 ? spec.urls : [spec.url]).map((u) => new URL(u));
+  const urls = targetUrls(spec);
   const count = Math.min(spec.maxRequests, forms.length);
   const bodies = forms.slice(0, count).map((form) => Buffer.from(form));
   // The request head for each URL and body length, so a request is one buffer and one TLS record.

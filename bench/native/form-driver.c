@@ -224,13 +224,7 @@ static void step(struct conn *c) {
         else
           c->body_left -= r;
         int complete = parse(c);
-        if (complete < 0) {
-          errors++;
-          c->in_flight = 0;
-          close_conn(c);
-          if (!done()) open_conn(c);
-          return;
-        }
+        if (complete < 0) return failed(c); /* no Content-Length: the response cannot be framed */
         if (!complete) continue;
         record(c);
         next_request(c);

@@ -39,6 +39,10 @@ export interface ForwardedClaims {
   scope: string;
 }
 
+const FORWARDED_CLAIMS = ['client_id', 'sub', 'scope'] as const;
+/** The claims whose exact value is an identity (see keepsItsValue). */
+const IDENTITY_CLAIMS = ['client_id', 'sub'] as const;
+
 /** Why a forwarded claim cannot be carried as it is in a header value. */
 export type HeaderUnsafe = { claim: keyof ForwardedClaims; description: string };
 
@@ -47,14 +51,14 @@ export type HeaderUnsafe = { claim: keyof ForwardedClaims; description: string }
  * end of a refusal's description; undefined when none.
  */
 export function headerUnsafeClaim(claims: ForwardedClaims): HeaderUnsafe | undefined {
-  for (const claim of ['client_id', 'sub', 'scope'] as const) {
+  for (const claim of FORWARDED_CLAIMS) {
     if (!isHeaderSafe(claims[claim]))
       return {
         claim,
         description: 'has characters that cannot be forwarded in an HTTP header (printable ASCII only)',
       };
   }
-  for (const claim of ['client_id', 'sub'] as const) {
+  for (const claim of IDENTITY_CLAIMS) {
     if (!keepsItsValue(claims[claim]))
       return { claim, description: 'starts or ends with a space, which an HTTP header would not carry' };
   }
