@@ -98,7 +98,8 @@ export const REJECTION_REASONS = {
   token_claims: {
     status: 401,
     error: 'invalid_token',
-    meaning: 'a required claim (exp, client_id, sub) is missing or has the wrong type',
+    meaning:
+      'a required claim (exp, client_id, sub) is missing or has the wrong type, or a forwarded claim cannot be a header value as it is (not printable ASCII; client_id or sub with a leading or trailing space)',
   },
   binding_missing: {
     status: 401,
