@@ -3,12 +3,11 @@
  * arrives as JSON in argv[2]; the result is printed as one JSON line. Latencies are kept per request at
  * hrtime precision (autocannon's own histogram rounds to whole milliseconds) so p99.9 is exact.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import tls from 'node:tls';
 import autocannon from 'autocannon';
+import { lastJsonLineOf } from './processes.js';
 
 export interface LoadSpec {
   url: string;
@@ -315,9 +314,8 @@ async function runFormDriver(spec: LoadSpec, driver: string, forms: string[]): P
     throw new Error('the form driver sends to one host and path (on several ports)');
   const lines = `${spec.formsFile!}.lines`;
   writeFileSync(lines, forms.slice(0, spec.maxRequests).join('\n') + '\n');
-  const child = spawn(
-    driver,
-    [
+  try {
+    return await lastJsonLineOf<LoadResult>('the form driver', driver, [
       first.hostname,
       `${first.pathname}${first.search}`,
       urls.map((u) => u.port).join(','),
@@ -330,15 +328,10 @@ async function runFormDriver(spec: LoadSpec, driver: string, forms: string[]): P
       spec.tls?.key ?? '',
       spec.tls?.maxVersion ?? '',
       spec.tls?.ciphers ?? '',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
-  rmSync(lines, { force: true });
-  if (code !== 0) throw new Error(`the form driver exited with ${code ?? signal}`);
-  return JSON.parse(out.trim()) as LoadResult;
+    ]);
+  } finally {
+    rmSync(lines, { force: true });
+  }
 }
 
 /**

@@ -61,6 +61,26 @@ export function pinnedCommand(
 }
 
 /**
+ * Runs a measuring child to its end (the load driver, or the C form driver under it) and returns the JSON of
+ * the last line it printed; its stderr is this process's. `killAfterMs` bounds a child that hangs.
+ */
+export async function lastJsonLineOf<T>(
+  what: string,
+  cmd: string,
+  args: string[],
+  killAfterMs?: number,
+): Promise<T> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const killer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`${what} exited with ${code ?? signal}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
+
+/**
  * A memory cgroup with a limit, as a Kubernetes pod's `resources.limits.memory` gives its container: Node
  * sizes V8's heap from it (`process.constrainedMemory()`), so a process measured without one sizes its
  * heap from the whole machine's memory instead. Needs root and a cgroup v1 memory hierarchy or cgroup v2

@@ -3,14 +3,12 @@
  * driver's measured window, the gateway's cache counters around it, and the interleaved rounds (A B C, then
  * again with the order rotated) that every scenario is measured in.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import type { LoadResult, LoadSpec } from './load.js';
 import { here, log, type Options } from './options.js';
 import { sampleUsage } from './proc-stats.js';
-import { pinnedCommand } from './processes.js';
+import { lastJsonLineOf, pinnedCommand } from './processes.js';
 import { callsPerRequest, readsPerRequest } from './redis.js';
 import { summarize, type RoundResult } from './report.js';
 import type { ScenarioDef } from './scenarios.js';
@@ -27,15 +25,8 @@ export async function runDriver(spec: LoadSpec, cores: string | undefined): Prom
   const script = path.join(here, 'load.js');
   const withDriver = spec.formsFile && formDriver ? { ...spec, formDriver } : spec;
   const [cmd, args] = pinnedCommand(cores, process.execPath, [script, JSON.stringify(withDriver)]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
   // Every run is bounded in time as well as in requests: a stuck target cannot hang the bench.
-  const killer = setTimeout(() => child.kill('SIGKILL'), (spec.durationSeconds + 30) * 1000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(killer);
-  if (code !== 0) throw new Error(`load driver exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').pop()!) as LoadResult;
+  return lastJsonLineOf<LoadResult>('load driver', cmd, args, (spec.durationSeconds + 30) * 1000);
 }
 
 interface CacheCounters {

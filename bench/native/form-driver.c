@@ -6,7 +6,8 @@
  *
  * Same load shape as bench/load.ts runFormPerRequest: `connections` keep-alive TLS connections with a client
  * certificate, spread round-robin over the ports, one request outstanding per connection; each request is
- * one prebuilt buffer (head and the next unused form); a response is framed by its Content-Length.
+ * one buffer (head and the next unused form, put together when it is sent); a response is framed by its
+ * Content-Length.
  *
  * usage: form-driver HOST PATH PORTS(comma-separated) CONNECTIONS DURATION_S SETTLE_S MAX_REQUESTS
  *                    FORMS_FILE(one form per line) CERT KEY [MAX_TLS_VERSION: TLSv1.2|TLSv1.3] [CIPHERS]
