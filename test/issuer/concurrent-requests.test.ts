@@ -23,6 +23,10 @@ import { pkcePair } from '../helpers/request-objects.js';
 const slowStore: IssuerOptions['storage'] = (config, clock) =>
   withLatency(createMemoryStorage({ clients: config.clients, clock }), 3);
 
+/** Status and where it leads or what it says, for assertion messages. */
+const described = (r: HttpsResponse) =>
+  `${r.status} ${(r.headers['location'] as string | undefined) ?? /<p[^>]*>([^<]*)</.exec(r.text)?.[1] ?? ''}`;
+
 const count = (responses: HttpsResponse[], status: number) =>
   responses.filter((r) => r.status === status).length;
 
@@ -97,8 +101,9 @@ t.test('authorization code flow', async (t) => {
     const codes = answers.filter(
       (a) => a.status === 303 && responseParameters(a.headers['location'] as string).get('code'),
     );
-    t.equal(codes.length, 1, 'one code');
-    t.equal(count(answers, 400), 1, 'the other sign-in finds the request ended');
+    const seen = answers.map(described).join(' | ');
+    t.equal(codes.length, 1, `one code (${seen})`);
+    t.equal(count(answers, 400), 1, `the other sign-in finds the request ended (${seen})`);
   });
 });
 

@@ -218,7 +218,10 @@ export function createMemoryStorage(options: MemoryStorageOptions): IssuerStorag
           const e = kv.entry(key);
           if (!e) return;
           const was = JSON.parse(e.text) as { f: number; u: number };
-          const next = { f: Math.max(0, was.f - 1), u: was.u === blockedUntilMs ? nowMs : was.u };
+          // Lifting a wait only shortens it: a guess stamped before `nowMs` but still in flight must
+          // not meet a wait that this success would start.
+          const lifted = was.u === blockedUntilMs ? Math.min(was.u, nowMs) : was.u;
+          const next = { f: Math.max(0, was.f - 1), u: lifted };
           // Nothing left to remember (the forgiven guess made the entry): kept, it would be state that
           // anonymous guesses with made-up usernames could pile up for forgetAfterSeconds.
           if (next.f === 0 && next.u <= nowMs) kv.delete(key);

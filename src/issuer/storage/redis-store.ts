@@ -119,14 +119,14 @@ redis.call('HSET', KEYS[1], 'f', f, 'u', string.format('%.0f', u))
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', u + forget))
 return {1, f, string.format('%.0f', u)}`);
 
-/** Takes one counted attempt back; its wait is lifted unless a later failure moved it. */
+/** Takes one counted attempt back; its wait is lifted (never lengthened) unless a later failure moved it. */
 const ATTEMPT_FORGIVE = new LuaScript(`
 local v = redis.call('HMGET', KEYS[1], 'f', 'u')
 if not v[1] then return 0 end
 local f = tonumber(v[1])
 if f > 0 then f = f - 1 end
 local u = v[2]
-if tonumber(u) == tonumber(ARGV[1]) then u = ARGV[2] end
+if tonumber(u) == tonumber(ARGV[1]) and tonumber(ARGV[2]) < tonumber(u) then u = ARGV[2] end
 if f == 0 and tonumber(u) <= tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
   return 1

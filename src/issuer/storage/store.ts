@@ -119,7 +119,8 @@ export interface AttemptStore {
   beginAttempt(namespace: string, id: string, nowMs: number, policy: BackoffPolicy): Promise<AttemptDecision>;
   /**
    * Takes back one counted attempt that succeeded: one failure less, and the wait it set lifted unless
-   * a later failure moved it (`blockedUntilMs` is what `beginAttempt` answered).
+   * a later failure moved it (`blockedUntilMs` is what `beginAttempt` answered). Lifting only ever
+   * shortens a wait: a concurrent guess stamped before `nowMs` is not refused by it.
    */
   forgiveAttempt(namespace: string, id: string, blockedUntilMs: number, nowMs: number): Promise<void>;
   /** Forgets every failure of `id` (a successful sign-in of the user). */

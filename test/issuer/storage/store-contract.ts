@@ -264,6 +264,16 @@ export function runStoreContract(t: Test, make: () => Promise<StoreUnderTest>): 
       { allowed: true, failures: 1, blockedUntilMs: base },
       'a forgiven first guess is as if it never happened',
     );
+    // A success taken back after a concurrent guess read its clock (and before that guess reaches the
+    // store) must not start a wait that guess meets.
+    await attempts.beginAttempt('ns', 'in-flight', base, policy);
+    const success = await attempts.beginAttempt('ns', 'in-flight', base, policy);
+    if (success.allowed) await attempts.forgiveAttempt('ns', 'in-flight', success.blockedUntilMs, base + 50);
+    t.same(
+      await attempts.beginAttempt('ns', 'in-flight', base + 10, policy),
+      { allowed: true, failures: 2, blockedUntilMs: base + 10 },
+      'forgiving never lengthens a wait',
+    );
   });
 
   withStore('attempts: forgotten once forgetAfterMs has passed after the wait', async (s, t) => {
