@@ -73,7 +73,7 @@ export type Rounds = Record<string, Record<string, RoundResult[]>>;
 
 export interface RoundRunner {
   rounds: Rounds;
-  /** Every scenario in turn: a warm-up per target, then interleaved rounds. */
+  /** Every scenario in turn: a warm-up per target (in --quick, the first round's lead-in), then interleaved rounds. */
   runScenario(scenario: ScenarioDef, targets: TargetDef[]): Promise<void>;
   /** (a) at half of HAProxy's maximum rate, HAProxy and the gateway in turn; undefined when not measured. */
   runHalfRate(targets: Map<TargetId, TargetDef>): Promise<ScenarioDef | undefined>;
@@ -172,14 +172,23 @@ export function roundRunner(
       const warmupSeconds = opts.quick
         ? opts.warmupSeconds
         : Math.max(opts.warmupSeconds, scenario.minWarmupSeconds ?? 0);
-      for (const def of opts.warmupSeconds > 0 && !scenario.noWarmup ? targets : []) {
+      const warms = opts.warmupSeconds > 0 && !scenario.noWarmup;
+      // In --quick the warm-up is the unmeasured lead-in of the first round on the same connections: one
+      // driver start per target instead of two. A scenario that sizes its prepared requests by the rate
+      // of the warm-up keeps a warm-up run of its own.
+      const leadIn = warms && opts.quick && scenario.prepare === undefined ? warmupSeconds : 0;
+      for (const def of warms && leadIn === 0 ? targets : []) {
         const warm = await runDriver(await specFor(scenario, def, opts.rounds, warmupSeconds), driverCores);
         lastRps.set(`${scenario.id}/${def.id}`, warm.rps);
       }
       for (let round = 0; round < opts.rounds; round++) {
         // Rotating the order each round keeps any drift (thermal, neighbours) from favouring one target.
         const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-        for (const def of order) await measure(scenario, def, round, await specFor(scenario, def, round));
+        for (const def of order) {
+          const spec = await specFor(scenario, def, round);
+          const settleSeconds = (spec.settleSeconds ?? 0) + (round === 0 ? leadIn : 0);
+          await measure(scenario, def, round, { ...spec, settleSeconds });
+        }
       }
     },
     async runHalfRate(targets) {
