@@ -111,15 +111,17 @@ t.test('garbage, foreign and tampered tokens are just inactive', async (t) => {
   const [h, p, s] = token.split('.');
   const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
   const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, scope: 'admin' })).toString('base64url')}.${s}`;
-  for (const bad of ['garbage', tampered, `${h}.${p}.`, 'A'.repeat(43)]) {
+  t.equal((await introspect(token)).json.active, true, 'the genuine token, verified first');
+  for (const bad of ['garbage', tampered, `${h}.${p}.`, `${h}.${p}.${s}x`, 'A'.repeat(43)]) {
     const r = await introspect(bad);
     t.equal(r.status, 200);
     t.same(r.json, { active: false });
   }
 });
 
-t.test('an expired access token is inactive', async (t) => {
+t.test('an expired access token is inactive, also after it was introspected while active', async (t) => {
   const token = await tokenFor('tls-a');
+  t.equal((await introspect(token)).json.active, true, 'active (and verified once)');
   offsetMs = 301_000;
   t.teardown(() => {
     offsetMs = 0;
@@ -162,6 +164,8 @@ t.test('RFC 9701: a JWT-secured answer signed by the issuer, for the caller', as
 
 t.test('revocation: a revoked access token reports active: false', async (t) => {
   const token = await tokenFor('tls-a');
+  t.equal((await introspect(token)).json.active, true, 'active before');
+  t.equal((await introspect(token)).json.active, true, 'introspected again: still active');
   const r = await revoke(token, 'tls-a', { token_type_hint: 'access_token' });
   t.equal(r.status, 200);
   t.equal(r.headers['cache-control'], 'no-store');

@@ -5,6 +5,7 @@
  * it came from, was revoked. Never throws for a bad token: resolves undefined (RFC 7662 §2.2 answers
  * `active: false` for anything invalid).
  */
+import { LRUCache } from 'lru-cache';
 import { isAccessTokenTyp } from '../../jose/access-token-typ.js';
 import { KeyRing, decodeCompactJws, type DecodedJws } from '../../jose/key-ring.js';
 import type { IssuerRuntime } from '../runtime.js';
@@ -24,19 +25,34 @@ export interface ActiveAccessToken {
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
 
 /**
+ * Verified access tokens, by the SHA-256 of the token, kept until they expire: a resource server
+ * introspects the same token on every call it serves with it, and only its first introspection pays
+ * for the signature. The revocation state is still read on every introspection. The hash keeps no
+ * live credential in the heap. Bounded, least recently used first out.
+ */
+const VERIFIED_TOKEN_CACHE_ENTRIES = 10_000;
+
+/**
  * The issuer's own keys prepared once per key set (src/jose/key-ring.ts): an introspected JWT is decoded
  * once and its signature checked by node:crypto synchronously, without WebCrypto's asynchronous job and
- * without importing a key again.
+ * without importing a key again. Verified tokens are cached per key set.
  */
-const keyRings = new WeakMap<object, KeyRing>();
+interface OwnKeys {
+  ring: KeyRing;
+  verified: LRUCache<string, AccessTokenClaims>;
+}
+const ownKeysBySet = new WeakMap<object, OwnKeys>();
 
-function ownKeyRing(runtime: IssuerRuntime): KeyRing {
-  let ring = keyRings.get(runtime.keys.jwks);
-  if (!ring) {
-    ring = new KeyRing(runtime.keys.jwks, SIGNING_ALGORITHMS);
-    keyRings.set(runtime.keys.jwks, ring);
+function ownKeys(runtime: IssuerRuntime): OwnKeys {
+  let keys = ownKeysBySet.get(runtime.keys.jwks);
+  if (!keys) {
+    keys = {
+      ring: new KeyRing(runtime.keys.jwks, SIGNING_ALGORITHMS),
+      verified: new LRUCache({ max: VERIFIED_TOKEN_CACHE_ENTRIES }),
+    };
+    ownKeysBySet.set(runtime.keys.jwks, keys);
   }
-  return ring;
+  return keys;
 }
 
 /**
@@ -44,6 +60,15 @@ function ownKeyRing(runtime: IssuerRuntime): KeyRing {
  * `iss`, `exp`/`iat`/`jti`/`sub` present, not expired, `nbf` reached.
  */
 function verifiedClaims(token: string, runtime: IssuerRuntime): AccessTokenClaims | undefined {
+  const keys = ownKeys(runtime);
+  const now = Math.floor(runtime.clock.nowMs() / 1000);
+  const cacheKey = tokenKey(token);
+  const cached = keys.verified.get(cacheKey);
+  if (cached !== undefined) {
+    if (cached.exp > now) return cached;
+    keys.verified.delete(cacheKey);
+    return undefined;
+  }
   let jws: DecodedJws;
   try {
     jws = decodeCompactJws(token);
@@ -53,16 +78,17 @@ function verifiedClaims(token: string, runtime: IssuerRuntime): AccessTokenClaim
   const { header, payload } = jws;
   const { alg, kid } = header;
   if (typeof alg !== 'string' || (kid !== undefined && typeof kid !== 'string')) return undefined;
-  const selected = ownKeyRing(runtime).select(alg, kid);
+  const selected = keys.ring.select(alg, kid);
   if (selected.kind !== 'key' || !selected.verifySignature(jws) || header.crit !== undefined)
     return undefined;
   if (!isAccessTokenTyp(header.typ) || payload.iss !== runtime.urls.issuer) return undefined;
   const { exp, iat, nbf, jti, sub } = payload;
   if (typeof exp !== 'number' || typeof iat !== 'number' || typeof jti !== 'string') return undefined;
   if (typeof sub !== 'string') return undefined;
-  const now = Math.floor(runtime.clock.nowMs() / 1000);
   if (exp <= now || (nbf !== undefined && (typeof nbf !== 'number' || nbf > now))) return undefined;
-  return payload as unknown as AccessTokenClaims;
+  const claims = payload as unknown as AccessTokenClaims;
+  keys.verified.set(cacheKey, claims);
+  return claims;
 }
 
 async function findJwt(token: string, runtime: IssuerRuntime): Promise<ActiveAccessToken | undefined> {
