@@ -4,6 +4,9 @@ import tls from 'node:tls';
 import { startGatewayFixture } from '../helpers/gateway.js';
 import { mtlsRequest } from '../helpers/tls-client.js';
 import { until } from '../helpers/until.js';
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { InFlight } from '../../src/gateway/drain.js';
 
 t.test(
   'an answer started after stopping began carries Connection: close, whenever its request arrived',
@@ -27,6 +30,37 @@ t.test(
     t.equal(r.status, 200, 'the request received before stopping is answered');
     t.equal(r.headers.connection, 'close', 'and the client is told to close its keep-alive connection');
     await closed;
+  },
+);
+
+t.test(
+  'stopping tells exactly the unfinished answers to close, whatever order earlier ones finished in',
+  (t) => {
+    const inFlight = new InFlight();
+    const answer = (name: string) =>
+      Object.assign(new EventEmitter(), { name, headersSent: false, shouldKeepAlive: true, socket: null });
+    const all = ['oldest', 'middle', 'third', 'newest', 'headers-sent'].map(answer);
+    for (const res of all) inFlight.begin(res as unknown as ServerResponse);
+    const [oldest, middle, third, newest, headersSent] = all;
+    headersSent!.headersSent = true;
+    // Finished: one from the middle of the list, the newest, then the oldest.
+    for (const res of [middle!, newest!, oldest!]) res.emit('close');
+    const late = answer('late');
+    inFlight.begin(late as unknown as ServerResponse);
+    inFlight.closeConnections();
+    const closing = [...all, late].filter((r) => !r.shouldKeepAlive).map((r) => r.name);
+    t.same(closing, ['third', 'late'], 'the unfinished answers without headers, and only those');
+    // Answers finishing after the list was emptied, and answers begun while stopping, change nothing else.
+    third!.emit('close');
+    late.emit('close');
+    headersSent!.emit('close');
+    const during = answer('during');
+    inFlight.begin(during as unknown as ServerResponse);
+    t.equal(during.shouldKeepAlive, false, 'an answer begun while stopping is told to close at once');
+    during.emit('close');
+    for (let i = 0; i < all.length + 2; i++) inFlight.end();
+    t.equal(inFlight.size, 0);
+    t.end();
   },
 );
 
