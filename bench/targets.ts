@@ -155,7 +155,7 @@ export function gatewayConfig(
     listen: { host: '127.0.0.1', port: ports.listen },
     admin: { host: '127.0.0.1', port: ports.admin },
     tls: { cert: pki.files.serverCert, key: pki.files.serverKey, clientCa: pki.files.caCert },
-    upstream: { url: `http://127.0.0.1:${ctx.upstreamPort}`, maxSockets: 256 },
+    upstream: { url: `http://127.0.0.1:${ctx.upstreamPort}` },
     tokens,
     ...(id === 'gateway-dpop'
       ? {

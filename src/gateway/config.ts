@@ -320,8 +320,10 @@ export const gatewayConfigSchema = z
           .int()
           .min(1)
           .max(65536)
-          .default(256)
-          .describe('Keep-alive connections per gateway process.'),
+          .default(1024)
+          .describe(
+            "Keep-alive connections per gateway process, opened as the load needs them (Envoy's default circuit breaker allows as many). A route may use half unless routes[].maxConcurrent says otherwise, so by default up to 512 concurrent requests per route and process are forwarded.",
+          ),
       })
       .strict(),
     tokens: z

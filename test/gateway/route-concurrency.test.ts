@@ -273,7 +273,7 @@ t.test('limits: defaults from the pool, configuration errors name the key', asyn
       }),
     );
   const c = parse({}, [{ path: '/a' }, { path: '/b', maxConcurrent: 7 }, { path: '/c', maxConcurrent: 0 }]);
-  t.equal(routeConcurrencyLimit(c.routes[0]!, c.upstream), 128, 'default: half of the default pool of 256');
+  t.equal(routeConcurrencyLimit(c.routes[0]!, c.upstream), 512, 'default: half of the default pool of 1,024');
   t.equal(routeConcurrencyLimit(c.routes[1]!, c.upstream), 7);
   t.equal(routeConcurrencyLimit(c.routes[2]!, c.upstream), 0, '0: no limit');
   const small = parse({ maxSockets: 1 }, [{ path: '/a' }]);
