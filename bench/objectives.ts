@@ -5,44 +5,58 @@
  */
 import { FORWARDER_MODES } from './forwarders.js';
 import { ratio, REDIS_SCENARIO, type BenchReport, type TargetCheck } from './report.js';
+import { RATE_FRACTIONS } from './rounds.js';
 import type { SoakResult } from './soak.js';
 
-export function targetChecks(s: BenchReport['summaries'], soak: SoakResult | undefined): TargetCheck[] {
+export function targetChecks(
+  s: BenchReport['summaries'],
+  soak: SoakResult | undefined,
+  targets: readonly { id: string; label: string }[] = [],
+  connectionCounts: readonly number[] = [],
+): TargetCheck[] {
   const checks: TargetCheck[] = [];
-  const rpsRatio = (scenario: string, peer: string, required: number, target = 'gateway') => {
-    const r = ratio(s[scenario]?.[target]?.rps, s[scenario]?.[peer]?.rps);
+  const labelOf = (id: string) =>
+    targets.find((t) => t.id === id)?.label ??
+    (id === 'gateway' ? 'fapi-gateway (1 process)' : 'fapi-gateway (workers)');
+  const rpsRatio = (scenario: string, peer: string, required: number, target = 'gateway', suffix = '') => {
+    const r = ratio(s[scenario + suffix]?.[target]?.rps, s[scenario + suffix]?.[peer]?.rps);
+    if (r === undefined && suffix !== '') return;
     checks.push({
-      target: `${target === 'gateway' ? 'fapi-gateway (1 process)' : 'fapi-gateway (workers)'} / ${peer === 'haproxy' ? 'HAProxy' : 'nginx'} req/s`,
-      scenario,
+      target: `${labelOf(target)} / ${peer === 'haproxy' ? 'HAProxy' : 'nginx'} req/s${scenario === 'b-cold' ? ', first pass only (no cache hits)' : ''}`,
+      scenario: scenario + suffix,
       measured: r === undefined ? 'n/a' : `${r.toFixed(2)}x`,
       required: `>= ${required.toFixed(1)}x`,
       met: r === undefined ? null : r >= required,
     });
   };
-  rpsRatio('a', 'haproxy', 1.5);
-  rpsRatio('a', 'nginx', 0.6);
-  const gwHalf = s['a-half']?.gateway?.p99;
-  const haHalf = s['a-half']?.haproxy?.p99;
-  checks.push({
-    target: 'fapi-gateway p99 at half HAProxy max rate',
-    scenario: 'a',
-    measured:
-      gwHalf === undefined || haHalf === undefined
-        ? 'n/a'
-        : `${gwHalf.toFixed(2)} ms vs HAProxy ${haHalf.toFixed(2)} ms`,
-    required: '<= HAProxy p99 + 1 ms',
-    met: gwHalf === undefined || haHalf === undefined ? null : gwHalf <= haHalf + 1,
-  });
-  rpsRatio('b', 'haproxy', 1.0);
-  const cold = ratio(s['b-cold']?.gateway?.rps, s['b-cold']?.haproxy?.rps);
-  if (cold !== undefined) {
+  const p99AtRate = (id: string, words: string, target: string, suffix: string) => {
+    const gw = s[id + suffix]?.[target]?.p99;
+    const ha = s[id + suffix]?.haproxy?.p99;
+    if ((gw === undefined || ha === undefined) && (suffix !== '' || target !== 'gateway')) return;
     checks.push({
-      target: 'fapi-gateway (1 process) / HAProxy req/s, first pass only (no cache hits)',
-      scenario: 'b-cold',
-      measured: `${cold.toFixed(2)}x`,
-      required: 'reported only',
-      met: null,
+      target: `${labelOf(target)} p99 at ${words} HAProxy max rate`,
+      scenario: id + suffix,
+      measured:
+        gw === undefined || ha === undefined ? 'n/a' : `${gw.toFixed(2)} ms vs HAProxy ${ha.toFixed(2)} ms`,
+      required: "<= HAProxy's p99",
+      met: gw === undefined || ha === undefined ? null : gw <= ha,
     });
+  };
+  // The gateway's objectives hold for every connection count and for each Node it ran on.
+  const suffixes =
+    connectionCounts.length > 1 ? connectionCounts.map((c, i) => (i === 0 ? '' : `@${c}`)) : [''];
+  const gateways = [
+    'gateway',
+    ...(targets.some((t) => t.id === 'gateway-compare') ? ['gateway-compare'] : []),
+  ];
+  for (const suffix of suffixes) {
+    for (const target of gateways) {
+      rpsRatio('a', 'haproxy', 1.5, target, suffix);
+      rpsRatio('a', 'nginx', 0.6, target, suffix);
+      for (const [, name, words] of RATE_FRACTIONS) p99AtRate(`a-${name}`, words, target, suffix);
+      rpsRatio('b', 'haproxy', 1.0, target, suffix);
+      rpsRatio('b-cold', 'haproxy', 0.9, target, suffix);
+    }
   }
   rpsRatio('c', 'nginx', 0.8);
   checks.push(...issuerChecks(s));

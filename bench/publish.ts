@@ -68,7 +68,12 @@ export function rebuildReport(): void {
   if (existsSync(soakFile)) {
     const soak = JSON.parse(readFileSync(soakFile, 'utf8')) as SoakResult & { date: string };
     report.soak = soak;
-    report.checks = targetChecks(report.summaries, soak);
+    report.checks = targetChecks(
+      report.summaries,
+      soak,
+      report.targets,
+      (report.settings.connectionCounts as number[] | undefined) ?? [],
+    );
     report.notes = [
       ...notesFor(report.summaries),
       `Memory: from the separate \`npm run bench -- --soak-only\` run of ${soak.date}.`,

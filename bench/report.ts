@@ -160,23 +160,33 @@ export function connectionSweep(report: BenchReport): string[] {
   if (!Array.isArray(counts) || counts.length < 2) return [];
   const lines = [
     '',
-    '| Scenario | connections | gateway / HAProxy req/s | gateway / nginx req/s | CPU µs/req gateway / HAProxy / nginx | peak RSS MiB gateway / HAProxy |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| Scenario | connections | fapi-gateway | / HAProxy req/s | / nginx req/s | CPU µs/req gateway / HAProxy / nginx | p99 ms at 50% and 80% of HAProxy max, gateway vs HAProxy | peak RSS MiB gateway / HAProxy |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
   ];
   const scenarioIds = ['a', 'b', 'b-cold', 'e'];
   const title = (id: string) => report.scenarios.find((x) => x.id === id)?.title ?? id;
+  const label = (id: string) => report.targets.find((t) => t.id === id)?.label ?? id;
   for (const id of scenarioIds) {
     for (const [i, count] of (counts as number[]).entries()) {
-      const byTarget = report.summaries[i === 0 ? id : `${id}@${count}`];
+      const suffix = i === 0 ? '' : `@${count}`;
+      const byTarget = report.summaries[id + suffix];
       if (!byTarget) continue;
-      const gw = byTarget.gateway ?? byTarget['gateway-dpop'];
       const { haproxy, nginx } = byTarget;
-      const r = (x: Summary | undefined) => (gw && x ? `${fmt(ratio(gw.rps, x.rps) ?? NaN)}x` : 'n/a');
-      const us = (x: Summary | undefined) => (x ? String(x.cpuUsPerRequest) : '-');
-      const rss = (x: Summary | undefined) => (x ? fmt(x.peakRssMiB, 1) : '-');
-      lines.push(
-        `| ${title(id)} | ${count} | ${r(haproxy)} | ${r(nginx)} | ${us(gw)} / ${us(haproxy)} / ${us(nginx)} | ${rss(gw)} / ${rss(haproxy)} |`,
-      );
+      for (const gwId of ['gateway', 'gateway-dpop', 'gateway-compare']) {
+        const gw = byTarget[gwId];
+        if (!gw) continue;
+        const r = (x: Summary | undefined) => (x ? `${fmt(ratio(gw.rps, x.rps) ?? NaN)}x` : 'n/a');
+        const us = (x: Summary | undefined) => (x ? String(x.cpuUsPerRequest) : '-');
+        const rss = (x: Summary | undefined) => (x ? fmt(x.peakRssMiB, 1) : '-');
+        const p99 = (rateId: string) => {
+          const at = report.summaries[rateId + suffix];
+          return at?.[gwId] && at.haproxy ? `${fmt(at[gwId].p99)} vs ${fmt(at.haproxy.p99)}` : '-';
+        };
+        const latency = id === 'a' ? `${p99('a-half')}; ${p99('a-80')}` : '-';
+        lines.push(
+          `| ${title(id)} | ${count} | ${label(gwId)} | ${r(haproxy)} | ${r(nginx)} | ${us(gw)} / ${us(haproxy)} / ${us(nginx)} | ${latency} | ${rss(gw)} / ${rss(haproxy)} |`,
+        );
+      }
     }
   }
   return lines;

@@ -71,12 +71,21 @@ function cacheHitPercent(
 
 export type Rounds = Record<string, Record<string, RoundResult[]>>;
 
+/** The fixed rates at which latency is compared: a fraction of HAProxy's maximum, its id and its words. */
+export const RATE_FRACTIONS: readonly (readonly [number, string, string])[] = [
+  [0.5, 'half', 'half'],
+  [0.8, '80', '80% of'],
+];
+
 export interface RoundRunner {
   rounds: Rounds;
   /** Every scenario in turn: a warm-up per target (in --quick, the first round's lead-in), then interleaved rounds. */
   runScenario(scenario: ScenarioDef, targets: TargetDef[]): Promise<void>;
-  /** (a) at half of HAProxy's maximum rate, HAProxy and the gateway in turn; undefined when not measured. */
-  runHalfRate(targets: Map<TargetId, TargetDef>): Promise<ScenarioDef | undefined>;
+  /**
+   * (a) at half and at 80% of HAProxy's maximum rate, for each connection count (`a-half`, `a-80`, then
+   * `a-half@N`, `a-80@N`): HAProxy and the gateways in turn. Only those measured are returned.
+   */
+  runRateScenarios(targets: Map<TargetId, TargetDef>): Promise<ScenarioDef[]>;
 }
 
 export function roundRunner(
@@ -191,23 +200,35 @@ export function roundRunner(
         }
       }
     },
-    async runHalfRate(targets) {
-      const haproxyA = rounds.a?.haproxy;
-      const halfRate = haproxyA ? Math.round(summarize(haproxyA).rps / 2) : 0;
-      if (halfRate <= 0) return undefined;
-      const halfScenario: ScenarioDef = {
-        id: 'a-half',
-        title: `(a) at ${halfRate} req/s (half HAProxy's max)`,
-        targets: ['haproxy', 'gateway'],
-        spec: (b) => ({ ...b, rate: halfRate }),
-      };
-      for (let round = 0; round < (started.has('gateway') ? opts.rounds : 0); round++) {
-        for (const id of round % 2 ? (['gateway', 'haproxy'] as const) : (['haproxy', 'gateway'] as const)) {
-          const def = targets.get(id)!;
-          await measure(halfScenario, def, round, await specFor(halfScenario, def, round));
+    async runRateScenarios(targets) {
+      const measured: ScenarioDef[] = [];
+      const gateways = (['gateway', 'gateway-compare'] as const).filter((id) => started.has(id));
+      if (gateways.length === 0) return measured;
+      for (const [i, connections] of opts.connectionCounts.entries()) {
+        const suffix = i === 0 ? '' : `@${connections}`;
+        const haproxyA = rounds[`a${suffix}`]?.haproxy;
+        const maxRate = haproxyA ? summarize(haproxyA).rps : 0;
+        if (maxRate <= 0) continue;
+        for (const [fraction, name, words] of RATE_FRACTIONS) {
+          const rate = Math.round(maxRate * fraction);
+          const scenario: ScenarioDef = {
+            id: `a-${name}${suffix}`,
+            title: `(a) at ${rate} req/s (${words} HAProxy's max)${suffix ? `, ${connections} connections` : ''}`,
+            targets: ['haproxy', ...gateways],
+            spec: (b) => ({ ...b, connections, rate }),
+          };
+          const ids = ['haproxy', ...gateways] as TargetId[];
+          for (let round = 0; round < opts.rounds; round++) {
+            // Rotating the order each round keeps any drift from favouring one target.
+            for (const id of ids.map((_, k) => ids[(k + round) % ids.length]!)) {
+              const def = targets.get(id)!;
+              await measure(scenario, def, round, await specFor(scenario, def, round));
+            }
+          }
+          measured.push(scenario);
         }
       }
-      return halfScenario;
+      return measured;
     },
   };
 }

@@ -253,7 +253,7 @@ async function main() {
         scenario.targets.filter((id) => started.has(id)).map((id) => byId.get(id)!),
       );
     }
-    const halfScenario = await runner.runHalfRate(byId);
+    const rateScenarios = await runner.runRateScenarios(byId);
     const rounds = runner.rounds;
 
     let soak: SoakResult | undefined;
@@ -309,7 +309,7 @@ async function main() {
         tokenAlgorithm: 'ES256',
         wallSeconds: Math.round((Date.now() - startedAt) / 1000),
       },
-      scenarios: [...scenarios, ...(halfScenario ? [halfScenario] : [])].map((s) => ({
+      scenarios: [...scenarios, ...rateScenarios].map((s) => ({
         id: s.id,
         title: s.title,
       })),
@@ -317,7 +317,12 @@ async function main() {
       summaries,
       rounds,
       unavailable,
-      checks: targetChecks(summaries, soak),
+      checks: targetChecks(
+        summaries,
+        soak,
+        defs.map((d) => ({ id: d.id, label: d.label })),
+        opts.connectionCounts,
+      ),
       soak,
       notes: [
         ...notesFor(summaries),

@@ -13,6 +13,7 @@ import {
 } from '../../bench/report.js';
 import { percentiles } from '../../bench/load.js';
 import { withConnectionCounts } from '../../bench/scenarios.js';
+import { targetChecks } from '../../bench/objectives.js';
 
 const round = (rps: number, p99: number, extra: Partial<RoundResult> = {}): RoundResult => ({
   round: 0,
@@ -117,17 +118,50 @@ t.test('a connection sweep repeats the swept scenarios per count, with their own
   );
   t.equal(swept[2]!.spec(base, 0).connections, 16, 'each with its own connection count');
   const summary = (rps: number, us: number) => summarize([round(rps, 4, { cpuPercent: (rps * us) / 1e4 })]);
+  const p99 = (ms: number) => summarize([round(1000, ms)]);
   const report = {
     settings: { connectionCounts: [50, 256] },
     scenarios: [{ id: 'a', title: '(a) one token' }],
+    targets: [
+      { id: 'gateway', label: 'fapi-gateway (1 process)' },
+      { id: 'gateway-compare', label: 'fapi-gateway (1 process, Node 20)' },
+    ],
     summaries: {
       a: { gateway: summary(1500, 60), haproxy: summary(1000, 100), nginx: summary(3000, 20) },
-      'a@256': { gateway: summary(900, 90), haproxy: summary(1000, 100) },
+      'a@256': {
+        gateway: summary(900, 90),
+        'gateway-compare': summary(800, 110),
+        haproxy: summary(1000, 100),
+      },
+      'a-half@256': { gateway: p99(4), haproxy: p99(5) },
+      'a-80@256': { gateway: p99(9), haproxy: p99(7) },
     },
   } as unknown as BenchReport;
-  const lines = connectionSweep(report);
-  t.match(lines.join('\n'), /\| \(a\) one token \| 50 \| 1\.50x \| 0\.50x \|/);
-  t.match(lines.join('\n'), /\| \(a\) one token \| 256 \| 0\.90x \| n\/a \|/);
+  const lines = connectionSweep(report).join('\n');
+  t.match(
+    lines,
+    /\| \(a\) one token \| 50 \| fapi-gateway \(1 process\) \| 1\.50x \| 0\.50x \| 60 \/ 100 \/ 20 \| -; - \|/,
+  );
+  t.match(
+    lines,
+    /\| \(a\) one token \| 256 \| fapi-gateway \(1 process\) \| 0\.90x \| n\/a \| 90 \/ 100 \/ - \| 4\.00 vs 5\.00; 9\.00 vs 7\.00 \|/,
+  );
+  t.match(
+    lines,
+    /\| \(a\) one token \| 256 \| fapi-gateway \(1 process, Node 20\) \| 0\.80x \|/,
+    'a row per Node',
+  );
+  const checks = targetChecks(report.summaries, undefined, report.targets, [50, 256]);
+  t.same(
+    checks.filter((c) => c.scenario.endsWith('@256')).map((c) => [c.target, c.scenario, c.met]),
+    [
+      ['fapi-gateway (1 process) / HAProxy req/s', 'a@256', false],
+      ['fapi-gateway (1 process) p99 at half HAProxy max rate', 'a-half@256', true],
+      ['fapi-gateway (1 process) p99 at 80% of HAProxy max rate', 'a-80@256', false],
+      ['fapi-gateway (1 process, Node 20) / HAProxy req/s', 'a@256', false],
+    ],
+    'each objective per connection count and per Node, where measured',
+  );
   t.same(connectionSweep({ ...report, settings: { connectionCounts: [50] } }), [], 'no sweep, no table');
   t.end();
 });
