@@ -24,6 +24,11 @@ export interface Options {
   rounds: number;
   durationSeconds: number;
   warmupSeconds: number;
+  /**
+   * Load on each Node forwarding target right after it starts, before any scenario, in full runs: the
+   * JIT compiles the request path over the first tens of thousands of requests.
+   */
+  processWarmupSeconds: number;
   connections: number;
   /**
    * Every connection count measured (`--connections=16,50,256`, or `--sweep` for those three): the first
@@ -85,6 +90,7 @@ export function parseOptions(argv: string[]): Options {
     // Half a second of unmeasured load per target in --quick: without it a just-started Node process is
     // measured before its JIT has compiled the request path (0.8x HAProxy cold against 1.5x warm).
     warmupSeconds: Number(value('warmup') ?? (quick ? 0.5 : 1)),
+    processWarmupSeconds: Number(value('process-warmup') ?? (quick ? 0 : 8)),
     connections: connectionCounts[0]!,
     connectionCounts,
     scenarios: value('scenarios')?.split(','),

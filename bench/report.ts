@@ -228,7 +228,7 @@ export function markdownTable(report: BenchReport): string {
   const m = report.machine;
   const lines: string[] = [];
   lines.push(
-    `Measured ${report.date} (${report.mode} run: ${String(report.settings.rounds)} interleaved round(s) of ${String(report.settings.durationSeconds)} s per target and scenario, medians shown; ${String(report.settings.connections)} keep-alive connections unless stated).`,
+    `Measured ${report.date} (${report.mode} run: ${String(report.settings.rounds)} interleaved round(s) of ${String(report.settings.durationSeconds)} s per target and scenario, medians shown; ${String(report.settings.connections)} keep-alive connections unless stated${Number(report.settings.processWarmupSeconds) > 0 ? `; each Node forwarder, the gateway included, served ${String(report.settings.processWarmupSeconds)} s of (a) unmeasured after it started` : ''}).`,
     `Machine: ${m.cores} cores (${m.cpuModel}), Linux ${m.kernel}, Node ${m.node}${m.gatewayNode && m.gatewayNode !== m.node ? ` (fapi-gateway on Node ${m.gatewayNode})` : ''}, ${m.nginx}, ${m.haproxy}, autocannon ${m.autocannon}. ${String(report.settings.pinning)}${typeof report.settings.memoryLimit === 'string' ? ` ${report.settings.memoryLimit}` : ''}`,
     ...loadLine(report),
     '',
