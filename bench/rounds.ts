@@ -209,7 +209,8 @@ export function roundRunner(
         const haproxyA = rounds[`a${suffix}`]?.haproxy;
         const maxRate = haproxyA ? summarize(haproxyA).rps : 0;
         if (maxRate <= 0) continue;
-        for (const [fraction, name, words] of RATE_FRACTIONS) {
+        // --quick measures the half rate only (it is indicative, and has two minutes for everything).
+        for (const [fraction, name, words] of opts.quick ? RATE_FRACTIONS.slice(0, 1) : RATE_FRACTIONS) {
           const rate = Math.round(maxRate * fraction);
           const scenario: ScenarioDef = {
             id: `a-${name}${suffix}`,
