@@ -7,6 +7,11 @@
  * RFC 9440 defines no parameters and no known proxy sends any, so a value with parameters, several values
  * (two header lines, which Node joins with a comma) or anything after the closing `:` is refused rather
  * than guessed at.
+ *
+ * `Client-Cert-Chain` (RFC 9440 §2.3) is a List (RFC 8941 §3.1, §4.2.1) of such Byte Sequences: the
+ * intermediates the client sent in its handshake. Two header lines are one list (Node joins them with a
+ * comma, which is the List syntax); members are separated by a comma with optional spaces or tabs around
+ * it; an empty member, a trailing comma or a member with parameters makes the whole value unparsable.
  */
 
 const BASE64_BODY = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -31,6 +36,21 @@ export function parseClientCertHeader(value: string): Buffer | undefined {
   if (unpadded.length !== body.length && body.length % 4 !== 0) return undefined;
   const der = Buffer.from(unpadded, 'base64');
   return der.length === 0 ? undefined : der;
+}
+
+/**
+ * The DER bytes of every certificate in a `Client-Cert-Chain` value, in the order sent, or undefined when
+ * it is not a List of Byte Sequences (never throws). An empty value is an empty list (RFC 8941 §4.2).
+ */
+export function parseClientCertChainHeader(value: string): Buffer[] | undefined {
+  if (/^[ \t]*$/.test(value)) return [];
+  const out: Buffer[] = [];
+  for (const member of value.split(',')) {
+    const der = parseClientCertHeader(member.replace(/^[ \t]+|[ \t]+$/g, ''));
+    if (der === undefined) return undefined;
+    out.push(der);
+  }
+  return out;
 }
 
 /** The canonical RFC 9440 value for a DER certificate (what the gateway sends upstream). */

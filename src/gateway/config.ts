@@ -283,7 +283,7 @@ export const gatewayConfigSchema = z
           )
           .min(1, 'list at least one address range, e.g. [10.0.0.0/8, "fd00::/8"]')
           .describe(
-            'TCP peers (IPv4/IPv6 ranges or addresses) that terminate TLS for clients and send their certificate in Client-Cert (RFC 9440); ::ffff:-mapped peers match IPv4 ranges.',
+            'TCP peers (IPv4/IPv6 ranges or addresses) that terminate TLS for clients and send their certificate in Client-Cert, and optionally its intermediates in Client-Cert-Chain (RFC 9440); ::ffff:-mapped peers match IPv4 ranges.',
           ),
         certificateCacheEntries: z
           .number()
@@ -292,7 +292,7 @@ export const gatewayConfigSchema = z
           .max(1000000)
           .default(10000)
           .describe(
-            'Distinct Client-Cert values kept parsed and validated (least recently used are dropped).',
+            'Distinct Client-Cert values (with their Client-Cert-Chain) kept parsed and validated (least recently used are dropped).',
           ),
       })
       .strict()

@@ -120,13 +120,13 @@ export const REJECTION_REASONS = {
     status: 400,
     error: 'invalid_request',
     meaning:
-      'a trusted proxy sent a Client-Cert header that is not one RFC 9440 byte sequence holding a DER certificate',
+      'a trusted proxy sent a Client-Cert header that is not one RFC 9440 byte sequence holding a DER certificate, a Client-Cert-Chain that is not a list of them, or a Client-Cert-Chain without Client-Cert',
   },
   proxy_certificate_untrusted: {
     status: 401,
     error: 'invalid_token',
     meaning:
-      "a trusted proxy's Client-Cert does not chain to tls.clientCa (or its extendedKeyUsage excludes clientAuth)",
+      "a trusted proxy's Client-Cert does not chain to tls.clientCa, alone or through its Client-Cert-Chain (or its extendedKeyUsage excludes clientAuth)",
   },
   proxy_certificate_expired: {
     status: 401,
@@ -137,7 +137,7 @@ export const REJECTION_REASONS = {
     status: 401,
     error: 'invalid_token',
     meaning:
-      "a trusted proxy's Client-Cert breaks a FAPI certificate rule: weak key, CA:TRUE, or larger than limits.clientCertificateBytes",
+      "a trusted proxy's Client-Cert breaks a FAPI certificate rule: weak key (its own or a CA's of its path), CA:TRUE, larger than limits.clientCertificateBytes, or more than 8 certificates in Client-Cert-Chain",
   },
   insufficient_scope: {
     status: 403,

@@ -2,23 +2,26 @@
  * Client certificates from a trusted TLS-terminating proxy (RFC 9440). A connection whose TCP peer is
  * inside `trustedProxies.cidrs` is a load balancer speaking for many clients: its own TLS certificate (if
  * any) is never a client identity; each request's client certificate is its `Client-Cert` header, held to
- * the rules a handshake certificate meets (chain to `tls.clientCa`, validity, FAPI key and size rules).
+ * the rules a handshake certificate meets (chain to `tls.clientCa`, through the intermediates the client
+ * sent if the proxy forwards them in `Client-Cert-Chain`; validity; FAPI key and size rules, the key rule
+ * for every CA of the path too).
  *
  * Whether a peer is trusted is decided once per connection (listener.ts). Parsing and path validation
- * happen once per distinct header value: results are kept in a bounded LRU keyed by the SHA-256 of the
- * value, and the last value seen on a connection is remembered on it, so a proxy's steady traffic costs a
- * string comparison (same client) or a hash and a lookup (another client) per request.
+ * happen once per distinct pair of header values: results are kept in a bounded LRU keyed by the SHA-256
+ * of the pair, and the last pair seen on a connection is remembered on it, so a proxy's steady traffic
+ * costs a string comparison (same client) or a hash and a lookup (another client) per request.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { parseCidr } from '../net/cidr.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { certificateThumbprint } from '../pki/thumbprint.js';
-import { clientCertificateProblem } from '../tls/client-certificate-rules.js';
-import { validateClientCertificatePath } from '../tls/certificate-chain.js';
+import { clientCertificateProblem, issuerKeyProblem } from '../tls/client-certificate-rules.js';
+import { MAX_ISSUERS, validateClientCertificatePath } from '../tls/certificate-chain.js';
 import {
   clientCertHeaderMaxChars,
   clientCertHeaderValue,
+  parseClientCertChainHeader,
   parseClientCertHeader,
 } from './client-cert-header.js';
 import { reject, type Reject } from './rejections.js';
@@ -54,6 +57,8 @@ export type ProxiedCertificateOutcome =
 
 export interface ProxiedCertificateMemo {
   value: string;
+  /** The request's `Client-Cert-Chain`, if any. */
+  chain: string | undefined;
   outcome: ProxiedCertificateOutcome;
   /** The resolver that produced it: a new CA bundle means a new resolver, and stale memos are ignored. */
   source: ProxiedCertificates;
@@ -79,45 +84,84 @@ export class ProxiedCertificates {
     this.cache = new LRUCache({ max: o.cacheEntries });
   }
 
-  /** The outcome for a header value, from the connection's memo, the cache, or evaluated once. */
-  resolve(value: string, connection: ConnectionIdentity): ProxiedCertificateOutcome {
+  /**
+   * The outcome for a `Client-Cert` value and the request's `Client-Cert-Chain` (if any), from the
+   * connection's memo, the cache, or evaluated once.
+   */
+  resolve(
+    value: string,
+    chain: string | undefined,
+    connection: ConnectionIdentity,
+  ): ProxiedCertificateOutcome {
     const memo = connection.proxiedCertificate;
-    if (memo !== undefined && memo.source === this && memo.value === value) {
+    if (memo !== undefined && memo.source === this && memo.value === value && memo.chain === chain) {
       this.o.onLookup?.('hit');
       return memo.outcome;
     }
-    const key = createHash('sha256').update(value).digest('base64');
+    // A header value holds no line break, so the pair hashes unambiguously.
+    const key = createHash('sha256')
+      .update(chain === undefined ? value : `${value}\n${chain}`)
+      .digest('base64');
     let outcome = this.cache.get(key);
     if (outcome === undefined) {
       this.o.onLookup?.('miss');
-      outcome = this.evaluate(value);
+      outcome = this.evaluate(value, chain);
       this.cache.set(key, outcome);
     } else this.o.onLookup?.('hit');
-    connection.proxiedCertificate = { value, outcome, source: this };
+    connection.proxiedCertificate = { value, chain, outcome, source: this };
     return outcome;
   }
 
-  private evaluate(value: string): ProxiedCertificateOutcome {
-    if (value.length > clientCertHeaderMaxChars(this.o.maxBytes)) {
+  private evaluate(value: string, chainValue: string | undefined): ProxiedCertificateOutcome {
+    const maxChars = clientCertHeaderMaxChars(this.o.maxBytes);
+    if (value.length > maxChars) {
       return refuse('proxy_certificate_not_allowed', `a certificate larger than ${this.o.maxBytes} bytes`);
     }
-    const der = parseClientCertHeader(value);
-    let cert: X509Certificate | undefined;
-    try {
-      cert = der === undefined ? undefined : new X509Certificate(der);
-    } catch {
-      cert = undefined;
-    }
-    // Trailing bytes after the certificate would make the thumbprint ambiguous (RFC 8705 §3.1 hashes the DER).
-    if (cert === undefined || der === undefined || !cert.raw.equals(der)) {
+    const cert = certificateOf(parseClientCertHeader(value));
+    if (cert === undefined) {
       return refuse(
         'proxy_certificate_malformed',
         'the Client-Cert header is not one base64 DER certificate between colons (RFC 9440 §2.2)',
       );
     }
-    const path = validateClientCertificatePath(cert, this.anchors);
+    const intermediates: X509Certificate[] = [];
+    if (chainValue !== undefined) {
+      // Bounded before anything is decoded: MAX_ISSUERS certificates of at most maxBytes, and separators.
+      if (chainValue.length > MAX_ISSUERS * (maxChars + 4)) {
+        return refuse(
+          'proxy_certificate_not_allowed',
+          `Client-Cert-Chain longer than ${MAX_ISSUERS} certificates of ${this.o.maxBytes} bytes`,
+        );
+      }
+      const members = parseClientCertChainHeader(chainValue);
+      const certs = members?.map(certificateOf);
+      if (certs === undefined || certs.some((c) => c === undefined)) {
+        return refuse(
+          'proxy_certificate_malformed',
+          'the Client-Cert-Chain header is not a list of base64 DER certificates between colons (RFC 9440 §2.3)',
+        );
+      }
+      if (certs.length > MAX_ISSUERS) {
+        return refuse(
+          'proxy_certificate_not_allowed',
+          `more than ${MAX_ISSUERS} certificates in Client-Cert-Chain`,
+        );
+      }
+      for (const c of certs as X509Certificate[]) {
+        if (c.raw.length > this.o.maxBytes) {
+          return refuse(
+            'proxy_certificate_not_allowed',
+            `a Client-Cert-Chain certificate larger than ${this.o.maxBytes} bytes`,
+          );
+        }
+        intermediates.push(c);
+      }
+    }
+    const path = validateClientCertificatePath(cert, this.anchors, intermediates);
     if (!path.trusted) return refuse('proxy_certificate_untrusted', `the client certificate ${path.detail}`);
-    const problem = clientCertificateProblem(cert, { maxBytes: this.o.maxBytes, trustedByChain: true });
+    const problem =
+      clientCertificateProblem(cert, { maxBytes: this.o.maxBytes, trustedByChain: true }) ??
+      firstIssuerKeyProblem(path.issuers);
     if (problem !== undefined) {
       return refuse(
         'proxy_certificate_not_allowed',
@@ -134,6 +178,29 @@ export class ProxiedCertificates {
       notAfter: path.notAfter,
     };
   }
+}
+
+/**
+ * The certificate a byte sequence holds, or undefined. Trailing bytes after the certificate are refused:
+ * they would make the thumbprint ambiguous (RFC 8705 §3.1 hashes the DER).
+ */
+function certificateOf(der: Buffer | undefined): X509Certificate | undefined {
+  if (der === undefined) return undefined;
+  try {
+    const cert = new X509Certificate(der);
+    return cert.raw.equals(der) ? cert : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The FAPI key rule for the CAs of a verified path, as a handshake applies it (connection-guard.ts). */
+function firstIssuerKeyProblem(issuers: readonly X509Certificate[]) {
+  for (const issuer of issuers) {
+    const problem = issuerKeyProblem(issuer);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
 }
 
 function refuse(

@@ -7,10 +7,11 @@ import {
   type ClientCredential,
   type TestResponse,
 } from '../helpers/tls-client.js';
-import { ecKeys, oddClientCredential, rsaKeys } from '../helpers/odd-certificates.js';
+import { ecKeys, oddClientCredential, rsaKeys, testCa } from '../helpers/odd-certificates.js';
 import { gatewayConfigSchema } from '../../src/gateway/config.js';
 import { testGatewayConfigInput } from '../helpers/gateway.js';
 import { testPki } from '../helpers/pki.js';
+import type { IssuedCertificate } from '../../src/pki/certificates.js';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,6 +30,8 @@ interface ProxyCall {
   proxyCertificate?: ClientCredential;
   /** The Client-Cert value(s) the proxy sends; none when absent. */
   clientCert?: string | string[];
+  /** The Client-Cert-Chain value (or header lines) the proxy sends; none when absent. */
+  chain?: string | string[];
   token?: string;
 }
 
@@ -36,6 +39,7 @@ function viaProxy(f: GatewayFixture, o: ProxyCall): Promise<TestResponse> {
   const headers: Record<string, string | string[]> = {};
   if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
   if (o.clientCert !== undefined) headers['client-cert'] = o.clientCert;
+  if (o.chain !== undefined) headers['client-cert-chain'] = o.chain;
   return mtlsRequest({
     port: f.gateway.listenPort,
     host: o.host ?? '127.0.0.1',
@@ -51,6 +55,7 @@ function expectForwarded(t: Test, f: GatewayFixture, res: TestResponse, certific
   t.equal(f.upstream.hits, 1, 'reached the upstream once');
   const seen = f.upstream.last()!;
   t.same(headerLines({ ...res, rawHeaders: seen.rawHeaders }, 'client-cert'), [clientCert(certificate.der)]);
+  t.same(headerLines({ ...res, rawHeaders: seen.rawHeaders }, 'client-cert-chain'), [], 'no chain upstream');
   f.upstream.reset();
 }
 
@@ -369,5 +374,183 @@ t.test('behind a trusted proxy: CA reloads, report-only routes, DPoP routes', as
     t.equal(f.upstream.hits, 1);
     t.equal(f.upstream.last()?.headers['client-cert'], undefined, 'no certificate asserted upstream');
     f.upstream.reset();
+  });
+});
+
+t.test('Client-Cert-Chain: intermediates the client sent complete the path, and only that', async (t) => {
+  const shared = await testPki();
+  const day = 86_400_000;
+  const root = await testCa({ subject: 'CN=Issuing Root,O=Bank' });
+  const intermediate = await testCa({ subject: 'CN=Issuing CA 1,O=Bank', issuer: root, pathLength: 0 });
+  const upper = await testCa({ subject: 'CN=Policy CA,O=Bank', issuer: root });
+  const lower = await testCa({ subject: 'CN=Issuing CA 2,O=Bank', issuer: upper, pathLength: 0 });
+  // A root that allows no CA below it, and one below it all the same.
+  const strictRoot = await testCa({ subject: 'CN=Strict Root,O=Bank', pathLength: 0 });
+  const belowStrict = await testCa({ subject: 'CN=Below Strict,O=Bank', issuer: strictRoot });
+  const weak = await testCa({ subject: 'CN=Weak CA,O=Bank', issuer: root, rsaBits: 1024 });
+  const expired = await testCa({
+    subject: 'CN=Expired CA,O=Bank',
+    issuer: root,
+    notBefore: new Date(Date.now() - 30 * day),
+    notAfter: new Date(Date.now() - day),
+  });
+  const notCa = await testCa({ subject: 'CN=Not a CA,O=Bank', issuer: root, isCa: false });
+  const bundle = shared.write(
+    `client-ca-chain-${process.pid}-${Date.now()}.pem`,
+    shared.ca.certPem + root.certPem + strictRoot.certPem,
+  );
+  const f = await startGatewayFixture(t, {
+    tls: { cert: shared.server.certFile, key: shared.server.keyFile, clientCa: bundle },
+    trustedProxies: { cidrs: ['127.0.0.1'] },
+  });
+  const leafOf = (issuer: IssuedCertificate) =>
+    oddClientCredential(f.pki, { issuer, subject: 'CN=tpp-client,O=Fintech' });
+  const call = async (c: { der: Buffer; thumbprint: string }, chain?: string | string[]) =>
+    viaProxy(f, {
+      token: await f.token({ thumbprint: c.thumbprint }),
+      clientCert: clientCert(c.der),
+      ...(chain === undefined ? {} : { chain }),
+    });
+  const client = await leafOf(intermediate);
+  const deep = await leafOf(lower);
+
+  await t.test(
+    'a leaf under an intermediate is accepted with the intermediate, refused without',
+    async (t) => {
+      expectForwarded(t, f, await call(client, clientCert(intermediate.der)), client);
+      const res = await call(client);
+      await expectRejection(t, f, res, {
+        status: 401,
+        error: 'invalid_token',
+        reason: 'proxy_certificate_untrusted',
+      });
+      t.match(res.json().error_description, /does not chain to tls\.clientCa/);
+    },
+  );
+
+  await t.test('order, spacing, repeated header lines and a sent root do not matter', async (t) => {
+    const [a, b] = [clientCert(lower.der), clientCert(upper.der)];
+    for (const chain of [
+      `${a}, ${b}`,
+      `${b},${a}`,
+      ` ${a} ,\t${b}\t`,
+      [a, b],
+      `${a}, ${b}, ${clientCert(root.der)}`,
+      `${clientCert(f.pki.untrustedCa.der)}, ${a}, ${clientCert(intermediate.der)}, ${b}`,
+    ]) {
+      expectForwarded(t, f, await call(deep, chain), deep);
+    }
+    // An empty list adds nothing: a leaf issued by an anchor still passes, one that needs an intermediate not.
+    expectForwarded(t, f, await call(f.pki.clientA, ''), f.pki.clientA);
+    await expectRejection(t, f, await call(deep, clientCert(lower.der)), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_untrusted',
+    });
+  });
+
+  await t.test('the client cannot bring its own trust anchor', async (t) => {
+    // The untrusted CA is self-signed and sent in the chain: it is never an anchor.
+    const res = await call(f.pki.untrusted, clientCert(f.pki.untrustedCa.der));
+    await expectRejection(t, f, res, {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_untrusted',
+    });
+    // A certificate that is not a CA cannot issue, whatever its signature.
+    const fromLeaf = await leafOf(notCa);
+    await expectRejection(t, f, await call(fromLeaf, clientCert(notCa.der)), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_untrusted',
+    });
+  });
+
+  await t.test('pathLenConstraint: a CA below a root that allows none is refused', async (t) => {
+    const leaf = await leafOf(belowStrict);
+    await expectRejection(t, f, await call(leaf, clientCert(belowStrict.der)), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_untrusted',
+    });
+    // The intermediate's own pathLenConstraint 0 forbids a CA below it.
+    const under = await testCa({ subject: 'CN=Under Issuing CA 1,O=Bank', issuer: intermediate });
+    const leaf2 = await leafOf(under);
+    await expectRejection(
+      t,
+      f,
+      await call(leaf2, `${clientCert(under.der)}, ${clientCert(intermediate.der)}`),
+      {
+        status: 401,
+        error: 'invalid_token',
+        reason: 'proxy_certificate_untrusted',
+      },
+    );
+  });
+
+  await t.test('a weak CA key or an expired intermediate refuses the leaf', async (t) => {
+    const res = await call(await leafOf(weak), clientCert(weak.der));
+    await expectRejection(t, f, res, {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_not_allowed',
+    });
+    t.match(res.json().error_description, /a CA of the chain has an RSA key of 1024 bits/);
+    await expectRejection(t, f, await call(await leafOf(expired), clientCert(expired.der)), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_expired',
+    });
+  });
+
+  await t.test('malformed, oversized or orphan chains', async (t) => {
+    const one = clientCert(intermediate.der);
+    for (const bad of [`${one},`, `${one},,${one}`, `${one};a=1`, 'garbage', `${one} ${one}`, ':AAAA:']) {
+      const res = await call(client, bad);
+      await expectRejection(t, f, res, {
+        status: 400,
+        error: 'invalid_request',
+        reason: 'proxy_certificate_malformed',
+      });
+      t.match(res.json().error_description, /Client-Cert-Chain/);
+    }
+    const nine = Array.from({ length: 9 }, () => one).join(', ');
+    await expectRejection(t, f, await call(client, nine), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_not_allowed',
+    });
+    const orphan = await viaProxy(f, { token: await f.token({ bindTo: f.pki.clientA }), chain: one });
+    await expectRejection(t, f, orphan, {
+      status: 400,
+      error: 'invalid_request',
+      reason: 'proxy_certificate_malformed',
+    });
+    t.match(orphan.json().error_description, /Client-Cert-Chain without Client-Cert/);
+  });
+
+  await t.test('each pair of values is validated once', async (t) => {
+    const fresh = await leafOf(intermediate);
+    const misses = await cacheCount(f, 'miss');
+    for (let i = 0; i < 3; i++) expectForwarded(t, f, await call(fresh, clientCert(intermediate.der)), fresh);
+    t.equal(await cacheCount(f, 'miss'), misses + 1, 'validated once');
+    // The same certificate with another chain is another pair: validated on its own.
+    await expectRejection(t, f, await call(fresh, clientCert(upper.der)), {
+      status: 401,
+      error: 'invalid_token',
+      reason: 'proxy_certificate_untrusted',
+    });
+    t.equal(await cacheCount(f, 'miss'), misses + 2);
+    expectForwarded(t, f, await call(fresh, clientCert(intermediate.der)), fresh);
+    t.equal(await cacheCount(f, 'miss'), misses + 2, 'the first pair is still cached');
+  });
+
+  await t.test('a token bound to another certificate is refused with a valid chain', async (t) => {
+    const res = await viaProxy(f, {
+      token: await f.token({ bindTo: f.pki.clientA }),
+      clientCert: clientCert(client.der),
+      chain: clientCert(intermediate.der),
+    });
+    await expectRejection(t, f, res, { status: 401, error: 'invalid_token', reason: 'binding_mismatch' });
   });
 });

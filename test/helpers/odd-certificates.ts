@@ -62,6 +62,11 @@ export interface OddClientOptions {
   subject?: string;
 }
 
+/** The WebCrypto signature algorithm of a CA's key. */
+function signingAlgorithm(kind: IssuedCertificate['kind']) {
+  return kind === 'rsa' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', hash: 'SHA-256' };
+}
+
 export function rsaKeys(bits: number): KeyPairKeyObjectResult {
   return generateKeyPairSync('rsa', { modulusLength: bits });
 }
@@ -102,10 +107,7 @@ export async function oddClientCredential(pki: TestPki, o: OddClientOptions = {}
     notAfter: o.notAfter ?? new Date(notBefore.getTime() + 30 * 86_400_000),
     publicKey: spki,
     signingKey: issuer.keys.privateKey,
-    signingAlgorithm:
-      issuer.kind === 'rsa'
-        ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
-        : { name: 'ECDSA', hash: 'SHA-256' },
+    signingAlgorithm: signingAlgorithm(issuer.kind),
     extensions,
   });
   const der = Buffer.from(cert.rawData);
@@ -116,38 +118,72 @@ export async function oddClientCredential(pki: TestPki, o: OddClientOptions = {}
 
 /** A root CA whose key is RSA-1024 (below FAPI's 2048), self-signed, to issue client certificates from. */
 export async function weakRootCa(pki: TestPki): Promise<IssuedCertificate & { certFile: string }> {
-  const keys = await webcrypto.subtle.generateKey(
-    {
-      name: 'RSASSA-PKCS1-v1_5',
-      hash: 'SHA-256',
-      publicExponent: new Uint8Array([1, 0, 1]),
-      modulusLength: 1024,
-    },
-    true,
-    ['sign', 'verify'],
-  );
-  const notBefore = new Date(Date.now() - 60_000);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01',
-    name: 'CN=weak root CA,O=Acme',
+  const root = await testCa({ subject: 'CN=weak root CA,O=Acme', rsaBits: 1024, pathLength: 0 });
+  return { ...root, certFile: pki.write(`weak-root-${randomBytes(3).toString('hex')}.pem`, root.certPem) };
+}
+
+export interface TestCaOptions {
+  subject: string;
+  /** Signer; self-signed (a root) when absent. */
+  issuer?: IssuedCertificate;
+  /** basicConstraints pathLenConstraint; none when absent. */
+  pathLength?: number;
+  /** basicConstraints CA:TRUE (default); false makes an end-entity certificate that signs others. */
+  isCa?: boolean;
+  /** An RSA key of this size instead of EC P-256. */
+  rsaBits?: number;
+  notBefore?: Date;
+  notAfter?: Date;
+  /** Reuse a key pair (certificates that all verify one another). */
+  keys?: webcrypto.CryptoKeyPair;
+}
+
+/** A root or intermediate CA certificate (and its keys) to issue client certificates from. */
+export async function testCa(o: TestCaOptions): Promise<IssuedCertificate> {
+  const kind = o.rsaBits === undefined ? 'ec' : 'rsa';
+  const algorithm =
+    kind === 'rsa'
+      ? {
+          name: 'RSASSA-PKCS1-v1_5',
+          hash: 'SHA-256',
+          publicExponent: new Uint8Array([1, 0, 1]),
+          modulusLength: o.rsaBits!,
+        }
+      : { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = o.keys ?? (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']));
+  const signer = o.issuer ?? { keys, kind, cert: undefined };
+  const notBefore = o.notBefore ?? new Date(Date.now() - 60_000);
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(o.isCa !== false, o.pathLength, true),
+    new x509.KeyUsagesExtension(
+      o.isCa === false
+        ? x509.KeyUsageFlags.digitalSignature
+        : x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+      true,
+    ),
+    await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+  ];
+  if (o.issuer !== undefined)
+    extensions.push(await x509.AuthorityKeyIdentifierExtension.create(o.issuer.cert));
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomBytes(8)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
+    subject: o.subject,
+    issuer: o.issuer?.cert.subject ?? o.subject,
     notBefore,
-    notAfter: new Date(notBefore.getTime() + 30 * 86_400_000),
-    keys,
-    signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
+    notAfter: o.notAfter ?? new Date(notBefore.getTime() + 30 * 86_400_000),
+    publicKey: keys.publicKey,
+    signingKey: signer.keys.privateKey,
+    signingAlgorithm: signingAlgorithm(signer.kind),
+    extensions,
   });
   const der = Buffer.from(cert.rawData);
-  const certPem = new X509Certificate(der).toString();
   const keyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(
     await webcrypto.subtle.exportKey('pkcs8', keys.privateKey),
   )
     .toString('base64')
     .replace(/(.{64})/g, '$1\n')
     .trimEnd()}\n-----END PRIVATE KEY-----\n`;
-  const certFile = pki.write(`weak-root-${randomBytes(3).toString('hex')}.pem`, certPem);
-  return { cert, keys, certPem, keyPem, der, kind: 'rsa', certFile };
+  return { cert, keys, certPem: new X509Certificate(der).toString(), keyPem, der, kind };
 }
