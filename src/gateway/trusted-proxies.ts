@@ -124,39 +124,8 @@ export class ProxiedCertificates {
         'the Client-Cert header is not one base64 DER certificate between colons (RFC 9440 §2.2)',
       );
     }
-    const intermediates: X509Certificate[] = [];
-    if (chainValue !== undefined) {
-      // Bounded before anything is decoded: MAX_ISSUERS certificates of at most maxBytes, and separators.
-      if (chainValue.length > MAX_ISSUERS * (maxChars + 4)) {
-        return refuse(
-          'proxy_certificate_not_allowed',
-          `Client-Cert-Chain longer than ${MAX_ISSUERS} certificates of ${this.o.maxBytes} bytes`,
-        );
-      }
-      const members = parseClientCertChainHeader(chainValue);
-      const certs = members?.map(certificateOf);
-      if (certs === undefined || certs.some((c) => c === undefined)) {
-        return refuse(
-          'proxy_certificate_malformed',
-          'the Client-Cert-Chain header is not a list of base64 DER certificates between colons (RFC 9440 §2.3)',
-        );
-      }
-      if (certs.length > MAX_ISSUERS) {
-        return refuse(
-          'proxy_certificate_not_allowed',
-          `more than ${MAX_ISSUERS} certificates in Client-Cert-Chain`,
-        );
-      }
-      for (const c of certs as X509Certificate[]) {
-        if (c.raw.length > this.o.maxBytes) {
-          return refuse(
-            'proxy_certificate_not_allowed',
-            `a Client-Cert-Chain certificate larger than ${this.o.maxBytes} bytes`,
-          );
-        }
-        intermediates.push(c);
-      }
-    }
+    const intermediates = chainValue === undefined ? [] : this.intermediatesOf(chainValue, maxChars);
+    if (!Array.isArray(intermediates)) return intermediates;
     const path = validateClientCertificatePath(cert, this.anchors, intermediates);
     if (!path.trusted) return refuse('proxy_certificate_untrusted', `the client certificate ${path.detail}`);
     const problem =
@@ -177,6 +146,35 @@ export class ProxiedCertificates {
       notBefore: path.notBefore,
       notAfter: path.notAfter,
     };
+  }
+
+  /** The certificates of a `Client-Cert-Chain` value, bounded in count and size before any is parsed. */
+  private intermediatesOf(
+    chainValue: string,
+    maxChars: number,
+  ): X509Certificate[] | ProxiedCertificateOutcome {
+    const tooMany = () =>
+      refuse(
+        'proxy_certificate_not_allowed',
+        `more than ${MAX_ISSUERS} certificates of at most ${this.o.maxBytes} bytes in Client-Cert-Chain`,
+      );
+    // MAX_ISSUERS values of at most maxChars, and separators.
+    if (chainValue.length > MAX_ISSUERS * (maxChars + 4)) return tooMany();
+    const malformed = () =>
+      refuse(
+        'proxy_certificate_malformed',
+        'the Client-Cert-Chain header is not a list of base64 DER certificates between colons (RFC 9440 §2.3)',
+      );
+    const ders = parseClientCertChainHeader(chainValue);
+    if (ders === undefined) return malformed();
+    if (ders.length > MAX_ISSUERS || ders.some((d) => d.length > this.o.maxBytes)) return tooMany();
+    const certs: X509Certificate[] = [];
+    for (const der of ders) {
+      const cert = certificateOf(der);
+      if (cert === undefined) return malformed();
+      certs.push(cert);
+    }
+    return certs;
   }
 }
 

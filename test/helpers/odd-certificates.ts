@@ -11,7 +11,7 @@ import {
   type KeyPairKeyObjectResult,
 } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { issueCertificate, type IssuedCertificate } from '../../src/pki/certificates.js';
+import { issueCertificate, privateKeyPem, type IssuedCertificate } from '../../src/pki/certificates.js';
 import { certificateThumbprint } from '../../src/pki/thumbprint.js';
 import type { TestPki } from './pki.js';
 
@@ -179,11 +179,6 @@ export async function testCa(o: TestCaOptions): Promise<IssuedCertificate> {
     extensions,
   });
   const der = Buffer.from(cert.rawData);
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(
-    await webcrypto.subtle.exportKey('pkcs8', keys.privateKey),
-  )
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .trimEnd()}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = await privateKeyPem(keys.privateKey);
   return { cert, keys, certPem: new X509Certificate(der).toString(), keyPem, der, kind };
 }
